@@ -1,0 +1,502 @@
+//! Export: turn a Rust owner of memory into a managed tensor.
+//!
+//! Every exported tensor is **one heap allocation** holding the managed
+//! struct, the owner, and the shape and strides arrays; its deleter drops the
+//! owner and frees that block, from any thread (owners are `Send`). Our
+//! exports always fill `strides` when `ndim != 0`, set `shape`/`strides` to
+//! NULL for 0-d tensors and `data` to NULL for size-zero ones, and fold
+//! `byte_offset` into `data` for addressable devices (many consumers ignore
+//! `byte_offset`).
+//!
+//! ```
+//! use dlpack_core::export::Export;
+//!
+//! let t = Export::new(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0])
+//!     .shape(&[2, 3])
+//!     .versioned()
+//!     .unwrap();
+//! let view = t.view();
+//! assert_eq!(view.shape(), &[2, 3]);
+//! assert_eq!(view.strides().collect::<Vec<_>>(), [3, 1]);
+//! assert_eq!(view.as_slice::<f32>().unwrap()[4], 5.0);
+//! // Handing the raw pointer to a consumer; it calls the deleter once.
+//! let raw = t.into_raw();
+//! # drop(unsafe { dlpack_core::managed::ManagedTensorVersioned::from_raw(raw) });
+//! ```
+
+use alloc::alloc::{Layout as AllocLayout, alloc, dealloc, handle_alloc_error};
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::ffi::c_void;
+use core::mem::ManuallyDrop;
+use core::ptr::{self, NonNull};
+
+use crate::dtype::{Element, Storage};
+use crate::error::Error;
+use crate::ffi::{
+    DLDataType, DLDevice, DLManagedTensor, DLManagedTensorVersioned, DLPACK_FLAG_BITMASK_IS_COPIED,
+    DLPACK_FLAG_BITMASK_IS_SUBBYTE_TYPE_PADDED, DLPACK_FLAG_BITMASK_READ_ONLY, DLPackVersion,
+    DLTensor,
+};
+use crate::layout::{self, Layout};
+use crate::managed::{Managed, ManagedAbi, ManagedTensor, ManagedTensorVersioned};
+
+/// The memory a [`TensorOwner`] keeps alive.
+#[derive(Copy, Clone, Debug)]
+pub struct Memory {
+    /// Base address (or device pointer / opaque handle) of the memory.
+    pub ptr: *mut c_void,
+    /// Bytes valid from `ptr`.
+    pub len: usize,
+    /// Where the memory lives.
+    pub device: DLDevice,
+    /// The owner's element type, if it has one (used when none is given).
+    pub dtype: Option<DLDataType>,
+    /// Whether the owner only grants shared (read-only) access.
+    pub read_only: bool,
+}
+
+/// A Rust value that keeps tensor memory alive while a consumer uses it.
+///
+/// # Safety
+///
+/// The memory described by [`TensorOwner::memory`] must stay valid, at the
+/// same address, for as long as the value lives — including after the value
+/// is moved (heap buffers such as `Vec`'s qualify; inline arrays do not) —
+/// and must be writable unless `read_only` is set. Dropping the value may
+/// happen on any thread.
+pub unsafe trait TensorOwner: Send + 'static {
+    /// Describes the memory; called once, before the owner is moved into the
+    /// exported tensor.
+    fn memory(&mut self) -> Memory;
+}
+
+// SAFETY: a Vec's heap buffer does not move when the Vec is moved, and it is
+// valid for len elements; T: Send makes the Vec Send.
+unsafe impl<T: Element> TensorOwner for Vec<T> {
+    fn memory(&mut self) -> Memory {
+        Memory {
+            ptr: self.as_mut_ptr().cast(),
+            len: core::mem::size_of_val(self.as_slice()),
+            device: DLDevice::cpu(),
+            dtype: Some(T::DTYPE),
+            read_only: false,
+        }
+    }
+}
+
+// SAFETY: as for Vec: the boxed slice's buffer is stable under moves.
+unsafe impl<T: Element> TensorOwner for Box<[T]> {
+    fn memory(&mut self) -> Memory {
+        Memory {
+            ptr: self.as_mut_ptr().cast(),
+            len: core::mem::size_of_val(&**self),
+            device: DLDevice::cpu(),
+            dtype: Some(T::DTYPE),
+            read_only: false,
+        }
+    }
+}
+
+/// Builder of an exported tensor: shape, strides, dtype, flags, then
+/// [`Export::versioned`] or [`Export::legacy`].
+#[derive(Debug)]
+pub struct Export<'a, O> {
+    owner: O,
+    memory: Memory,
+    dtype: Option<DLDataType>,
+    shape: Option<&'a [i64]>,
+    strides: Option<&'a [i64]>,
+    byte_offset: u64,
+    flags: u64,
+}
+
+impl<'a, O: TensorOwner> Export<'a, O> {
+    /// Starts an export of `owner`'s memory: by default a 1-D, compact tensor
+    /// of the owner's element type over all its bytes, read-only when the
+    /// owner grants only shared access.
+    pub fn new(mut owner: O) -> Self {
+        let memory = owner.memory();
+        Export {
+            owner,
+            memory,
+            dtype: None,
+            shape: None,
+            strides: None,
+            byte_offset: 0,
+            flags: if memory.read_only {
+                DLPACK_FLAG_BITMASK_READ_ONLY
+            } else {
+                0
+            },
+        }
+    }
+
+    /// The element type (required when the owner has none).
+    pub fn dtype(mut self, dtype: DLDataType) -> Self {
+        self.dtype = Some(dtype);
+        self
+    }
+
+    /// The extents.
+    pub fn shape(mut self, shape: &'a [i64]) -> Self {
+        self.shape = Some(shape);
+        self
+    }
+
+    /// The strides in elements (compact row-major when not given). Negative
+    /// strides are allowed: the first element is at `byte_offset`.
+    pub fn strides(mut self, strides: &'a [i64]) -> Self {
+        self.strides = Some(strides);
+        self
+    }
+
+    /// Offset in bytes from the owner's base to the first element.
+    pub fn byte_offset(mut self, byte_offset: u64) -> Self {
+        self.byte_offset = byte_offset;
+        self
+    }
+
+    /// Marks the tensor read-only (it then cannot be exported as legacy).
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.set_flag(
+            DLPACK_FLAG_BITMASK_READ_ONLY,
+            read_only || self.memory.read_only,
+        );
+        self
+    }
+
+    /// Marks the tensor as a copy that the consumer solely owns.
+    pub fn copied(mut self, copied: bool) -> Self {
+        self.set_flag(DLPACK_FLAG_BITMASK_IS_COPIED, copied);
+        self
+    }
+
+    /// Marks sub-byte elements as padded to one byte each.
+    pub fn subbyte_padded(mut self, padded: bool) -> Self {
+        self.set_flag(DLPACK_FLAG_BITMASK_IS_SUBBYTE_TYPE_PADDED, padded);
+        self
+    }
+
+    fn set_flag(&mut self, bit: u64, on: bool) {
+        if on {
+            self.flags |= bit;
+        } else {
+            self.flags &= !bit;
+        }
+    }
+
+    /// Builds a `DLManagedTensorVersioned` (version 1.3, with flags).
+    ///
+    /// # Errors
+    ///
+    /// When the dtype is missing or has no size ([`Error::UnsupportedDtype`],
+    /// [`Error::ZeroSizedElement`], [`Error::InvalidBitWidth`]), the layout
+    /// is malformed, or it reaches outside the owner's memory
+    /// ([`Error::OutOfBounds`]). The owner is dropped.
+    pub fn versioned(self) -> Result<ManagedTensorVersioned, Error> {
+        self.build()
+    }
+
+    /// Builds a legacy `DLManagedTensor`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Export::versioned`], and [`Error::ReadOnlyLegacyExport`] for
+    /// read-only data, which the legacy ABI cannot mark.
+    pub fn legacy(self) -> Result<ManagedTensor, Error> {
+        if self.flags & DLPACK_FLAG_BITMASK_READ_ONLY != 0 {
+            return Err(Error::ReadOnlyLegacyExport);
+        }
+        self.build()
+    }
+
+    fn build<M: Assemble>(self) -> Result<Managed<M>, Error> {
+        let m = self.memory;
+        let dtype = self.dtype.or(m.dtype).ok_or(Error::UnsupportedDtype {
+            dtype: DLDataType {
+                code: 0,
+                bits: 0,
+                lanes: 0,
+            },
+        })?;
+        let storage =
+            dtype.storage(self.flags & DLPACK_FLAG_BITMASK_IS_SUBBYTE_TYPE_PADDED != 0)?;
+        let default_shape;
+        let shape = match self.shape {
+            Some(shape) => shape,
+            None => {
+                let count = match storage {
+                    Storage::Bytes(size) => m.len / size as usize,
+                    Storage::PackedBits(bits) => m.len * 8 / bits as usize,
+                };
+                default_shape = [i64::try_from(count).map_err(|_| Error::LayoutOverflow)?];
+                &default_shape[..]
+            }
+        };
+        let layout = layout::analyze(shape, self.strides, storage)?;
+        if layout.elements != 0 {
+            let first = i128::from(self.byte_offset);
+            let (start, end) = (
+                first + i128::from(layout.start),
+                first + i128::from(layout.end),
+            );
+            if start < 0 || end > m.len as i128 {
+                return Err(Error::OutOfBounds {
+                    start,
+                    end,
+                    len: m.len,
+                });
+            }
+        }
+        let (data, byte_offset) = if layout.elements == 0 {
+            (ptr::null_mut(), 0)
+        } else if m.device.device_type.has_addressable_data() {
+            // In bounds of the owner's memory (checked above).
+            (
+                m.ptr
+                    .cast::<u8>()
+                    .wrapping_add(self.byte_offset as usize)
+                    .cast(),
+                0,
+            )
+        } else {
+            (m.ptr, self.byte_offset)
+        };
+        let header = Header {
+            data,
+            device: m.device,
+            dtype,
+            byte_offset,
+            flags: self.flags,
+        };
+        build_block::<M, O>(self.owner, header, shape, self.strides, layout, storage)
+    }
+}
+
+/// Wraps a legacy tensor as a versioned one without copying: the new tensor
+/// owns the old one and releases it from its deleter. `flags` are the flags
+/// to claim (the legacy ABI carries none).
+///
+/// # Errors
+///
+/// Only if the tensor's description cannot be represented (not expected for
+/// a validated handle).
+pub fn legacy_to_versioned(
+    tensor: ManagedTensor,
+    flags: u64,
+) -> Result<ManagedTensorVersioned, Error> {
+    rewrap(tensor, flags)
+}
+
+/// Wraps a versioned tensor as a legacy one without copying.
+///
+/// # Errors
+///
+/// [`Error::ReadOnlyLegacyExport`] when the tensor is read-only.
+pub fn versioned_to_legacy(tensor: ManagedTensorVersioned) -> Result<ManagedTensor, Error> {
+    if tensor.flags().is_read_only() {
+        return Err(Error::ReadOnlyLegacyExport);
+    }
+    rewrap(tensor, 0)
+}
+
+fn rewrap<From: ManagedAbi, To: Assemble>(
+    tensor: Managed<From>,
+    flags: u64,
+) -> Result<Managed<To>, Error> {
+    let view = tensor.view();
+    let raw = *view.raw();
+    let layout = *view.layout();
+    let storage = view.storage();
+    let flags = flags | (view.flags().bits() & DLPACK_FLAG_BITMASK_IS_SUBBYTE_TYPE_PADDED);
+    // Shape and strides are copied into the new block, so the new tensor
+    // does not depend on how long the old descriptor's arrays live.
+    let shape: *const [i64] = view.shape();
+    let strides = view.raw_strides().map(|s| s as *const [i64]);
+    let header = Header {
+        data: raw.data,
+        device: raw.device,
+        dtype: raw.dtype,
+        byte_offset: raw.byte_offset,
+        flags,
+    };
+    // SAFETY: shape/strides borrow the old descriptor, which stays alive
+    // (owned by `tensor`) until build_block has copied them; `tensor` is
+    // moved into the block only after the copy (see build_block).
+    unsafe {
+        build_block::<To, Managed<From>>(
+            tensor,
+            header,
+            &*shape,
+            strides.map(|s| &*s),
+            layout,
+            storage,
+        )
+    }
+}
+
+/// The descriptor fields other than shape and strides.
+struct Header {
+    data: *mut c_void,
+    device: DLDevice,
+    dtype: DLDataType,
+    byte_offset: u64,
+    flags: u64,
+}
+
+/// How to fill each ABI's managed struct.
+trait Assemble: ManagedAbi {
+    fn assemble(
+        tensor: DLTensor,
+        ctx: *mut c_void,
+        deleter: unsafe extern "C" fn(*mut Self),
+        flags: u64,
+    ) -> Self;
+}
+
+impl Assemble for DLManagedTensor {
+    fn assemble(
+        dl_tensor: DLTensor,
+        ctx: *mut c_void,
+        deleter: unsafe extern "C" fn(*mut Self),
+        _: u64,
+    ) -> Self {
+        DLManagedTensor {
+            dl_tensor,
+            manager_ctx: ctx,
+            deleter: Some(deleter),
+        }
+    }
+}
+
+impl Assemble for DLManagedTensorVersioned {
+    fn assemble(
+        dl_tensor: DLTensor,
+        ctx: *mut c_void,
+        deleter: unsafe extern "C" fn(*mut Self),
+        flags: u64,
+    ) -> Self {
+        DLManagedTensorVersioned {
+            version: DLPackVersion::CURRENT,
+            manager_ctx: ctx,
+            deleter: Some(deleter),
+            flags,
+            dl_tensor,
+        }
+    }
+}
+
+/// The single allocation behind an exported tensor: the managed struct
+/// first (so the managed pointer is the block pointer), then the owner, then
+/// `2 * ndim` `i64`s (shape, then strides).
+#[repr(C)]
+struct Block<M, O> {
+    managed: M,
+    ndim: usize,
+    owner: ManuallyDrop<O>,
+}
+
+fn block_layout<M, O>(ndim: usize) -> Result<(AllocLayout, usize), Error> {
+    let dims = AllocLayout::array::<i64>(ndim.checked_mul(2).ok_or(Error::TooManyDims { ndim })?)
+        .map_err(|_| Error::TooManyDims { ndim })?;
+    let (layout, offset) = AllocLayout::new::<Block<M, O>>()
+        .extend(dims)
+        .map_err(|_| Error::TooManyDims { ndim })?;
+    Ok((layout.pad_to_align(), offset))
+}
+
+fn build_block<M: Assemble, O: Send + 'static>(
+    owner: O,
+    header: Header,
+    shape: &[i64],
+    strides: Option<&[i64]>,
+    layout: Layout,
+    storage: Storage,
+) -> Result<Managed<M>, Error> {
+    let ndim = shape.len();
+    let ndim_c = i32::try_from(ndim).map_err(|_| Error::TooManyDims { ndim })?;
+    let (alloc_layout, dims_offset) = block_layout::<M, O>(ndim)?;
+    // SAFETY: the layout has non-zero size (it contains M).
+    let block = unsafe { alloc(alloc_layout) }.cast::<Block<M, O>>();
+    if block.is_null() {
+        handle_alloc_error(alloc_layout);
+    }
+    // All interior pointers derive from `block` (the allocation's raw
+    // pointer), never from a reference, so later references to the managed
+    // struct do not invalidate them.
+    // SAFETY: dims_offset is within the allocation (from Layout::extend).
+    let dims = unsafe { block.cast::<u8>().add(dims_offset) }.cast::<i64>();
+    let (shape_ptr, strides_ptr) = if ndim == 0 {
+        (ptr::null_mut(), ptr::null_mut())
+    } else {
+        // SAFETY: 2 * ndim i64s fit after dims_offset by construction.
+        (dims, unsafe { dims.add(ndim) })
+    };
+    if ndim != 0 {
+        // SAFETY: shape_ptr/strides_ptr address ndim writable, aligned i64s
+        // each, disjoint from `shape`/`strides` (a fresh allocation).
+        let filled = unsafe {
+            ptr::copy_nonoverlapping(shape.as_ptr(), shape_ptr, ndim);
+            let out = core::slice::from_raw_parts_mut(strides_ptr, ndim);
+            match strides {
+                Some(strides) => {
+                    out.copy_from_slice(strides);
+                    Ok(())
+                }
+                // Fails only for size-zero shapes whose other extents
+                // multiply beyond i64.
+                None => layout::row_major_strides(shape, out),
+            }
+        };
+        if let Err(err) = filled {
+            // SAFETY: allocated above with this layout; nothing else refers
+            // to it yet.
+            unsafe { dealloc(block.cast(), alloc_layout) };
+            return Err(err);
+        }
+    }
+    let dl_tensor = DLTensor {
+        data: header.data,
+        device: header.device,
+        ndim: ndim_c,
+        dtype: header.dtype,
+        shape: shape_ptr,
+        strides: strides_ptr,
+        byte_offset: header.byte_offset,
+    };
+    let managed = M::assemble(dl_tensor, block.cast(), delete_block::<M, O>, header.flags);
+    // SAFETY: `block` is a fresh allocation laid out for Block<M, O>; the
+    // fields are written in place through raw pointers.
+    unsafe {
+        ptr::addr_of_mut!((*block).managed).write(managed);
+        ptr::addr_of_mut!((*block).ndim).write(ndim);
+        ptr::addr_of_mut!((*block).owner).write(ManuallyDrop::new(owner));
+    }
+    // SAFETY: non-null (checked), and `managed` is at offset 0.
+    let ptr = unsafe { NonNull::new_unchecked(block.cast::<M>()) };
+    // SAFETY: we built the descriptor from a validated layout and storage.
+    Ok(unsafe { Managed::from_trusted(ptr, layout, storage) })
+}
+
+/// The deleter of every exported tensor: drops the owner and frees the block.
+///
+/// A panic in the owner's `Drop` cannot unwind out of this `extern "C"`
+/// function; Rust aborts the process instead.
+unsafe extern "C" fn delete_block<M, O>(managed: *mut M) {
+    if managed.is_null() {
+        return;
+    }
+    let block = managed.cast::<Block<M, O>>();
+    // SAFETY: `managed` is the first field of a Block<M, O> allocated by
+    // build_block (this deleter is only installed there), not yet freed: the
+    // DLPack contract has the deleter called exactly once.
+    unsafe {
+        let ndim = ptr::addr_of!((*block).ndim).read();
+        ManuallyDrop::drop(&mut *ptr::addr_of_mut!((*block).owner));
+        // The layout was computed successfully for this ndim at build time.
+        if let Ok((alloc_layout, _)) = block_layout::<M, O>(ndim) {
+            dealloc(block.cast(), alloc_layout);
+        }
+    }
+}
