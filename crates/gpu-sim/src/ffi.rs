@@ -1,0 +1,142 @@
+//! The boundary: no panic crosses it, every out-pointer is checked for null, and the shared
+//! launch path for host-function kernels (which must run user code with the lock released).
+
+use std::ffi::c_void;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::memory::AccessKind;
+use crate::sim::{Backend, KernelFrame, Sim, SimError, SimResult, lock, with_kernel};
+
+/// A host function as both APIs declare it (`CUhostFn`, `hipHostFn_t`).
+pub type HostFn = Option<unsafe extern "C" fn(*mut c_void)>;
+
+/// Runs `f` with a panic turned into `fallback`.
+pub fn guarded<R>(fallback: R, f: impl FnOnce() -> R) -> R {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
+}
+
+fn status(result: SimResult<()>) -> u32 {
+    match result {
+        Ok(()) => 0,
+        Err(e) => e.code(),
+    }
+}
+
+/// A CUDA driver call: counted, requires `cuInit`, returns a `CUresult`.
+pub fn cuda(api: &'static str, f: impl FnOnce(&mut Sim) -> SimResult<()>) -> u32 {
+    guarded(SimError::Unknown.code(), || {
+        let mut sim = lock();
+        sim.count(api);
+        if !sim.initialized {
+            return SimError::NotInitialized.code();
+        }
+        status(f(&mut sim))
+    })
+}
+
+/// A CUDA driver call that works before `cuInit`.
+pub fn cuda_uninit(api: &'static str, f: impl FnOnce(&mut Sim) -> SimResult<()>) -> u32 {
+    guarded(SimError::Unknown.code(), || {
+        let mut sim = lock();
+        sim.count(api);
+        status(f(&mut sim))
+    })
+}
+
+/// A HIP runtime call: counted, returns a `hipError_t`.
+pub fn hip(api: &'static str, f: impl FnOnce(&mut Sim) -> SimResult<()>) -> i32 {
+    guarded(SimError::Unknown.code() as i32, || {
+        let mut sim = lock();
+        sim.count(api);
+        status(f(&mut sim)) as i32
+    })
+}
+
+/// Writes `value` to the caller's out-pointer, or fails with `InvalidValue` if it is null.
+///
+/// # Safety
+/// `out` must be null or valid for a write of `T` (the C API's contract).
+pub unsafe fn write_out<T>(out: *mut T, value: T) -> SimResult<()> {
+    if out.is_null() {
+        return Err(SimError::InvalidValue);
+    }
+    // SAFETY: non-null, and valid for writes by the caller's contract; `write_unaligned`
+    // tolerates any alignment.
+    unsafe { out.write_unaligned(value) };
+    Ok(())
+}
+
+/// Copies `text` (UTF-8, NUL-terminated if room) into `buf[..cap]`; returns `text.len()`.
+///
+/// # Safety
+/// `buf` must be null or valid for `cap` bytes of writes.
+pub unsafe fn write_text(buf: *mut u8, cap: usize, text: &str) -> usize {
+    if !buf.is_null() && cap > 0 {
+        let n = text.len().min(cap - 1);
+        // SAFETY: `buf` is valid for `cap` bytes and `n + 1 <= cap`; `text` is a separate
+        // Rust allocation, so the ranges do not overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(text.as_ptr(), buf, n);
+            buf.add(n).write(0);
+        }
+    }
+    text.len()
+}
+
+/// One launch of a host-function kernel.
+#[derive(Debug)]
+pub struct Launch<'a> {
+    /// API whose counter is bumped.
+    pub api: &'static str,
+    /// Display name of the operation (`cuLaunchHostFunc`, or the test's kernel name).
+    pub name: &'a str,
+    /// Which API's stream rules apply.
+    pub backend: Backend,
+    /// Stream handle value.
+    pub stream: u64,
+    /// Byte ranges read.
+    pub reads: &'a [(u64, usize)],
+    /// Byte ranges written.
+    pub writes: &'a [(u64, usize)],
+    /// The function and its argument.
+    pub func: HostFn,
+    /// Passed to `func`.
+    pub user: *mut c_void,
+    /// Whether `cuInit` must have been called.
+    pub needs_init: bool,
+}
+
+/// Enqueues the kernel (checking its declared accesses), then runs `func(user)` immediately
+/// with the lock released, so it may call back into the simulator.
+pub fn launch(launch: Launch<'_>) -> u32 {
+    let prepared = guarded(Err(SimError::Unknown), || {
+        let mut sim = lock();
+        sim.count(launch.api);
+        if launch.needs_init && !sim.initialized {
+            return Err(SimError::NotInitialized);
+        }
+        let key = sim.stream_key_or_report(launch.backend, launch.api, launch.stream)?;
+        let op = sim.enqueue(launch.name, key)?;
+        for &(ptr, len) in launch.reads {
+            sim.access(&op, ptr, len, AccessKind::Read)?;
+        }
+        for &(ptr, len) in launch.writes {
+            sim.access(&op, ptr, len, AccessKind::Write)?;
+        }
+        Ok(KernelFrame {
+            op,
+            generation: sim.generation,
+        })
+    });
+    let frame = match prepared {
+        Ok(frame) => frame,
+        Err(e) => return e.code(),
+    };
+    if let Some(func) = launch.func {
+        let user = launch.user;
+        // SAFETY: the caller handed us `func` and `user` to be called as `func(user)`; that is
+        // the whole contract of `cuLaunchHostFunc` / `hipLaunchHostFunc`.
+        with_kernel(frame, || unsafe { func(user) });
+    }
+    0
+}

@@ -1,0 +1,432 @@
+//! Streams, events and the host timeline: the ordering rules as code.
+//!
+//! | action | rule |
+//! |---|---|
+//! | enqueue on stream `S` | `S ⊔= host`; if `S` is the legacy default stream of device `d`: `S ⊔=` every blocking stream of `d`; if `S` is blocking: `S ⊔= legacy(d)`; then `S[S] += 1` and the op's clock is `S` |
+//! | `record(E, S)` | an enqueue on `S`; `E := S` |
+//! | `wait(S, E)` | an enqueue on `S`; `S ⊔= E` (no-op clock if `E` was never recorded) |
+//! | stream / event synchronize, successful query | `host ⊔= S` / `host ⊔= E` |
+//! | context / device synchronize | `host ⊔=` every stream of the device (and destroyed ones) |
+//! | host access, host-side free | `host[host] += 1`; the access's clock is `host` |
+//!
+//! Blocking streams are streams created with flags 0 and the per-thread default streams;
+//! `CU_STREAM_NON_BLOCKING` / `hipStreamNonBlocking` streams do not synchronise with the legacy
+//! stream. All host threads share one host timeline: the simulator cannot see the locks host
+//! threads use among themselves, so it does not invent races between them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::clock::{Epoch, HOST_SLOT, Slot, VectorClock};
+
+/// How a stream is named by the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StreamKey {
+    /// A stream made by `cuStreamCreate*` / `hipStreamCreate*`, by its handle value.
+    Created(u64),
+    /// The legacy default stream (CUDA `NULL`/`CU_STREAM_LEGACY`, HIP null stream) of a device.
+    Legacy(u32),
+    /// The per-thread default stream (`CU_STREAM_PER_THREAD`, `hipStreamPerThread`).
+    PerThread {
+        /// The simulator's token for the calling thread.
+        thread: u64,
+        /// The device it belongs to.
+        device: u32,
+    },
+}
+
+/// One stream's state.
+#[derive(Debug)]
+pub struct Stream {
+    /// Its component in vector clocks.
+    pub slot: Slot,
+    /// Device (context) it belongs to.
+    pub device: u32,
+    /// Synchronises with the legacy default stream.
+    pub blocking: bool,
+    /// Flags given at creation.
+    pub flags: u32,
+    /// Everything ordered before the stream's next operation.
+    pub clock: VectorClock,
+    /// Name used in reports, e.g. `stream 3`.
+    pub label: String,
+}
+
+/// One event's state.
+#[derive(Debug)]
+pub struct Event {
+    /// Flags given at creation.
+    pub flags: u32,
+    /// Clock of the last record, with the op's id (used as a fake timestamp).
+    pub recorded: Option<(VectorClock, u64)>,
+}
+
+/// The result of enqueueing one operation.
+#[derive(Debug, Clone)]
+pub struct OpClock {
+    /// Where the op sits.
+    pub epoch: Epoch,
+    /// Everything ordered before (and including) it.
+    pub clock: VectorClock,
+}
+
+/// Host clock, streams and events.
+#[derive(Debug)]
+pub struct Timelines {
+    host: VectorClock,
+    next_slot: Slot,
+    streams: HashMap<StreamKey, Stream>,
+    /// Per device: joined clocks of destroyed (blocking, all) streams.
+    retired: BTreeMap<u32, (VectorClock, VectorClock)>,
+    events: HashMap<u64, Event>,
+}
+
+impl Default for Timelines {
+    fn default() -> Self {
+        Self {
+            host: VectorClock::new(),
+            next_slot: HOST_SLOT + 1,
+            streams: HashMap::new(),
+            retired: BTreeMap::new(),
+            events: HashMap::new(),
+        }
+    }
+}
+
+impl Timelines {
+    fn new_slot(&mut self) -> Slot {
+        let slot = self.next_slot;
+        self.next_slot += 1;
+        slot
+    }
+
+    /// Registers a created stream under `handle`.
+    pub fn create_stream(&mut self, handle: u64, device: u32, flags: u32) {
+        let slot = self.new_slot();
+        self.streams.insert(
+            StreamKey::Created(handle),
+            Stream {
+                slot,
+                device,
+                blocking: flags & 1 == 0,
+                flags,
+                clock: VectorClock::new(),
+                label: format!("stream {slot}"),
+            },
+        );
+    }
+
+    /// Whether `key` names a stream that exists (implicit streams always exist).
+    pub fn has_stream(&self, key: StreamKey) -> bool {
+        match key {
+            StreamKey::Created(_) => self.streams.contains_key(&key),
+            StreamKey::Legacy(_) | StreamKey::PerThread { .. } => true,
+        }
+    }
+
+    /// The stream for `key`, creating implicit (legacy, per-thread) streams on first use.
+    pub fn stream(&mut self, key: StreamKey) -> Option<&mut Stream> {
+        if !self.streams.contains_key(&key) {
+            let (device, label) = match key {
+                StreamKey::Created(_) => return None,
+                StreamKey::Legacy(device) => (device, "legacy default stream".to_string()),
+                StreamKey::PerThread { thread, device } => (
+                    device,
+                    format!("per-thread default stream of thread {thread}"),
+                ),
+            };
+            let slot = self.new_slot();
+            self.streams.insert(
+                key,
+                Stream {
+                    slot,
+                    device,
+                    blocking: true,
+                    flags: 0,
+                    clock: VectorClock::new(),
+                    label: format!("{label} [slot {slot}]"),
+                },
+            );
+        }
+        self.streams.get_mut(&key)
+    }
+
+    /// Removes a created stream; its work stays visible to device synchronisation.
+    pub fn destroy_stream(&mut self, key: StreamKey) -> bool {
+        let Some(stream) = self.streams.remove(&key) else {
+            return false;
+        };
+        let retired = self.retired.entry(stream.device).or_default();
+        if stream.blocking {
+            retired.0.join(&stream.clock);
+        }
+        retired.1.join(&stream.clock);
+        true
+    }
+
+    /// Number of created (not implicit) streams alive.
+    pub fn created_stream_count(&self) -> usize {
+        self.streams
+            .keys()
+            .filter(|k| matches!(k, StreamKey::Created(_)))
+            .count()
+    }
+
+    /// Enqueues one operation on `key`, applying the implicit-synchronisation rules.
+    pub fn enqueue(&mut self, key: StreamKey) -> Option<OpClock> {
+        let (device, blocking) = {
+            let s = self.stream(key)?;
+            (s.device, s.blocking)
+        };
+        let mut implicit = VectorClock::new();
+        if let StreamKey::Legacy(_) = key {
+            for (other_key, other) in &self.streams {
+                if other.device == device && other.blocking && *other_key != key {
+                    implicit.join(&other.clock);
+                }
+            }
+            if let Some((retired_blocking, _)) = self.retired.get(&device) {
+                implicit.join(retired_blocking);
+            }
+        } else if blocking && let Some(legacy) = self.streams.get(&StreamKey::Legacy(device)) {
+            implicit.join(&legacy.clock);
+        }
+        implicit.join(&self.host);
+        let stream = self.streams.get_mut(&key)?;
+        stream.clock.join(&implicit);
+        let epoch = stream.clock.tick(stream.slot);
+        Some(OpClock {
+            epoch,
+            clock: stream.clock.clone(),
+        })
+    }
+
+    /// A host-side operation (host access, host-side free): ticks the host timeline.
+    pub fn host_op(&mut self) -> OpClock {
+        let epoch = self.host.tick(HOST_SLOT);
+        OpClock {
+            epoch,
+            clock: self.host.clone(),
+        }
+    }
+
+    /// The host waits for everything enqueued on `key` so far.
+    pub fn host_join_stream(&mut self, key: StreamKey) -> bool {
+        let Some(stream) = self.stream(key) else {
+            return false;
+        };
+        let clock = stream.clock.clone();
+        self.host.join(&clock);
+        true
+    }
+
+    /// The host waits for every stream of `device`.
+    pub fn host_join_device(&mut self, device: u32) {
+        let mut all = VectorClock::new();
+        for stream in self.streams.values().filter(|s| s.device == device) {
+            all.join(&stream.clock);
+        }
+        if let Some((_, retired)) = self.retired.get(&device) {
+            all.join(retired);
+        }
+        self.host.join(&all);
+    }
+
+    /// Registers an event under `handle`.
+    pub fn create_event(&mut self, handle: u64, flags: u32) {
+        self.events.insert(
+            handle,
+            Event {
+                flags,
+                recorded: None,
+            },
+        );
+    }
+
+    /// The event under `handle`.
+    pub fn event(&self, handle: u64) -> Option<&Event> {
+        self.events.get(&handle)
+    }
+
+    /// Destroys an event.
+    pub fn destroy_event(&mut self, handle: u64) -> bool {
+        self.events.remove(&handle).is_some()
+    }
+
+    /// Number of live events.
+    pub fn event_count(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Completes a record of `event`: `op` is the record operation already enqueued on its
+    /// stream (with id `op_id`, used as a fake timestamp). Returns false for an unknown event.
+    pub fn set_event(&mut self, event: u64, op: &OpClock, op_id: u64) -> bool {
+        match self.events.get_mut(&event) {
+            Some(e) => {
+                e.recorded = Some((op.clock.clone(), op_id));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Enqueues a record of `event` on `key` (tests).
+    #[cfg(test)]
+    pub fn record(&mut self, event: u64, key: StreamKey, op_id: u64) -> Option<OpClock> {
+        if !self.events.contains_key(&event) {
+            return None;
+        }
+        let op = self.enqueue(key)?;
+        self.set_event(event, &op, op_id);
+        Some(op)
+    }
+
+    /// Makes `key` wait for the last record of `event`.
+    pub fn wait(&mut self, key: StreamKey, event: u64) -> Option<OpClock> {
+        let event_clock = self
+            .events
+            .get(&event)?
+            .recorded
+            .as_ref()
+            .map(|r| r.0.clone());
+        self.enqueue(key)?;
+        let stream = self.streams.get_mut(&key)?;
+        if let Some(clock) = event_clock {
+            stream.clock.join(&clock);
+        }
+        Some(OpClock {
+            epoch: Epoch {
+                slot: stream.slot,
+                tick: stream.clock.get(stream.slot),
+            },
+            clock: stream.clock.clone(),
+        })
+    }
+
+    /// The host waits for the last record of `event` (no-op if never recorded).
+    pub fn host_join_event(&mut self, event: u64) -> bool {
+        let Some(e) = self.events.get(&event) else {
+            return false;
+        };
+        if let Some((clock, _)) = &e.recorded {
+            let clock = clock.clone();
+            self.host.join(&clock);
+        }
+        true
+    }
+
+    /// The label and device of a stream (for op names).
+    pub fn describe(&mut self, key: StreamKey) -> Option<(String, u32)> {
+        self.stream(key).map(|s| (s.label.clone(), s.device))
+    }
+
+    /// Device of a stream.
+    pub fn device_of(&mut self, key: StreamKey) -> Option<u32> {
+        self.stream(key).map(|s| s.device)
+    }
+}
+
+/// Builds an op reference for reports.
+pub fn op_name(api: &str, id: u64, where_: &str, device: Option<u32>) -> String {
+    match device {
+        Some(d) => format!("{api}#{id} on {where_} (device {d})"),
+        None => format!("{api}#{id} on {where_}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ordering table: does op 1 happen before op 2?
+    #[test]
+    fn ordering_rules_table() {
+        const A: u64 = 0x10;
+        const B: u64 = 0x20;
+        const NB: u64 = 0x30;
+        #[derive(Debug, Clone, Copy)]
+        enum Step {
+            Enq(StreamKey),
+            Record(StreamKey),
+            Wait(StreamKey),
+            SyncStream(StreamKey),
+            SyncDevice,
+            SyncEvent,
+        }
+        use Step::*;
+        let a = StreamKey::Created(A);
+        let b = StreamKey::Created(B);
+        let nb = StreamKey::Created(NB);
+        let legacy = StreamKey::Legacy(0);
+        // (first op, steps in between, second op, ordered?)
+        let cases: &[(StreamKey, &[Step], StreamKey, bool)] = &[
+            (a, &[], b, false),
+            (a, &[], a, true),
+            (a, &[Record(a), Wait(b)], b, true),
+            (a, &[Record(a)], b, false),
+            (a, &[SyncStream(a)], b, true),
+            (a, &[SyncStream(b)], b, false),
+            (a, &[SyncDevice], b, true),
+            (a, &[Record(a), SyncEvent], b, true),
+            (a, &[], legacy, true),
+            (nb, &[], legacy, false),
+            (legacy, &[], a, true),
+            (legacy, &[], nb, false),
+            (a, &[Enq(legacy)], b, true),
+            (nb, &[Enq(legacy)], b, false),
+        ];
+        for (i, &(first, steps, second, expected)) in cases.iter().enumerate() {
+            let mut t = Timelines::default();
+            t.create_stream(A, 0, 0);
+            t.create_stream(B, 0, 0);
+            t.create_stream(NB, 0, 1);
+            t.create_event(1, 0);
+            let op1 = t.enqueue(first).unwrap();
+            for step in steps {
+                match *step {
+                    Enq(k) => {
+                        t.enqueue(k).unwrap();
+                    }
+                    Record(k) => {
+                        t.record(1, k, 0).unwrap();
+                    }
+                    Wait(k) => {
+                        t.wait(k, 1).unwrap();
+                    }
+                    SyncStream(k) => {
+                        t.host_join_stream(k);
+                    }
+                    SyncDevice => t.host_join_device(0),
+                    SyncEvent => {
+                        t.host_join_event(1);
+                    }
+                }
+            }
+            let op2 = t.enqueue(second).unwrap();
+            assert_eq!(
+                op1.epoch.happens_before(&op2.clock),
+                expected,
+                "case {i}: {first:?} {steps:?} {second:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn host_ops_and_streams() {
+        let mut t = Timelines::default();
+        t.create_stream(A_HANDLE, 0, 0);
+        let a = StreamKey::Created(A_HANDLE);
+        let h1 = t.host_op();
+        let s1 = t.enqueue(a).unwrap();
+        assert!(h1.epoch.happens_before(&s1.clock), "host before enqueue");
+        let h2 = t.host_op();
+        assert!(!s1.epoch.happens_before(&h2.clock), "no sync yet");
+        t.host_join_stream(a);
+        let h3 = t.host_op();
+        assert!(s1.epoch.happens_before(&h3.clock));
+        assert!(t.destroy_stream(a));
+        assert_eq!(t.created_stream_count(), 0);
+        assert!(t.enqueue(a).is_none());
+    }
+
+    const A_HANDLE: u64 = 0x99;
+}

@@ -1,0 +1,472 @@
+//! Unit tests that drive the exported C functions directly (the state is global, so every test
+//! takes `LOCK` and starts with `gpusim_reset`).
+
+use std::ffi::{CStr, c_void};
+use std::ptr::null_mut;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::cuda_api::*;
+use crate::hip_api::*;
+use crate::inspect::*;
+
+static LOCK: Mutex<()> = Mutex::new(());
+
+/// Takes the test lock, resets the simulator and makes device `device`'s context current.
+fn fresh(device: i32) -> MutexGuard<'static, ()> {
+    let guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    gpusim_reset();
+    gpusim_set_device_count(2);
+    assert_eq!(cuInit(0), 0);
+    let mut ctx = null_mut();
+    // SAFETY: valid out-pointer.
+    assert_eq!(unsafe { cuDevicePrimaryCtxRetain(&mut ctx, device) }, 0);
+    assert_eq!(cuCtxSetCurrent(ctx), 0);
+    guard
+}
+
+fn stream(flags: u32) -> CUstream {
+    let mut s = null_mut();
+    // SAFETY: valid out-pointer.
+    assert_eq!(unsafe { cuStreamCreate(&mut s, flags) }, 0);
+    s
+}
+
+fn event() -> CUevent {
+    let mut e = null_mut();
+    // SAFETY: valid out-pointer.
+    assert_eq!(unsafe { cuEventCreate(&mut e, 0) }, 0);
+    e
+}
+
+fn alloc(n: usize) -> u64 {
+    let mut p = 0;
+    // SAFETY: valid out-pointer.
+    assert_eq!(unsafe { cuMemAlloc_v2(&mut p, n) }, 0);
+    p
+}
+
+fn races() -> Vec<String> {
+    (0..gpusim_race_count())
+        .map(|i| {
+            let mut buf = vec![0u8; 4096];
+            // SAFETY: buffer of the given size.
+            let n = unsafe { gpusim_race_report(i, buf.as_mut_ptr().cast(), buf.len()) };
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        })
+        .collect()
+}
+
+fn count(name: &CStr) -> u64 {
+    // SAFETY: NUL-terminated string.
+    unsafe { gpusim_call_count(name.as_ptr()) }
+}
+
+/// Producer writes on stream A, consumer reads on stream B, with or without ordering.
+#[test]
+fn ordering_scenarios_table() {
+    #[derive(Debug, Clone, Copy)]
+    enum Order {
+        Nothing,
+        EventWait,
+        StreamSync,
+        ContextSync,
+        EventSync,
+    }
+    let cases = [
+        (Order::Nothing, 1),
+        (Order::EventWait, 0),
+        (Order::StreamSync, 0),
+        (Order::ContextSync, 0),
+        (Order::EventSync, 0),
+    ];
+    for (order, expected) in cases {
+        let _g = fresh(0);
+        let (a, b) = (stream(1), stream(1));
+        let src = alloc(64);
+        let dst = alloc(64);
+        assert_eq!(cuMemsetD8Async(src, 7, 64, a), 0);
+        match order {
+            Order::Nothing => {}
+            Order::EventWait => {
+                let e = event();
+                assert_eq!(cuEventRecord(e, a), 0);
+                assert_eq!(cuStreamWaitEvent(b, e, 0), 0);
+            }
+            Order::StreamSync => assert_eq!(cuStreamSynchronize(a), 0),
+            Order::ContextSync => assert_eq!(cuCtxSynchronize(), 0),
+            Order::EventSync => {
+                let e = event();
+                assert_eq!(cuEventRecord(e, a), 0);
+                assert_eq!(cuEventSynchronize(e), 0);
+            }
+        }
+        assert_eq!(cuMemcpyDtoDAsync_v2(dst, src, 64, b), 0);
+        let r = races();
+        assert_eq!(r.len(), expected, "{order:?}: {r:?}");
+        if expected == 1 {
+            assert!(r[0].contains("cuMemsetD8Async#"), "{}", r[0]);
+            assert!(r[0].contains("cuMemcpyDtoDAsync_v2#"), "{}", r[0]);
+        }
+        // The bytes really moved.
+        let mut host = [0u8; 64];
+        // SAFETY: valid host buffer of 64 bytes.
+        let rc = unsafe { cuMemcpyDtoH_v2(host.as_mut_ptr().cast(), dst, 64) };
+        assert_eq!(rc, 0);
+        assert_eq!(host, [7u8; 64]);
+    }
+}
+
+/// Legacy default stream vs blocking and non-blocking streams: (producer flags, race?).
+#[test]
+fn legacy_stream_table() {
+    for (flags, producer_on_legacy, expected) in
+        [(0, false, 0), (1, false, 1), (0, true, 0), (1, true, 1)]
+    {
+        let _g = fresh(0);
+        let s = stream(flags);
+        let buf = alloc(32);
+        let other = alloc(32);
+        if producer_on_legacy {
+            assert_eq!(cuMemsetD8Async(buf, 1, 32, null_mut()), 0);
+            assert_eq!(cuMemcpyDtoDAsync_v2(other, buf, 32, s), 0);
+        } else {
+            assert_eq!(cuMemsetD8Async(buf, 1, 32, s), 0);
+            assert_eq!(
+                cuMemcpyDtoDAsync_v2(other, buf, 32, STREAM_LEGACY_HANDLE),
+                0
+            );
+        }
+        assert_eq!(
+            gpusim_race_count(),
+            expected,
+            "flags {flags} legacy producer {producer_on_legacy}: {:?}",
+            races()
+        );
+    }
+}
+
+const STREAM_LEGACY_HANDLE: CUstream = std::ptr::without_provenance_mut(1);
+const STREAM_PER_THREAD_HANDLE: CUstream = std::ptr::without_provenance_mut(2);
+
+#[test]
+fn counters_and_blocking() {
+    let _g = fresh(0);
+    let (a, b) = (stream(1), stream(1));
+    let e = event();
+    gpusim_reset_counters();
+    assert_eq!(cuEventRecord(e, a), 0);
+    assert_eq!(cuStreamWaitEvent(b, e, 0), 0);
+    assert_eq!(count(c"cuEventRecord"), 1);
+    assert_eq!(count(c"cuStreamWaitEvent"), 1);
+    assert_eq!(gpusim_blocking_count(), 0);
+    assert_eq!(cuStreamSynchronize(a), 0);
+    assert_eq!(cuEventSynchronize(e), 0);
+    let p = alloc(8);
+    assert_eq!(cuMemFree_v2(p), 0);
+    assert_eq!(gpusim_blocking_count(), 3);
+    let mut buf = vec![0u8; 256];
+    // SAFETY: buffer of the given size.
+    let n = unsafe { gpusim_counters_json(buf.as_mut_ptr().cast(), buf.len()) };
+    let json = std::str::from_utf8(&buf[..n]).unwrap();
+    assert!(
+        json.starts_with('{') && json.contains("\"cuEventRecord\": 1"),
+        "{json}"
+    );
+    assert_eq!(gpusim_live_streams(), 2);
+    assert_eq!(gpusim_live_events(), 1);
+    assert_eq!(cuEventDestroy_v2(e), 0);
+    assert_eq!(cuStreamDestroy_v2(a), 0);
+    assert_eq!(gpusim_live_streams(), 1);
+    assert_eq!(gpusim_live_events(), 0);
+    // A destroyed handle is invalid afterwards.
+    assert_eq!(cuStreamSynchronize(a), 400);
+}
+
+#[test]
+fn bad_addresses_are_errors_not_crashes() {
+    let _g = fresh(0);
+    let s = stream(0);
+    let p = alloc(100);
+    let mut host = [0u8; 200];
+    // Out of bounds.
+    // SAFETY: host buffer is 200 bytes.
+    let rc = unsafe { cuMemcpyDtoHAsync_v2(host.as_mut_ptr().cast(), p + 50, 51, s) };
+    assert_eq!(rc, 1);
+    // Unknown device address.
+    assert_eq!(cuMemsetD8Async(0x0002_1234_0000_0000, 0, 4, s), 1);
+    // Use after free.
+    assert_eq!(cuStreamSynchronize(s), 0);
+    assert_eq!(cuMemFree_v2(p), 0);
+    assert_eq!(cuMemsetD8Async(p, 0, 4, s), 1);
+    // Double free.
+    assert_eq!(cuMemFree_v2(p), 1);
+    assert_eq!(gpusim_error_count(), 4);
+    let mut buf = vec![0u8; 512];
+    // SAFETY: buffer of the given size.
+    let n = unsafe { gpusim_error_report(2, buf.as_mut_ptr().cast(), buf.len()) };
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.contains("use-after-free"), "{text}");
+    assert_eq!(gpusim_race_count(), 0, "{:?}", races());
+    // Invalid handles.
+    assert_eq!(cuStreamSynchronize(0xdead0 as CUstream), 400);
+    assert_eq!(cuEventRecord(0xbeef0 as CUevent, s), 400);
+}
+
+#[test]
+fn use_after_free_hazard() {
+    let _g = fresh(0);
+    let s = stream(1);
+    let p = alloc(16);
+    let mut host = [0u8; 16];
+    // SAFETY: host buffer is 16 bytes.
+    let rc = unsafe { cuMemcpyDtoHAsync_v2(host.as_mut_ptr().cast(), p, 16, s) };
+    assert_eq!(rc, 0);
+    assert_eq!(cuMemFree_v2(p), 0);
+    let r = races();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(
+        r[0].contains("USE-AFTER-FREE") && r[0].contains("cuMemFree_v2#"),
+        "{}",
+        r[0]
+    );
+    // Stream-ordered free after the read on the same stream is fine.
+    gpusim_clear_reports();
+    let q = alloc(16);
+    // SAFETY: host buffer is 16 bytes.
+    let rc = unsafe { cuMemcpyDtoHAsync_v2(host.as_mut_ptr().cast(), q, 16, s) };
+    assert_eq!(rc, 0);
+    assert_eq!(cuMemFreeAsync(q, s), 0);
+    assert_eq!(gpusim_race_count(), 0, "{:?}", races());
+    assert_eq!(gpusim_live_allocations(), 0);
+}
+
+extern "C" fn add_one(user: *mut c_void) {
+    let ptr = user as u64;
+    assert_eq!(gpusim_kernel_read(ptr, 8), 0);
+    assert_eq!(gpusim_kernel_write(ptr, 8), 0);
+    let view = gpusim_host_view(ptr, 8);
+    assert!(!view.is_null());
+    for i in 0..8 {
+        // SAFETY: the simulator vouches for 8 bytes at `view`.
+        unsafe { *view.add(i) += 1 };
+    }
+}
+
+#[test]
+fn host_function_kernels_call_back_in() {
+    let _g = fresh(0);
+    let s = stream(0);
+    let p = alloc(8);
+    assert_eq!(cuMemsetD8Async(p, 41, 8, s), 0);
+    assert_eq!(cuLaunchHostFunc(s, Some(add_one), p as *mut c_void), 0);
+    let mut out = [0u8; 8];
+    // SAFETY: out is 8 bytes.
+    let rc = unsafe { cuMemcpyDtoHAsync_v2(out.as_mut_ptr().cast(), p, 8, s) };
+    assert_eq!(rc, 0);
+    assert_eq!(out, [42u8; 8]);
+    assert_eq!(gpusim_race_count(), 0, "{:?}", races());
+    // The same kernel on an unordered stream races with the kernel (read and write: one report)
+    // and with the copy above.
+    let t = stream(1);
+    assert_eq!(cuLaunchHostFunc(t, Some(add_one), p as *mut c_void), 0);
+    assert_eq!(gpusim_race_count(), 2, "{:?}", races());
+    // Accesses outside a kernel are errors.
+    assert_eq!(gpusim_kernel_read(p, 1), 1);
+    // Declared accesses through gpusim_launch_kernel; an invalid range stops the launch.
+    let reads = [p + 4];
+    let lens = [8usize];
+    // SAFETY: arrays of one element; no function.
+    let rc = unsafe {
+        gpusim_launch_kernel(
+            s as u64,
+            c"bad".as_ptr(),
+            reads.as_ptr(),
+            lens.as_ptr(),
+            1,
+            std::ptr::null(),
+            std::ptr::null(),
+            0,
+            None,
+            null_mut(),
+            0,
+        )
+    };
+    assert_eq!(rc, 700);
+}
+
+#[test]
+fn host_accesses_need_synchronisation() {
+    let _g = fresh(0);
+    let s = stream(0);
+    let mut pinned = null_mut();
+    // SAFETY: valid out-pointer.
+    assert_eq!(unsafe { cuMemAllocHost_v2(&mut pinned, 64) }, 0);
+    let d = alloc(64);
+    // SAFETY: pinned is 64 bytes.
+    assert_eq!(unsafe { cuMemcpyDtoHAsync_v2(pinned, d, 64, s) }, 0);
+    assert_eq!(gpusim_host_read(pinned as u64, 64), 0);
+    assert_eq!(gpusim_race_count(), 1, "{:?}", races());
+    assert_eq!(cuStreamSynchronize(s), 0);
+    assert_eq!(gpusim_host_read(pinned as u64, 64), 0);
+    assert_eq!(gpusim_race_count(), 1);
+    // Host write before enqueue is ordered before the copy.
+    assert_eq!(gpusim_host_write(pinned as u64, 64), 0);
+    // SAFETY: pinned is 64 bytes.
+    assert_eq!(unsafe { cuMemcpyHtoDAsync_v2(d, pinned, 64, s) }, 0);
+    assert_eq!(gpusim_race_count(), 1);
+    assert_eq!(cuStreamSynchronize(s), 0);
+    assert_eq!(cuMemFreeHost(pinned), 0);
+}
+
+#[test]
+fn pointer_attributes_table() {
+    let _g = fresh(1);
+    let dev = alloc(32);
+    let mut pinned = null_mut();
+    let mut managed = 0u64;
+    // SAFETY: valid out-pointers.
+    unsafe {
+        assert_eq!(cuMemAllocHost_v2(&mut pinned, 32), 0);
+        assert_eq!(cuMemAllocManaged(&mut managed, 32, 1), 0);
+    }
+    // (pointer, memory type, is managed)
+    for (ptr, mem_type, managed_flag) in [
+        (dev + 5, 2u32, 0u32),
+        (pinned as u64, 1, 0),
+        (managed, 4, 1),
+    ] {
+        let (mut t, mut ordinal, mut is_managed, mut ctx) =
+            (0u32, -1i32, 9u32, null_mut::<c_void>());
+        // SAFETY: each out-pointer has the attribute's type.
+        unsafe {
+            assert_eq!(cuPointerGetAttribute((&raw mut t).cast(), 2, ptr), 0);
+            assert_eq!(cuPointerGetAttribute((&raw mut ordinal).cast(), 9, ptr), 0);
+            assert_eq!(
+                cuPointerGetAttribute((&raw mut is_managed).cast(), 8, ptr),
+                0
+            );
+            assert_eq!(cuPointerGetAttribute((&raw mut ctx).cast(), 1, ptr), 0);
+        }
+        assert_eq!((t, ordinal, is_managed), (mem_type, 1, managed_flag));
+        let mut current = null_mut();
+        // SAFETY: valid out-pointer.
+        assert_eq!(unsafe { cuCtxGetCurrent(&mut current) }, 0);
+        assert_eq!(ctx, current);
+    }
+    // Unknown pointers: error for the single query, defaults for the multi query.
+    let mut t = 0u32;
+    let host = [0u8; 4];
+    // SAFETY: out-pointer of the attribute's type.
+    let rc = unsafe { cuPointerGetAttribute((&raw mut t).cast(), 2, host.as_ptr() as u64) };
+    assert_eq!(rc, 1);
+    let mut attrs = [2u32, 9];
+    let mut ordinal = 5i32;
+    let mut data = [(&raw mut t).cast::<c_void>(), (&raw mut ordinal).cast()];
+    // SAFETY: arrays of two elements with matching types.
+    let rc = unsafe { cuPointerGetAttributes(2, attrs.as_mut_ptr(), data.as_mut_ptr(), dev) };
+    assert_eq!((rc, t, ordinal), (0, 2, 1));
+    // HIP view of the same allocations.
+    let mut attr = HipPointerAttribute {
+        memory_type: 99,
+        device: 99,
+        device_pointer: null_mut(),
+        host_pointer: null_mut(),
+        is_managed: 9,
+        allocation_flags: 9,
+    };
+    assert_eq!(std::mem::size_of::<HipPointerAttribute>(), 32);
+    // SAFETY: valid out-pointer.
+    let rc = unsafe { hipPointerGetAttributes(&mut attr, dev as *const c_void) };
+    assert_eq!(rc, 0);
+    assert_eq!((attr.memory_type, attr.device, attr.is_managed), (2, 1, 0));
+    // SAFETY: valid out-pointer.
+    let rc = unsafe { hipPointerGetAttributes(&mut attr, managed as *const c_void) };
+    assert_eq!(rc, 0);
+    assert_eq!(
+        (attr.memory_type, attr.is_managed, attr.allocation_flags),
+        (3, 1, 1)
+    );
+    // SAFETY: valid out-pointer.
+    let rc = unsafe { hipPointerGetAttributes(&mut attr, host.as_ptr().cast()) };
+    assert_eq!(rc, 0);
+    assert_eq!((attr.memory_type, attr.device), (0, -1));
+}
+
+#[test]
+fn per_thread_default_streams_are_distinct() {
+    let _g = fresh(0);
+    let p = alloc(16);
+    assert_eq!(cuMemsetD8Async(p, 1, 16, STREAM_PER_THREAD_HANDLE), 0);
+    // Same thread, same stream: ordered.
+    assert_eq!(cuMemsetD8Async(p, 2, 16, STREAM_PER_THREAD_HANDLE), 0);
+    assert_eq!(gpusim_race_count(), 0);
+    let mut ctx = null_mut();
+    // SAFETY: valid out-pointer.
+    assert_eq!(unsafe { cuCtxGetCurrent(&mut ctx) }, 0);
+    let ctx_addr = ctx as u64;
+    std::thread::spawn(move || {
+        assert_eq!(cuCtxSetCurrent(ctx_addr as CUcontext), 0);
+        assert_eq!(cuMemsetD8Async(p, 3, 16, STREAM_PER_THREAD_HANDLE), 0);
+    })
+    .join()
+    .unwrap();
+    assert_eq!(gpusim_race_count(), 1, "{:?}", races());
+}
+
+#[test]
+fn hip_event_ordering_and_errors() {
+    let _g = fresh(0);
+    assert_eq!(hipSetDevice(1), 0);
+    let (mut a, mut b, mut e) = (null_mut(), null_mut(), null_mut());
+    let mut p = null_mut();
+    // SAFETY: valid out-pointers.
+    unsafe {
+        assert_eq!(hipStreamCreateWithFlags(&mut a, 1), 0);
+        assert_eq!(hipStreamCreateWithFlags(&mut b, 1), 0);
+        assert_eq!(hipEventCreate(&mut e), 0);
+        assert_eq!(hipMalloc(&mut p, 64), 0);
+    }
+    let mut host = [0u8; 64];
+    assert_eq!(hipMemsetAsync(p, 9, 64, a), 0);
+    assert_eq!(hipEventRecord(e, a), 0);
+    assert_eq!(hipStreamWaitEvent(b, e, 0), 0);
+    // SAFETY: host is 64 bytes.
+    let rc = unsafe { hipMemcpyAsync(host.as_mut_ptr().cast(), p, 64, 2, b) };
+    assert_eq!(rc, 0);
+    assert_eq!(gpusim_race_count(), 0, "{:?}", races());
+    assert_eq!(hipStreamSynchronize(b), 0);
+    assert_eq!(host, [9u8; 64]);
+    assert_eq!(hipSetDevice(7), 101);
+    // SAFETY: static strings.
+    unsafe {
+        assert_eq!(
+            CStr::from_ptr(hipGetErrorName(101)),
+            c"hipErrorInvalidDevice"
+        );
+        assert_eq!(CStr::from_ptr(hipGetErrorString(1)), c"invalid argument");
+    }
+    assert_eq!(hipFree(p), 0);
+    assert_eq!(hipSetDevice(0), 0);
+}
+
+#[test]
+fn no_device_and_error_strings() {
+    let _g = fresh(0);
+    gpusim_set_device_count(0);
+    assert_eq!(cuInit(0), 100);
+    assert_eq!(hipInit(0), 100);
+    let mut n = 5;
+    // SAFETY: valid out-pointer.
+    assert_eq!(unsafe { hipGetDeviceCount(&mut n) }, 100);
+    assert_eq!(n, 0);
+    let mut s = std::ptr::null();
+    // SAFETY: valid out-pointer; the result is a static string.
+    unsafe {
+        assert_eq!(cuGetErrorString(100, &mut s), 0);
+        assert_eq!(CStr::from_ptr(s), c"no CUDA-capable device is detected");
+        assert_eq!(cuGetErrorName(700, &mut s), 0);
+        assert_eq!(CStr::from_ptr(s), c"CUDA_ERROR_ILLEGAL_ADDRESS");
+        assert_eq!(cuGetErrorName(12345, &mut s), 1);
+    }
+    gpusim_set_device_count(2);
+}

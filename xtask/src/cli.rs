@@ -1,0 +1,221 @@
+//! The command line of `cargo xtask`: subcommands and their flags, parsed by hand (std only).
+
+use crate::cmd::{Error, Result};
+use crate::tasks::{DEFAULT_FUZZ_SECONDS, TestOptions};
+
+/// The help text of `cargo xtask --help`.
+pub const USAGE: &str = "\
+cargo xtask: build orchestration of the DLPack workspace
+
+xtask is the only place in the project that runs other programs to build or test;
+CI (.ci/run) runs `cargo xtask test`.
+
+Usage: cargo xtask <COMMAND> [OPTIONS]
+
+Commands:
+  demo                          Run the demos (cargo run --release -p dlpack-ndarray --example demo)
+  test [--quick] [--skip-miri]  Run every check CI runs, in order, stopping at the first failure:
+                                  fmt      cargo fmt --all -- --check
+                                  clippy   workspace (all targets, -D warnings) and the no_std core
+                                           for thumbv7em-none-eabihf
+                                  test     build the GPU simulator, then cargo test (all targets,
+                                           then doc tests) on the workspace with it loaded
+                                  no_std   build dlpack-core for thumbv7em-none-eabihf
+                                  miri     cargo +nightly miri test (skipped loudly without nightly)
+  test-gpu [--sim]              Run the GPU test suite against the real driver, or with --sim
+                                against the GPU simulator
+  bench [-- <ARGS>...]          Run the criterion benchmarks of dlpack-benches; ARGS go to criterion
+                                (e.g. cargo xtask bench -- --warm-up-time 0.5 --measurement-time 1)
+  fuzz [--seconds <N>]          Run each cargo-fuzz target of fuzz/ for N seconds (default 60) on
+                                nightly; installs cargo-fuzz if needed
+  help                          Print this help
+
+Options of test:
+  --quick       Skip no_std and miri (local iteration only; CI runs everything)
+  --skip-miri   Skip miri only
+
+Tests that load the GPU simulator get (once the gpu-sim package exists):
+  LD_LIBRARY_PATH=<target>/gpu-sim/lib:<your LD_LIBRARY_PATH>
+  GPUSIM_LIB_DIR=<target>/gpu-sim/lib
+where <target>/gpu-sim/lib holds one copy of libgpu_sim.so linked as libcuda.so, libcuda.so.1,
+libamdhip64.so, libamdhip64.so.5 and libamdhip64.so.6.
+";
+
+/// A parsed `cargo xtask` command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Print [`USAGE`].
+    Help,
+    /// `demo`
+    Demo,
+    /// `test [--quick] [--skip-miri]`
+    Test(TestOptions),
+    /// `test-gpu [--sim]`
+    TestGpu { sim: bool },
+    /// `bench [-- <criterion args>]`
+    Bench { criterion_args: Vec<String> },
+    /// `fuzz [--seconds N]`
+    Fuzz { seconds: u64 },
+}
+
+impl Command {
+    /// Parses the arguments after the program name.
+    pub fn parse<I>(args: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = String>,
+    {
+        let mut args = args.into_iter();
+        let Some(subcommand) = args.next() else {
+            return Ok(Self::Help);
+        };
+        let rest: Vec<String> = args.collect();
+        if rest
+            .iter()
+            .take_while(|arg| *arg != "--")
+            .any(|arg| is_help(arg))
+        {
+            return Ok(Self::Help);
+        }
+        match subcommand.as_str() {
+            "help" | "-h" | "--help" => Ok(Self::Help),
+            "demo" => {
+                no_more(&subcommand, &rest)?;
+                Ok(Self::Demo)
+            }
+            "test" => {
+                let mut options = TestOptions::default();
+                for arg in &rest {
+                    match arg.as_str() {
+                        "--quick" => options.quick = true,
+                        "--skip-miri" => options.skip_miri = true,
+                        other => return Err(unexpected(&subcommand, other)),
+                    }
+                }
+                Ok(Self::Test(options))
+            }
+            "test-gpu" => {
+                let mut sim = false;
+                for arg in &rest {
+                    match arg.as_str() {
+                        "--sim" => sim = true,
+                        other => return Err(unexpected(&subcommand, other)),
+                    }
+                }
+                Ok(Self::TestGpu { sim })
+            }
+            "bench" => match rest.split_first() {
+                None => Ok(Self::Bench {
+                    criterion_args: Vec::new(),
+                }),
+                Some((separator, criterion_args)) if separator == "--" => Ok(Self::Bench {
+                    criterion_args: criterion_args.to_vec(),
+                }),
+                Some((other, _)) => Err(unexpected(&subcommand, other)),
+            },
+            "fuzz" => {
+                let mut seconds = DEFAULT_FUZZ_SECONDS;
+                let mut rest = rest.iter();
+                while let Some(arg) = rest.next() {
+                    let value = match arg.strip_prefix("--seconds") {
+                        Some("") => rest.next().map(String::as_str),
+                        Some(inline) => match inline.strip_prefix('=') {
+                            Some(value) => Some(value),
+                            None => return Err(unexpected(&subcommand, arg)),
+                        },
+                        None => return Err(unexpected(&subcommand, arg)),
+                    };
+                    seconds = value
+                        .and_then(|value| value.parse().ok())
+                        .filter(|seconds| *seconds > 0)
+                        .ok_or_else(|| {
+                            Error::new("`fuzz --seconds` needs a positive whole number of seconds")
+                        })?;
+                }
+                Ok(Self::Fuzz { seconds })
+            }
+            other => Err(Error::new(format!(
+                "unknown command `{other}`; run `cargo xtask --help` for the list"
+            ))),
+        }
+    }
+}
+
+fn is_help(arg: &str) -> bool {
+    matches!(arg, "-h" | "--help")
+}
+
+fn no_more(subcommand: &str, rest: &[String]) -> Result {
+    match rest.first() {
+        Some(arg) => Err(unexpected(subcommand, arg)),
+        None => Ok(()),
+    }
+}
+
+fn unexpected(subcommand: &str, arg: &str) -> Error {
+    Error::new(format!(
+        "unexpected argument `{arg}` for `cargo xtask {subcommand}`; run `cargo xtask --help`"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Command> {
+        Command::parse(line.split_whitespace().map(str::to_owned))
+    }
+
+    #[test]
+    fn parses_every_subcommand() {
+        assert_eq!(parse("").unwrap(), Command::Help);
+        assert_eq!(parse("--help").unwrap(), Command::Help);
+        assert_eq!(parse("test --help").unwrap(), Command::Help);
+        assert_eq!(parse("demo").unwrap(), Command::Demo);
+        assert_eq!(
+            parse("test --quick").unwrap(),
+            Command::Test(TestOptions {
+                quick: true,
+                skip_miri: false
+            })
+        );
+        assert_eq!(
+            parse("test --skip-miri").unwrap(),
+            Command::Test(TestOptions {
+                quick: false,
+                skip_miri: true
+            })
+        );
+        assert_eq!(
+            parse("test-gpu --sim").unwrap(),
+            Command::TestGpu { sim: true }
+        );
+        assert_eq!(parse("test-gpu").unwrap(), Command::TestGpu { sim: false });
+        assert_eq!(
+            parse("bench -- --warm-up-time 0.5 --help").unwrap(),
+            Command::Bench {
+                criterion_args: vec!["--warm-up-time".into(), "0.5".into(), "--help".into()]
+            }
+        );
+        assert_eq!(parse("fuzz").unwrap(), Command::Fuzz { seconds: 60 });
+        assert_eq!(
+            parse("fuzz --seconds 5").unwrap(),
+            Command::Fuzz { seconds: 5 }
+        );
+        assert_eq!(
+            parse("fuzz --seconds=7").unwrap(),
+            Command::Fuzz { seconds: 7 }
+        );
+    }
+
+    #[test]
+    fn rejects_what_it_does_not_know() {
+        assert!(parse("deploy").is_err());
+        assert!(parse("test --fast").is_err());
+        assert!(parse("demo --sim").is_err());
+        assert!(parse("bench --warm-up-time 0.5").is_err());
+        assert!(parse("fuzz --seconds").is_err());
+        assert!(parse("fuzz --seconds 0").is_err());
+        assert!(parse("fuzz --seconds abc").is_err());
+        assert!(parse("fuzz --secondsx").is_err());
+    }
+}

@@ -1,0 +1,67 @@
+//! `cargo xtask`: the build orchestrator of the workspace (`cargo xtask --help`).
+//!
+//! # The invariant
+//!
+//! **xtask is the only place in the project that runs other programs to build or test.** CI's
+//! `.ci/run` only prints tool versions and calls `cargo xtask test`; there are no shell scripts,
+//! Makefiles or build steps hidden in READMEs. A new check (a Python venv, a GPU demo, another
+//! target) is a new step in [`tasks`], so that a developer's `cargo xtask test` and CI run exactly
+//! the same thing, and the order, environment and flags are written down in one place.
+//!
+//! # Layout
+//!
+//! - [`cli`]: the command line.
+//! - [`tasks`]: what each subcommand runs, and the tables (packages, features, flags) to tune it.
+//! - [`steps`]: named steps with durations, stopping at the first failure, and the summary line.
+//! - [`cmd`]: running one program (printed, stdio inherited, errors naming the command).
+//! - [`workspace`]: the workspace root, target dir and packages (`cargo metadata`).
+//! - [`tools`]: rustup toolchains, targets and components, and cargo subcommands.
+//! - [`gpu`]: the GPU simulator folder that tests put on `LD_LIBRARY_PATH`.
+//!
+//! xtask uses the workspace's own target directory (or `CARGO_TARGET_DIR` if the caller set one)
+//! and the toolchain that runs it (`$CARGO`); only the nightly steps (miri, fuzz) switch toolchain.
+
+mod cli;
+mod cmd;
+mod gpu;
+mod steps;
+mod tasks;
+mod tools;
+mod workspace;
+
+use std::process::ExitCode;
+
+use cli::Command;
+use workspace::Workspace;
+
+fn main() -> ExitCode {
+    let command = match Command::parse(std::env::args().skip(1)) {
+        Ok(command) => command,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if command == Command::Help {
+        print!("{}", cli::USAGE);
+        return ExitCode::SUCCESS;
+    }
+    match Workspace::locate().and_then(|ws| run(&ws, command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("\nerror: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(ws: &Workspace, command: Command) -> cmd::Result {
+    match command {
+        Command::Help => Ok(()),
+        Command::Demo => tasks::demo(ws),
+        Command::Test(options) => tasks::test(ws, options),
+        Command::TestGpu { sim } => tasks::test_gpu(ws, sim),
+        Command::Bench { criterion_args } => tasks::bench(ws, &criterion_args),
+        Command::Fuzz { seconds } => tasks::fuzz(ws, seconds),
+    }
+}

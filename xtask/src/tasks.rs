@@ -1,0 +1,398 @@
+//! What each subcommand runs. The tables at the top are the knobs: packages, features, targets,
+//! flags. Each subcommand is a [`Plan`] of named steps, so adding a step is one line.
+
+use std::path::Path;
+
+use crate::cmd::{Error, Result};
+use crate::gpu;
+use crate::steps::{Outcome, Plan, banner};
+use crate::tools;
+use crate::workspace::Workspace;
+
+/// Per-package feature selection for `cargo clippy` and `cargo test` on the workspace.
+///
+/// Packages not listed get `--all-features`. List a package when one of its features needs
+/// something a CI machine lacks (a system library, headers), with the features to test instead
+/// (an empty list means its default features). Listed packages are then excluded from the
+/// `--workspace --all-features` run and run on their own with `-p <package> --features ...`.
+///
+/// Keep every feature of [`GPU_TEST_PACKAGES`] enabled here (a unit test checks it): `cargo xtask
+/// test` covers the GPU suite by running the whole workspace with the simulator.
+pub const FEATURE_OVERRIDES: &[(&str, &[&str])] = &[
+    // For example, once `dlpack-rocm` has a `hip-sys` feature that needs HIP headers:
+    // ("dlpack-rocm", &["gpu"]),
+];
+
+/// The GPU test suite: each package with the features that turn its GPU tests on. `cargo xtask
+/// test-gpu` runs it against the real driver, or against the simulator with `--sim`.
+pub const GPU_TEST_PACKAGES: &[(&str, &[&str])] = &[
+    ("gpu-sim", &[]),
+    ("gpu-sim-inspect", &[]),
+    // Later: ("dlpack-cuda", &["gpu"]), ("dlpack-rocm", &["gpu"]), plus the Python GPU tests.
+];
+
+/// The `no_std` package and the target it must build for (a Cortex-M4F: no OS, no allocator).
+const NO_STD_PACKAGE: &str = "dlpack-core";
+const NO_STD_TARGET: &str = "thumbv7em-none-eabihf";
+
+/// The feature sets `dlpack-core` must build with on [`NO_STD_TARGET`] (on top of
+/// `--no-default-features`).
+const NO_STD_FEATURE_SETS: &[Option<&str>] = &[None, Some("alloc"), Some("alloc,half,num-complex")];
+
+/// The flags miri runs with (the user's own `MIRIFLAGS`, if any, are appended).
+const MIRIFLAGS: &str = "-Zmiri-strict-provenance";
+
+/// What `cargo miri test` runs, one invocation per entry.
+const MIRI_TEST_RUNS: &[&[&str]] = &[
+    &["-p", "dlpack-core", "--all-features"],
+    &["-p", "dlpack-ndarray"],
+];
+
+/// The rustup components miri needs on the nightly.
+const MIRI_COMPONENTS: &[&str] = &["miri", "rust-src"];
+
+/// The criterion benchmarks.
+const BENCH_PACKAGE: &str = "dlpack-benches";
+
+/// The cargo-fuzz targets of the `fuzz/` project, and how long each runs by default.
+pub const FUZZ_TARGETS: &[&str] = &["validate_tensor"];
+pub const DEFAULT_FUZZ_SECONDS: u64 = 60;
+
+/// A demo: an example of a package, run by `cargo xtask demo`.
+#[derive(Debug)]
+struct Demo {
+    name: &'static str,
+    package: &'static str,
+    example: &'static str,
+    /// Run with the GPU simulator on the loader path (no machine of the project has a GPU).
+    on_simulator: bool,
+}
+
+/// The demos, in the order `cargo xtask demo` runs them.
+const DEMOS: &[Demo] = &[
+    Demo {
+        name: "ndarray demo",
+        package: "dlpack-ndarray",
+        example: "demo",
+        on_simulator: false,
+    },
+    // Later, the GPU demo: Demo { name: "cuda demo", package: "dlpack-cuda", example: "demo",
+    // on_simulator: true },
+];
+
+/// Options of `cargo xtask test`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TestOptions {
+    /// Skip miri and the `no_std` builds (local iteration only).
+    pub quick: bool,
+    /// Skip miri only.
+    pub skip_miri: bool,
+}
+
+/// `cargo xtask demo`: runs each of [`DEMOS`] in order.
+pub fn demo(ws: &Workspace) -> Result {
+    DEMOS
+        .iter()
+        .fold(Plan::new("xtask demo"), |plan, demo| {
+            plan.step(demo.name, || run_demo(ws, demo))
+        })
+        .run()
+}
+
+/// `cargo run --release -p <package> --example <example>`, with the simulator loaded if the demo
+/// needs a GPU.
+fn run_demo(ws: &Workspace, demo: &Demo) -> Result {
+    let simulator = if demo.on_simulator {
+        let folder = gpu::build_simulator(ws)?;
+        if folder.is_none() {
+            return Err(Error::new(format!(
+                "demo `{}` needs the GPU simulator, and `gpu-sim` does not exist yet",
+                demo.name
+            )));
+        }
+        folder
+    } else {
+        None
+    };
+    let cargo = ws.cargo().args([
+        "run",
+        "--release",
+        "-p",
+        demo.package,
+        "--example",
+        demo.example,
+    ]);
+    gpu::with_simulator(cargo, simulator.as_deref()).run()
+}
+
+/// `cargo xtask test`: every check CI runs, in order.
+pub fn test(ws: &Workspace, options: TestOptions) -> Result {
+    if is_ci() && (options.quick || options.skip_miri) {
+        banner(
+            "CI is set, but checks are being skipped (--quick/--skip-miri).\n\
+             CI must run the full `cargo xtask test`.",
+        );
+    }
+    let quick = options.quick.then_some("--quick");
+    let skip_miri = quick.or(options.skip_miri.then_some("--skip-miri"));
+    Plan::new("xtask test")
+        .step("fmt", || {
+            ws.cargo().args(["fmt", "--all", "--", "--check"]).run()
+        })
+        .step("clippy", || clippy(ws))
+        .step("test", || test_workspace(ws))
+        .step_unless(quick, "no_std", || build_no_std(ws))
+        .step_unless(skip_miri, "miri", || miri(ws))
+        .run()
+}
+
+/// Clippy on the whole workspace (all targets, features per [`FEATURE_OVERRIDES`]), then on the
+/// `no_std` core for the embedded target.
+fn clippy(ws: &Workspace) -> Result {
+    for selection in workspace_selections(ws) {
+        ws.cargo()
+            .arg("clippy")
+            .args(&selection)
+            .args(["--all-targets", "--", "-D", "warnings"])
+            .run()?;
+    }
+    tools::ensure_target(NO_STD_TARGET)?;
+    ws.cargo()
+        .args(["clippy", "-p", NO_STD_PACKAGE, "--target", NO_STD_TARGET])
+        .args(["--no-default-features", "--", "-D", "warnings"])
+        .run()
+}
+
+/// Builds the simulator folder, then runs every test of the workspace (all targets, then doc
+/// tests) with the simulator on the loader path. Because this covers the whole workspace with
+/// the GPU packages' features on, it includes the suite of `cargo xtask test-gpu --sim`.
+fn test_workspace(ws: &Workspace) -> Result {
+    let simulator = gpu::build_simulator(ws)?;
+    // Python: later, create the venv here (numpy, pytest, maturin; in xtask, not in .ci/run), put its
+    // `bin` first on PATH for the cargo test runs below (embedded-Python tests need numpy), then
+    // build the extension with maturin and run pytest with the same simulator environment.
+    let selections = workspace_selections(ws);
+    for targets in ["--all-targets", "--doc"] {
+        for selection in &selections {
+            let cargo = ws.cargo().arg("test").args(selection).arg(targets);
+            gpu::with_simulator(cargo, simulator.as_deref()).run()?;
+        }
+    }
+    Ok(())
+}
+
+/// Builds `dlpack-core` for the embedded target with each of [`NO_STD_FEATURE_SETS`].
+fn build_no_std(ws: &Workspace) -> Result {
+    tools::ensure_target(NO_STD_TARGET)?;
+    for features in NO_STD_FEATURE_SETS {
+        let cargo = ws
+            .cargo()
+            .args(["build", "-p", NO_STD_PACKAGE, "--target", NO_STD_TARGET])
+            .arg("--no-default-features");
+        match features {
+            Some(features) => cargo.args(["--features", features]).run()?,
+            None => cargo.run()?,
+        }
+    }
+    Ok(())
+}
+
+/// Runs [`MIRI_TEST_RUNS`] under miri on the installed nightly, adding the components it needs.
+/// Without a nightly it skips, loudly.
+fn miri(ws: &Workspace) -> Result<Outcome> {
+    let Some(nightly) = tools::nightly_toolchain()? else {
+        let reason = "no nightly toolchain on this machine";
+        banner(&format!(
+            "MIRI SKIPPED: {reason}\n\
+             (`rustup toolchain list` has no line starting with `nightly`).\n\
+             The unsafe code was NOT checked for undefined behaviour.\n\
+             Install one with: rustup toolchain install nightly --component miri,rust-src"
+        ));
+        return Ok(Outcome::skipped_loudly(reason));
+    };
+    tools::ensure_components(&nightly, MIRI_COMPONENTS)?;
+    ws.cargo_on(&nightly).args(["miri", "setup"]).run()?;
+    let miriflags = miriflags();
+    for run in MIRI_TEST_RUNS {
+        ws.cargo_on(&nightly)
+            .args(["miri", "test"])
+            .args(*run)
+            .env("MIRIFLAGS", &miriflags)
+            .run()?;
+    }
+    Ok(Outcome::Passed)
+}
+
+/// [`MIRIFLAGS`], followed by the user's `MIRIFLAGS` if set (to try e.g. `-Zmiri-tree-borrows`).
+fn miriflags() -> String {
+    match std::env::var("MIRIFLAGS") {
+        Ok(extra) if !extra.trim().is_empty() => format!("{MIRIFLAGS} {}", extra.trim()),
+        _ => MIRIFLAGS.to_owned(),
+    }
+}
+
+/// `cargo xtask test-gpu [--sim]`: the GPU suite against the simulator or the real driver.
+pub fn test_gpu(ws: &Workspace, sim: bool) -> Result {
+    let name = if sim {
+        "gpu suite (simulator)"
+    } else {
+        "gpu suite (real driver)"
+    };
+    Plan::new("xtask test-gpu")
+        .step(name, || run_gpu_suite(ws, sim))
+        .run()
+}
+
+fn run_gpu_suite(ws: &Workspace, sim: bool) -> Result<Outcome> {
+    let packages = ws.existing_packages(GPU_TEST_PACKAGES.iter().map(|(name, _)| *name));
+    if packages.is_empty() {
+        return Ok(Outcome::skipped(
+            "no GPU test package is in the workspace yet",
+        ));
+    }
+    let simulator = if sim {
+        match gpu::build_simulator(ws)? {
+            Some(folder) => Some(folder),
+            None => {
+                return Err(Error::new(
+                    "--sim needs the `gpu-sim` package, which does not exist yet",
+                ));
+            }
+        }
+    } else {
+        None
+    };
+    let features: Vec<String> = GPU_TEST_PACKAGES
+        .iter()
+        .filter(|(name, _)| packages.contains(name))
+        .flat_map(|(name, features)| {
+            features
+                .iter()
+                .map(move |feature| format!("{name}/{feature}"))
+        })
+        .collect();
+    let mut cargo = ws.cargo().arg("test");
+    for package in &packages {
+        cargo = cargo.args(["-p", package]);
+    }
+    if !features.is_empty() {
+        cargo = cargo.args(["--features", &features.join(",")]);
+    }
+    // Python: later, the Python GPU tests run here too, with the same environment.
+    gpu::with_simulator(cargo, simulator.as_deref()).run()?;
+    Ok(Outcome::Passed)
+}
+
+/// `cargo xtask bench [-- <criterion args>]`.
+pub fn bench(ws: &Workspace, criterion_args: &[String]) -> Result {
+    Plan::new("xtask bench")
+        .step("bench", || -> Result<Outcome> {
+            if !ws.has_package(BENCH_PACKAGE) {
+                return Ok(Outcome::skipped(format!(
+                    "package `{BENCH_PACKAGE}` is not in the workspace yet"
+                )));
+            }
+            let mut cargo = ws.cargo().args(["bench", "-p", BENCH_PACKAGE]);
+            if !criterion_args.is_empty() {
+                cargo = cargo.arg("--").args(criterion_args);
+            }
+            cargo.run()?;
+            Ok(Outcome::Passed)
+        })
+        .run()
+}
+
+/// `cargo xtask fuzz [--seconds N]`: each of [`FUZZ_TARGETS`] for `seconds`, on the nightly.
+pub fn fuzz(ws: &Workspace, seconds: u64) -> Result {
+    let fuzz_dir = ws.root().join("fuzz");
+    let manifest = fuzz_dir.join("Cargo.toml");
+    if !manifest.is_file() {
+        let reason = format!("{} does not exist yet", manifest.display());
+        return Plan::new("xtask fuzz").skip("fuzz", reason).run();
+    }
+    // cargo-fuzz needs a nightly for its sanitizer flags; find it before installing anything.
+    let nightly = tools::nightly_toolchain()?.ok_or_else(|| {
+        Error::new(
+            "cargo fuzz needs a nightly toolchain and `rustup toolchain list` has none; \
+             install one with `rustup toolchain install nightly`",
+        )
+    })?;
+    let mut plan = Plan::new("xtask fuzz").step("cargo-fuzz", || {
+        tools::ensure_cargo_subcommand(ws, "fuzz", "cargo-fuzz")
+    });
+    for target in FUZZ_TARGETS {
+        plan = plan.step(target, || {
+            fuzz_target(ws, &nightly, &fuzz_dir, target, seconds)
+        });
+    }
+    plan.run()
+}
+
+fn fuzz_target(
+    ws: &Workspace,
+    nightly: &str,
+    fuzz_dir: &Path,
+    target: &str,
+    seconds: u64,
+) -> Result {
+    ws.cargo_on(nightly)
+        .args(["fuzz", "run", target, "--"])
+        .arg(format!("-max_total_time={seconds}"))
+        .current_dir(fuzz_dir)
+        .run()
+}
+
+/// The argument sets that select packages and features for a workspace-wide `cargo clippy` or
+/// `cargo test`: one `--workspace --all-features` run (excluding [`FEATURE_OVERRIDES`]), then one
+/// run per overridden package that exists.
+fn workspace_selections(ws: &Workspace) -> Vec<Vec<String>> {
+    let mut all = vec!["--workspace".to_owned()];
+    for (package, _) in FEATURE_OVERRIDES {
+        all.extend(["--exclude".to_owned(), (*package).to_owned()]);
+    }
+    all.push("--all-features".to_owned());
+    let mut selections = vec![all];
+    for (package, features) in FEATURE_OVERRIDES {
+        if ws.has_package(package) {
+            let mut selection = vec!["-p".to_owned(), (*package).to_owned()];
+            if !features.is_empty() {
+                selection.extend(["--features".to_owned(), features.join(",")]);
+            }
+            selections.push(selection);
+        }
+    }
+    selections
+}
+
+/// Whether we run in CI (`CI` set to anything but empty, `0` or `false`).
+fn is_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| !matches!(value.trim(), "" | "0" | "false"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `cargo xtask test` covers `test-gpu --sim` only if the workspace run enables every feature
+    /// the GPU suite needs.
+    #[test]
+    fn workspace_tests_enable_every_gpu_feature() {
+        for (package, gpu_features) in GPU_TEST_PACKAGES {
+            let Some((_, features)) = FEATURE_OVERRIDES.iter().find(|(name, _)| name == package)
+            else {
+                continue; // tested with --all-features
+            };
+            for feature in *gpu_features {
+                assert!(
+                    features.contains(feature),
+                    "FEATURE_OVERRIDES leaves out `{package}/{feature}`, which the GPU suite needs"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn miriflags_start_with_the_project_flags() {
+        assert!(miriflags().starts_with(MIRIFLAGS));
+    }
+}
