@@ -24,6 +24,7 @@
 mod cli;
 mod cmd;
 mod gpu;
+mod python;
 mod steps;
 mod tasks;
 mod tools;

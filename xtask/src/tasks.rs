@@ -1,10 +1,12 @@
 //! What each subcommand runs. The tables at the top are the knobs: packages, features, targets,
 //! flags. Each subcommand is a [`Plan`] of named steps, so adding a step is one line.
 
+use std::cell::OnceCell;
 use std::path::Path;
 
-use crate::cmd::{Error, Result};
+use crate::cmd::{Cmd, Error, Result};
 use crate::gpu;
+use crate::python::Venv;
 use crate::steps::{Outcome, Plan, banner};
 use crate::tools;
 use crate::workspace::Workspace;
@@ -19,16 +21,24 @@ use crate::workspace::Workspace;
 /// Keep every feature of [`GPU_TEST_PACKAGES`] enabled here (a unit test checks it): `cargo xtask
 /// test` covers the GPU suite by running the whole workspace with the simulator.
 pub const FEATURE_OVERRIDES: &[(&str, &[&str])] = &[
-    // For example, once `dlpack-rocm` has a `hip-sys` feature that needs HIP headers:
-    // ("dlpack-rocm", &["gpu"]),
+    // `hip-sys` links Debian's libamdhip64 and needs its headers: tested in its own step
+    // ([`HIP_SYS_RUN`]) after xtask installs them.
+    ("dlpack-rocm", &["gpu"]),
 ];
+
+/// The `hip-sys` build of `dlpack-rocm`: the package, its features, the Debian package that
+/// provides HIP's headers and library, and the `HIP_PATH` hip-sys's build script needs.
+const HIP_SYS_RUN: (&str, &str, &str, &str) =
+    ("dlpack-rocm", "gpu,hip-sys", "libamdhip64-dev", "/usr");
 
 /// The GPU test suite: each package with the features that turn its GPU tests on. `cargo xtask
 /// test-gpu` runs it against the real driver, or against the simulator with `--sim`.
 pub const GPU_TEST_PACKAGES: &[(&str, &[&str])] = &[
     ("gpu-sim", &[]),
     ("gpu-sim-inspect", &[]),
-    // Later: ("dlpack-cuda", &["gpu"]), ("dlpack-rocm", &["gpu"]), plus the Python GPU tests.
+    ("dlpack-cuda", &["gpu"]),
+    ("dlpack-rocm", &["gpu"]),
+    // Later: the Python GPU tests.
 ];
 
 /// The `no_std` package and the target it must build for (a Cortex-M4F: no OS, no allocator).
@@ -76,8 +86,12 @@ const DEMOS: &[Demo] = &[
         example: "demo",
         on_simulator: false,
     },
-    // Later, the GPU demo: Demo { name: "cuda demo", package: "dlpack-cuda", example: "demo",
-    // on_simulator: true },
+    Demo {
+        name: "cuda demo",
+        package: "dlpack-cuda",
+        example: "gpu_demo",
+        on_simulator: true,
+    },
 ];
 
 /// Options of `cargo xtask test`.
@@ -135,25 +149,71 @@ pub fn test(ws: &Workspace, options: TestOptions) -> Result {
     }
     let quick = options.quick.then_some("--quick");
     let skip_miri = quick.or(options.skip_miri.then_some("--skip-miri"));
+    // The venv made by the "python env" step; every later cargo command runs inside it, so that
+    // pyo3's build configuration stays the same from step to step.
+    let venv: OnceCell<Venv> = OnceCell::new();
+    let simulator: OnceCell<Option<std::path::PathBuf>> = OnceCell::new();
     Plan::new("xtask test")
         .step("fmt", || {
             ws.cargo().args(["fmt", "--all", "--", "--check"]).run()
         })
-        .step("clippy", || clippy(ws))
-        .step("test", || test_workspace(ws))
+        .step("python env", || {
+            let _ = venv.set(Venv::ensure(ws)?);
+            Ok(())
+        })
+        .step("clippy", || clippy(ws, venv.get()))
+        .step("test", || {
+            let _ = simulator.set(gpu::build_simulator(ws)?);
+            test_workspace(ws, venv.get(), simulator.get().and_then(|s| s.as_deref()))
+        })
+        .step("hip-sys", || {
+            test_hip_sys(ws, simulator.get().and_then(|s| s.as_deref()))
+        })
+        .step("python", || {
+            let venv = venv
+                .get()
+                .ok_or_else(|| Error::new("the python env step did not run"))?;
+            venv.build_module(ws)?;
+            let pytest = venv.pytest(ws, &["-q", "-ra"]);
+            gpu::with_simulator(pytest, simulator.get().and_then(|s| s.as_deref())).run()
+        })
         .step_unless(quick, "no_std", || build_no_std(ws))
         .step_unless(skip_miri, "miri", || miri(ws))
         .run()
 }
 
-/// Clippy on the whole workspace (all targets, features per [`FEATURE_OVERRIDES`]), then on the
-/// `no_std` core for the embedded target.
-fn clippy(ws: &Workspace) -> Result {
+/// `cargo` with the Python environment applied, when there is one.
+fn cargo_in(ws: &Workspace, venv: Option<&Venv>) -> Cmd {
+    match venv {
+        Some(venv) => venv.apply(ws.cargo()),
+        None => ws.cargo(),
+    }
+}
+
+/// Clippy on the whole workspace (all targets, features per [`FEATURE_OVERRIDES`]), on the
+/// `hip-sys` build, then on the `no_std` core for the embedded target.
+fn clippy(ws: &Workspace, venv: Option<&Venv>) -> Result {
     for selection in workspace_selections(ws) {
-        ws.cargo()
+        cargo_in(ws, venv)
             .arg("clippy")
             .args(&selection)
             .args(["--all-targets", "--", "-D", "warnings"])
+            .run()?;
+    }
+    let (package, features, _, hip_path) = HIP_SYS_RUN;
+    if ws.has_package(package) {
+        ensure_hip_headers()?;
+        ws.cargo()
+            .args([
+                "clippy",
+                "-p",
+                package,
+                "--features",
+                features,
+                "--all-targets",
+            ])
+            .args(["--", "-D", "warnings"])
+            .env("HIP_PATH", hip_path)
             .run()?;
     }
     tools::ensure_target(NO_STD_TARGET)?;
@@ -163,22 +223,57 @@ fn clippy(ws: &Workspace) -> Result {
         .run()
 }
 
-/// Builds the simulator folder, then runs every test of the workspace (all targets, then doc
-/// tests) with the simulator on the loader path. Because this covers the whole workspace with
+/// Runs every test of the workspace (all targets, then doc tests) with the simulator on the
+/// loader path and the Python environment applied. Because this covers the whole workspace with
 /// the GPU packages' features on, it includes the suite of `cargo xtask test-gpu --sim`.
-fn test_workspace(ws: &Workspace) -> Result {
-    let simulator = gpu::build_simulator(ws)?;
-    // Python: later, create the venv here (numpy, pytest, maturin; in xtask, not in .ci/run), put its
-    // `bin` first on PATH for the cargo test runs below (embedded-Python tests need numpy), then
-    // build the extension with maturin and run pytest with the same simulator environment.
+fn test_workspace(ws: &Workspace, venv: Option<&Venv>, simulator: Option<&Path>) -> Result {
     let selections = workspace_selections(ws);
     for targets in ["--all-targets", "--doc"] {
         for selection in &selections {
-            let cargo = ws.cargo().arg("test").args(selection).arg(targets);
-            gpu::with_simulator(cargo, simulator.as_deref()).run()?;
+            let cargo = cargo_in(ws, venv).arg("test").args(selection).arg(targets);
+            gpu::with_simulator(cargo, simulator).run()?;
         }
     }
     Ok(())
+}
+
+/// Installs Debian's HIP headers and library if they are missing (hip-sys's build script needs
+/// the headers; its binaries link the library, which the simulator stands in for at run time).
+fn ensure_hip_headers() -> Result {
+    let (_, _, deb, hip_path) = HIP_SYS_RUN;
+    if Path::new(hip_path)
+        .join("include/hip/hip_runtime_api.h")
+        .is_file()
+    {
+        return Ok(());
+    }
+    eprintln!("HIP headers missing: installing Debian's {deb}");
+    Cmd::new("apt-get")
+        .arg("update")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .run()?;
+    Cmd::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends", deb])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .run()
+}
+
+/// The `hip-sys` build of `dlpack-rocm`, tested against the simulator (which comes first on the
+/// loader path, before Debian's libamdhip64).
+fn test_hip_sys(ws: &Workspace, simulator: Option<&Path>) -> Result<Outcome> {
+    let (package, features, _, hip_path) = HIP_SYS_RUN;
+    if !ws.has_package(package) {
+        return Ok(Outcome::skipped(format!(
+            "package `{package}` is not in the workspace yet"
+        )));
+    }
+    ensure_hip_headers()?;
+    let cargo = ws
+        .cargo()
+        .args(["test", "-p", package, "--features", features])
+        .env("HIP_PATH", hip_path);
+    gpu::with_simulator(cargo, simulator).run()?;
+    Ok(Outcome::Passed)
 }
 
 /// Builds `dlpack-core` for the embedded target with each of [`NO_STD_FEATURE_SETS`].
@@ -283,10 +378,15 @@ fn run_gpu_suite(ws: &Workspace, sim: bool) -> Result<Outcome> {
     Ok(Outcome::Passed)
 }
 
-/// `cargo xtask bench [-- <criterion args>]`.
+/// The Python benchmark: side-by-side timings against numpy, pydlpack and the import anchors.
+const PYTHON_BENCH: &str = "crates/dlpack-py/bench/bench_exchange.py";
+
+/// `cargo xtask bench [-- <criterion args>]`: the criterion benchmarks, then the Python
+/// benchmark (ratios measured in one process).
 pub fn bench(ws: &Workspace, criterion_args: &[String]) -> Result {
+    let venv: OnceCell<Venv> = OnceCell::new();
     Plan::new("xtask bench")
-        .step("bench", || -> Result<Outcome> {
+        .step("criterion", || -> Result<Outcome> {
             if !ws.has_package(BENCH_PACKAGE) {
                 return Ok(Outcome::skipped(format!(
                     "package `{BENCH_PACKAGE}` is not in the workspace yet"
@@ -298,6 +398,17 @@ pub fn bench(ws: &Workspace, criterion_args: &[String]) -> Result {
             }
             cargo.run()?;
             Ok(Outcome::Passed)
+        })
+        .step("python env", || {
+            let _ = venv.set(Venv::ensure(ws)?);
+            Ok(())
+        })
+        .step("python", || {
+            let venv = venv
+                .get()
+                .ok_or_else(|| Error::new("the python env step did not run"))?;
+            venv.build_module(ws)?;
+            venv.script(ws, PYTHON_BENCH).run()
         })
         .run()
 }

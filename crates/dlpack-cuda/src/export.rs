@@ -1,0 +1,389 @@
+//! Export of cudarc buffers as `kDLCUDA` tensors, and the whole of a
+//! producer's `__dlpack__` for them ([`fulfil`]).
+//!
+//! A [`CudaOwner`] holds the `CudaSlice` (or an `Arc` of it) inside the
+//! exported tensor, so the memory lives until the consumer calls the
+//! deleter. The free is ordered after the consumer's use: when the consumer
+//! named a stream, the owner's drop makes the slice's stream wait for that
+//! stream (pooled event, no host wait) before cudarc frees the buffer on the
+//! slice's stream (`cuMemFreeAsync`; without memory pools cudarc
+//! synchronises the slice's stream and calls `cuMemFree`).
+
+use std::mem::ManuallyDrop;
+use std::ops::Range;
+use std::sync::Arc;
+
+use cudarc::driver::{CudaSlice, DevicePtr, DeviceRepr};
+use dlpack_core::Element;
+use dlpack_core::export::{Export, Memory, TensorOwner};
+use dlpack_core::ffi::{
+    DLDevice, DLDeviceType, DLPACK_FLAG_BITMASK_IS_COPIED, DLPACK_FLAG_BITMASK_READ_ONLY,
+};
+use dlpack_core::managed::AnyManagedTensor;
+use dlpack_core::protocol::{Abi, DeviceStream, DlpackPlan, StreamRequest, Transfer};
+use dlpack_core::sync::{StreamSync, plan_sync};
+
+use crate::driver;
+use crate::error::Error;
+use crate::raw;
+use crate::sync::{CudaSync, device_stream};
+
+enum Slice<T> {
+    Owned(CudaSlice<T>),
+    Shared(Arc<CudaSlice<T>>),
+}
+
+impl<T> Slice<T> {
+    fn get(&self) -> &CudaSlice<T> {
+        match self {
+            Slice::Owned(s) => s,
+            Slice::Shared(s) => s,
+        }
+    }
+}
+
+/// A cudarc buffer (or a range of one) kept alive by an exported tensor.
+///
+/// Implements [`TensorOwner`], so [`Export::new`] turns it into a managed
+/// tensor of device `(kDLCUDA, ordinal of the slice's context)`. An owner
+/// made from an `Arc` is read-only (others may hold the buffer).
+///
+/// ```no_run
+/// use dlpack_core::export::Export;
+/// use dlpack_cuda::CudaOwner;
+///
+/// let ctx = cudarc::driver::CudaContext::new(0)?;
+/// let stream = ctx.default_stream();
+/// let slice = stream.clone_htod(&[1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0])?;
+/// let tensor = Export::new(CudaOwner::new(slice)).shape(&[2, 3]).versioned()?;
+/// assert_eq!(tensor.view().device(), dlpack_core::ffi::DLDevice::cuda(0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct CudaOwner<T> {
+    slice: ManuallyDrop<Slice<T>>,
+    range: Range<usize>,
+    release_after: Option<u64>,
+}
+
+impl<T> std::fmt::Debug for CudaOwner<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CudaOwner")
+            .field("ordinal", &self.slice.get().ordinal())
+            .field("range", &self.range)
+            .field("shared", &matches!(*self.slice, Slice::Shared(_)))
+            .field("release_after", &self.release_after)
+            .finish()
+    }
+}
+
+impl<T: Element + DeviceRepr> CudaOwner<T> {
+    /// Owns the whole slice.
+    pub fn new(slice: CudaSlice<T>) -> Self {
+        let range = 0..slice.len();
+        CudaOwner {
+            slice: ManuallyDrop::new(Slice::Owned(slice)),
+            range,
+            release_after: None,
+        }
+    }
+
+    /// Shares a slice: the tensor keeps the `Arc` (and so the buffer) alive
+    /// and is read-only.
+    pub fn shared(slice: Arc<CudaSlice<T>>) -> Self {
+        let range = 0..slice.len();
+        CudaOwner {
+            slice: ManuallyDrop::new(Slice::Shared(slice)),
+            range,
+            release_after: None,
+        }
+    }
+
+    /// Narrows the exported memory to `range` (in elements) of the current
+    /// range: the export of a view, keeping the whole buffer alive.
+    ///
+    /// # Errors
+    ///
+    /// [`dlpack_core::Error::OutOfBounds`] when `range` is not inside.
+    pub fn range(mut self, range: Range<usize>) -> Result<Self, Error> {
+        let len = self.range.len();
+        if range.start > range.end || range.end > len {
+            let size = size_of::<T>() as i128;
+            return Err(Error::Core(dlpack_core::Error::OutOfBounds {
+                start: range.start as i128 * size,
+                end: range.end as i128 * size,
+                len: len * size_of::<T>(),
+            }));
+        }
+        self.range = self.range.start + range.start..self.range.start + range.end;
+        Ok(self)
+    }
+
+    /// Orders the free after `consumer`'s work: when the tensor is released,
+    /// the slice's stream waits for everything submitted to `consumer` until
+    /// then. [`fulfil`] sets this from the consumer's `stream` argument.
+    pub fn release_after(mut self, consumer: DeviceStream) -> Self {
+        let raw = raw::canonical_stream(consumer.as_raw());
+        self.release_after = (raw != self.producer_raw()).then_some(raw);
+        self
+    }
+
+    /// The device of the buffer: `(kDLCUDA, ordinal of its context)`.
+    pub fn device(&self) -> DLDevice {
+        DLDevice::cuda(self.slice.get().ordinal() as i32)
+    }
+
+    /// The stream the buffer's pending work is on (the slice's stream).
+    pub fn producer_stream(&self) -> DeviceStream {
+        device_stream(self.slice.get().stream())
+    }
+
+    fn producer_raw(&self) -> u64 {
+        raw::canonical_stream(self.producer_stream().as_raw())
+    }
+
+    fn device_ptr(&self) -> u64 {
+        let slice = self.slice.get();
+        let (ptr, _record) = slice.device_ptr(slice.stream());
+        ptr + (self.range.start * size_of::<T>()) as u64
+    }
+
+    fn byte_len(&self) -> usize {
+        self.range.len() * size_of::<T>()
+    }
+}
+
+// SAFETY: the device memory belongs to the CudaSlice, which the owner keeps
+// (directly or through an Arc) until it is dropped; moving the owner does not
+// move device memory. The range is inside the slice (checked in `range`).
+// CudaSlice is Send; T: 'static through Element.
+unsafe impl<T: Element + DeviceRepr> TensorOwner for CudaOwner<T> {
+    fn memory(&mut self) -> Memory {
+        Memory {
+            ptr: std::ptr::with_exposed_provenance_mut(self.device_ptr() as usize),
+            len: self.byte_len(),
+            device: self.device(),
+            dtype: Some(T::DTYPE),
+            read_only: matches!(*self.slice, Slice::Shared(_)),
+        }
+    }
+}
+
+impl<T> CudaOwner<T> {
+    /// Orders the free after the consumer's stream; `false` when that could
+    /// not be ensured (the buffer must then be leaked, not freed).
+    fn order_release(&self) -> bool {
+        let Some(consumer) = self.release_after else {
+            return true;
+        };
+        let slice = self.slice.get();
+        let producer = raw::canonical_stream(driver::stream_raw(slice.stream().cu_stream()));
+        let ctx = slice.context().cu_ctx();
+        let ordered = driver::bind(ctx).and_then(|_bound| {
+            driver::order_in_context(
+                ctx,
+                driver::stream_handle(consumer),
+                driver::stream_handle(producer),
+            )
+        });
+        if ordered.is_ok() {
+            return true;
+        }
+        // The driver failed to order the free: wait for the consumer's
+        // stream instead (blocking, on this error path only).
+        driver::bind(ctx)
+            .and_then(|_bound| {
+                // SAFETY: the consumer's stream was live when the tensor was
+                // exported and must outlive it (the consumer's contract).
+                unsafe {
+                    cudarc::driver::result::stream::synchronize(driver::stream_handle(consumer))
+                }
+                .map_err(|e| Error::driver("cuStreamSynchronize", e))
+            })
+            .is_ok()
+    }
+}
+
+impl<T> Drop for CudaOwner<T> {
+    fn drop(&mut self) {
+        if self.order_release() {
+            // SAFETY: dropped exactly once, here; `self.slice` is not used
+            // afterwards.
+            unsafe { ManuallyDrop::drop(&mut self.slice) };
+        }
+        // Otherwise the buffer is leaked rather than freed while the
+        // consumer's stream may still use it.
+    }
+}
+
+/// How an exported tensor describes its memory: extents, strides (in
+/// elements; compact row-major when `None`) and a byte offset from the
+/// owner's first byte.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct ExportLayout<'a> {
+    /// The extents (`None`: 1-D over the whole owner).
+    pub shape: Option<&'a [i64]>,
+    /// The strides in elements.
+    pub strides: Option<&'a [i64]>,
+    /// Bytes from the owner's base to the first element.
+    pub byte_offset: u64,
+}
+
+impl<'a> ExportLayout<'a> {
+    /// A compact row-major layout of `shape`.
+    pub const fn shape(shape: &'a [i64]) -> Self {
+        ExportLayout {
+            shape: Some(shape),
+            strides: None,
+            byte_offset: 0,
+        }
+    }
+
+    fn apply<O: TensorOwner>(&self, mut export: Export<'a, O>) -> Export<'a, O> {
+        if let Some(shape) = self.shape {
+            export = export.shape(shape);
+        }
+        if let Some(strides) = self.strides {
+            export = export.strides(strides);
+        }
+        export.byte_offset(self.byte_offset)
+    }
+}
+
+fn build<O: TensorOwner>(export: Export<'_, O>, abi: Abi) -> Result<AnyManagedTensor, Error> {
+    Ok(match abi {
+        Abi::Versioned => export.versioned()?.into(),
+        Abi::Legacy => export.legacy()?.into(),
+    })
+}
+
+/// Carries out a producer's [`DlpackPlan`] (from
+/// [`plan_dlpack`](dlpack_core::protocol::plan_dlpack)) for a cudarc buffer:
+///
+/// - share: orders the consumer's stream after the slice's stream
+///   ([`plan_sync`] + [`CudaSync`]; nothing for `-1` or the same stream),
+///   and orders the eventual free after the consumer's stream;
+/// - copy to `(kDLCPU, 0)`: copies to host memory on the slice's stream,
+///   waits for the copy (the host is the consumer), and exports the copy
+///   with `IS_COPIED`;
+/// - copy on the same device (`copy=True`): a device-to-device copy on the
+///   slice's stream, then shared as above, with `IS_COPIED`.
+///
+/// ```no_run
+/// use dlpack_core::protocol::{plan_dlpack, DlpackRequest};
+/// use dlpack_cuda::{fulfil, CudaOwner, ExportLayout};
+///
+/// let ctx = cudarc::driver::CudaContext::new(0)?;
+/// let stream = ctx.new_stream()?;
+/// let owner = CudaOwner::new(stream.clone_htod(&[1u8, 2, 3, 4])?);
+/// // The consumer asked for __dlpack__(stream=2, max_version=(1, 3)).
+/// let request = DlpackRequest { stream: Some(2), max_version: Some((1, 3)), ..Default::default() };
+/// let plan = plan_dlpack(owner.device(), false, &request)?;
+/// let tensor = fulfil(owner, ExportLayout::shape(&[2, 2]), &plan)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// Driver failures, [`Error::UnsupportedDevice`] for targets other than
+/// the buffer's device and `(kDLCPU, 0)`, and the core's export errors
+/// (layout out of the buffer's bounds, read-only data for the legacy ABI).
+pub fn fulfil<T: Element + DeviceRepr>(
+    owner: CudaOwner<T>,
+    layout: ExportLayout<'_>,
+    plan: &DlpackPlan,
+) -> Result<AnyManagedTensor, Error> {
+    let source = owner.device();
+    match plan.transfer {
+        Transfer::Share { device } if device == source => share(owner, layout, plan),
+        Transfer::Copy { device } if device == DLDevice::cpu() => {
+            let host = copy_owner_to_host(&owner)?;
+            drop(owner);
+            let export = layout.apply(Export::new(host)).dtype(T::DTYPE).copied(true);
+            build(export, plan.abi)
+        }
+        Transfer::Copy { device } if device == source => {
+            let slice = owner.slice.get();
+            let stream = slice.stream().clone();
+            let view = slice.slice(owner.range.clone());
+            let copy = stream
+                .clone_dtod(&view)
+                .map_err(|e| Error::driver("cuMemcpyDtoDAsync_v2", e))?;
+            drop(owner);
+            share(CudaOwner::new(copy), layout, plan)
+        }
+        other => Err(Error::UnsupportedDevice {
+            device: other.device(),
+        }),
+    }
+}
+
+fn share<T: Element + DeviceRepr>(
+    mut owner: CudaOwner<T>,
+    layout: ExportLayout<'_>,
+    plan: &DlpackPlan,
+) -> Result<AnyManagedTensor, Error> {
+    let producer = owner.producer_stream();
+    CudaSync.apply(owner.device(), plan_sync(plan.stream, Some(producer)))?;
+    if let StreamRequest::Sync(consumer) = plan.stream {
+        owner = owner.release_after(consumer);
+    }
+    let export = layout
+        .apply(Export::new(owner))
+        .read_only(plan.flags & DLPACK_FLAG_BITMASK_READ_ONLY != 0)
+        .copied(plan.flags & DLPACK_FLAG_BITMASK_IS_COPIED != 0);
+    build(export, plan.abi)
+}
+
+/// Host memory for a copy: 16-byte aligned words, so that every element
+/// type (up to complex128) is aligned.
+#[derive(Debug)]
+pub(crate) struct HostCopy {
+    words: Box<[u128]>,
+    len: usize,
+}
+
+impl HostCopy {
+    pub(crate) fn zeroed(len: usize) -> Self {
+        HostCopy {
+            words: vec![0u128; len.div_ceil(16)].into_boxed_slice(),
+            len,
+        }
+    }
+
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: the words are initialised plain data, valid as bytes; the
+        // byte length is within the allocation (len <= 16 * words).
+        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u8>(), self.len) }
+    }
+}
+
+// SAFETY: the boxed buffer does not move when the owner moves, it holds
+// `len` initialised bytes, and it is owned (writable, Send).
+unsafe impl TensorOwner for HostCopy {
+    fn memory(&mut self) -> Memory {
+        Memory {
+            ptr: self.words.as_mut_ptr().cast(),
+            len: self.len,
+            device: DLDevice::new(DLDeviceType::kDLCPU, 0),
+            dtype: None,
+            read_only: false,
+        }
+    }
+}
+
+fn copy_owner_to_host<T: Element + DeviceRepr>(owner: &CudaOwner<T>) -> Result<HostCopy, Error> {
+    let mut host = HostCopy::zeroed(owner.byte_len());
+    let slice = owner.slice.get();
+    let ctx = slice.context().cu_ctx();
+    let _bound = driver::bind(ctx)?;
+    // SAFETY: the range is inside the live slice, and the slice's stream is
+    // live (the slice holds it).
+    unsafe {
+        driver::copy_to_host_blocking(
+            host.bytes_mut(),
+            owner.device_ptr(),
+            slice.stream().cu_stream(),
+        )?;
+    }
+    Ok(host)
+}

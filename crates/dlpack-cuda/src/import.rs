@@ -1,0 +1,209 @@
+//! Import of `kDLCUDA`, `kDLCUDAManaged` and `kDLCUDAHost` tensors as typed
+//! device views, and copies of any CUDA tensor to the host.
+//!
+//! The device is read from the pointer (`cuPointerGetAttribute`), not
+//! trusted from the producer's `device_id`. A [`CudaTensorView`] borrows the
+//! validated tensor; it never frees memory (unlike a cudarc `CudaSlice`,
+//! which would free what it does not own).
+
+use std::marker::PhantomData;
+
+use dlpack_core::Element;
+use dlpack_core::device::StreamKind;
+use dlpack_core::export::Export;
+use dlpack_core::ffi::{DLDevice, DLDeviceType};
+use dlpack_core::managed::ManagedTensorVersioned;
+use dlpack_core::protocol::DeviceStream;
+use dlpack_core::tensor::TensorView;
+
+use crate::driver::{self, MemoryKind};
+use crate::error::Error;
+use crate::export::HostCopy;
+
+/// A validated tensor of `T`s in CUDA memory, on the device the driver says
+/// owns the pointer.
+///
+/// ```no_run
+/// use dlpack_core::managed::ManagedTensorVersioned;
+/// use dlpack_cuda::CudaTensorView;
+///
+/// # fn get(raw: *mut dlpack_core::ffi::DLManagedTensorVersioned) -> Result<(), dlpack_cuda::Error> {
+/// // `raw` came from a producer's capsule.
+/// let tensor = unsafe { ManagedTensorVersioned::from_raw(raw) }?;
+/// let view = CudaTensorView::<f32>::new(tensor.view())?;
+/// println!("{} floats at {:#x} on {:?}", view.len(), view.device_ptr(), view.device());
+/// # Ok(()) }
+/// ```
+#[derive(Copy, Clone, Debug)]
+pub struct CudaTensorView<'a, T> {
+    view: TensorView<'a>,
+    device: DLDevice,
+    memory: MemoryKind,
+    marker: PhantomData<&'a [T]>,
+}
+
+impl<'a, T: Element> CudaTensorView<'a, T> {
+    /// Checks that `view` holds `T`s in CUDA memory and asks the driver which
+    /// device owns it. A size-zero tensor has no pointer to ask about: its
+    /// device is taken from the descriptor.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsupportedDevice`] for non-CUDA device types,
+    /// [`dlpack_core::Error::DtypeMismatch`] (as [`Error::Core`]),
+    /// [`Error::DriverNotFound`], [`Error::UnknownPointer`].
+    pub fn new(view: TensorView<'a>) -> Result<Self, Error> {
+        let claimed = view.device();
+        let claimed_memory = match claimed.device_type {
+            DLDeviceType::kDLCUDA => MemoryKind::Device,
+            DLDeviceType::kDLCUDAManaged => MemoryKind::Managed,
+            DLDeviceType::kDLCUDAHost => MemoryKind::Host,
+            _ => return Err(Error::UnsupportedDevice { device: claimed }),
+        };
+        view.check_element::<T>()?;
+        let (device, memory) = if view.num_elements() == 0 {
+            (claimed, claimed_memory)
+        } else {
+            let info = driver::pointer_info(view.data_ptr() as u64)?;
+            let device_type = match info.memory {
+                MemoryKind::Device => DLDeviceType::kDLCUDA,
+                MemoryKind::Managed => DLDeviceType::kDLCUDAManaged,
+                MemoryKind::Host => DLDeviceType::kDLCUDAHost,
+            };
+            (DLDevice::new(device_type, info.device_ordinal), info.memory)
+        };
+        Ok(CudaTensorView {
+            view,
+            device,
+            memory,
+            marker: PhantomData,
+        })
+    }
+
+    /// The device the memory belongs to, from the driver (its type follows
+    /// the memory: `kDLCUDA`, `kDLCUDAManaged` or `kDLCUDAHost`).
+    pub fn device(&self) -> DLDevice {
+        self.device
+    }
+
+    /// The device the producer claimed.
+    pub fn claimed_device(&self) -> DLDevice {
+        self.view.device()
+    }
+
+    /// The kind of memory.
+    pub fn memory(&self) -> MemoryKind {
+        self.memory
+    }
+
+    /// The device address of the first element (0 for a size-zero tensor).
+    pub fn device_ptr(&self) -> u64 {
+        self.view.data_ptr() as u64
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.view.num_elements() as usize
+    }
+
+    /// Whether the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The extents.
+    pub fn shape(&self) -> &'a [i64] {
+        self.view.shape()
+    }
+
+    /// The strides in elements (row-major when the producer sent none).
+    pub fn strides(&self) -> Vec<i64> {
+        self.view.strides().collect()
+    }
+
+    /// Whether the elements are compact and row-major.
+    pub fn is_c_contiguous(&self) -> bool {
+        self.view.is_c_contiguous()
+    }
+
+    /// The validated descriptor.
+    pub fn tensor(&self) -> TensorView<'a> {
+        self.view
+    }
+
+    /// Copies the elements (a C-contiguous tensor) to a `Vec`, ordered after
+    /// `producer`'s work; blocks until the copy is done.
+    ///
+    /// # Errors
+    ///
+    /// [`dlpack_core::Error::NotContiguous`], or a driver failure.
+    pub fn to_vec(&self, producer: DeviceStream) -> Result<Vec<T>, Error> {
+        if !self.is_c_contiguous() {
+            return Err(dlpack_core::Error::NotContiguous.into());
+        }
+        let copy = copy_to_host_with_device(&self.view, self.device.device_id, producer)?;
+        Ok(copy.view().as_slice::<T>()?.to_vec())
+    }
+}
+
+/// Copies a CUDA tensor (any layout, any element type) to host memory,
+/// ordered after `producer`'s pending work, and returns the copy as a
+/// versioned tensor on `(kDLCPU, 0)` with `IS_COPIED` set. The device is read
+/// from the pointer. Blocks until the copy is done — the host is the
+/// consumer.
+///
+/// This is the `dl_device=(kDLCPU, 0)` path of a producer's `__dlpack__` for
+/// memory that is not a cudarc buffer.
+///
+/// # Safety
+///
+/// The tensor's memory must be live CUDA memory for the duration of the
+/// call (true for a tensor from a validated [`ManagedTensorVersioned`]
+/// whose producer kept its contract), and `producer` a live stream of its
+/// device.
+///
+/// # Errors
+///
+/// [`Error::UnsupportedDevice`] for non-CUDA tensors, or a driver failure.
+pub unsafe fn copy_to_host(
+    view: &TensorView<'_>,
+    producer: DeviceStream,
+) -> Result<ManagedTensorVersioned, Error> {
+    let device = view.device();
+    if device.device_type.stream_kind() != StreamKind::Cuda
+        && device.device_type != DLDeviceType::kDLCUDAHost
+    {
+        return Err(Error::UnsupportedDevice { device });
+    }
+    let ordinal = if view.num_elements() == 0 {
+        device.device_id
+    } else {
+        driver::pointer_info(view.data_ptr() as u64)?.device_ordinal
+    };
+    copy_to_host_with_device(view, ordinal, producer)
+}
+
+fn copy_to_host_with_device(
+    view: &TensorView<'_>,
+    ordinal: i32,
+    producer: DeviceStream,
+) -> Result<ManagedTensorVersioned, Error> {
+    let layout = *view.layout();
+    let span = (layout.end - layout.start) as usize;
+    let mut host = HostCopy::zeroed(span);
+    if span != 0 {
+        let first = (view.data_ptr() as u64).wrapping_add_signed(layout.start);
+        // SAFETY: the validated layout touches exactly `span` bytes from
+        // `first`, which the producer keeps alive while the view lives.
+        unsafe { crate::raw::copy_to_host(ordinal, first, host.bytes_mut(), producer.as_raw())? };
+    }
+    let strides: Vec<i64> = view.strides().collect();
+    Ok(Export::new(host)
+        .dtype(view.dtype())
+        .shape(view.shape())
+        .strides(&strides)
+        .byte_offset(layout.start.unsigned_abs())
+        .subbyte_padded(view.flags().is_subbyte_padded())
+        .copied(true)
+        .versioned()?)
+}

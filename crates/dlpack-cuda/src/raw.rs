@@ -1,0 +1,160 @@
+//! The raw-handle API, for frameworks that are not built on cudarc: streams
+//! are integers (`CUstream`/`cudaStream_t` values, with `1` the legacy and
+//! `2` the per-thread default stream; `0` is read as the legacy default
+//! stream, as the driver does), devices are ordinals.
+//!
+//! Each call binds the device's primary context for its duration (and
+//! restores the thread's previous context), takes an event from the
+//! context's pool, and never blocks the host — except [`copy_to_host`],
+//! whose caller is the consumer.
+//!
+//! ```no_run
+//! // A framework's stream handles, e.g. from torch.cuda.current_stream().cuda_stream:
+//! let (producer, consumer): (u64, u64) = (0x5555_0000, 0x5555_1000);
+//! dlpack_cuda::raw::order_after(0, producer, consumer)?;
+//! // Same stream: nothing to do, and no driver call is made.
+//! dlpack_cuda::raw::order_after(0, producer, producer)?;
+//! # Ok::<(), dlpack_cuda::Error>(())
+//! ```
+
+use dlpack_core::device::StreamKind;
+use dlpack_core::protocol::DeviceStream;
+
+use crate::driver::{self, PointerInfo, PoolStats};
+use crate::error::Error;
+
+/// The raw handle with `0` (the NULL stream, legacy by default in the
+/// driver API) folded into `1`, so that "same stream" is decided on one
+/// spelling.
+pub const fn canonical_stream(raw: u64) -> u64 {
+    if raw == 0 { 1 } else { raw }
+}
+
+/// Makes `consumer` wait for all work submitted so far on `producer`, both
+/// streams of device `device_ordinal`: one `cuEventRecord` on the producer
+/// and one `cuStreamWaitEvent` on the consumer, with a pooled event. Nothing
+/// (no driver call at all) when both name the same stream.
+///
+/// # Errors
+///
+/// [`Error::DriverNotFound`] without a driver, [`Error::InvalidOrdinal`],
+/// or the failing driver call.
+pub fn order_after(device_ordinal: i32, producer: u64, consumer: u64) -> Result<(), Error> {
+    let (producer, consumer) = (canonical_stream(producer), canonical_stream(consumer));
+    if producer == consumer {
+        return Ok(());
+    }
+    if device_ordinal < 0 {
+        return Err(Error::InvalidOrdinal {
+            ordinal: device_ordinal.into(),
+        });
+    }
+    let ctx = driver::primary_context(device_ordinal)?;
+    let _bound = driver::bind(ctx)?;
+    driver::order_in_context(
+        ctx,
+        driver::stream_handle(producer),
+        driver::stream_handle(consumer),
+    )
+}
+
+/// The device and kind of memory of a device address, as the driver
+/// reports them (`cuPointerGetAttribute`).
+///
+/// # Errors
+///
+/// [`Error::DriverNotFound`], or [`Error::UnknownPointer`] for addresses the
+/// driver does not know.
+pub fn pointer_info(ptr: u64) -> Result<PointerInfo, Error> {
+    driver::pointer_info(ptr)
+}
+
+/// The value a consumer passes as `__dlpack__(stream=...)` for its stream
+/// `raw`: the handle itself, and `1` (legacy default) for the NULL stream —
+/// never `0`, which the standard forbids for CUDA.
+///
+/// ```
+/// assert_eq!(dlpack_cuda::raw::consumer_stream_arg(0), 1);
+/// assert_eq!(dlpack_cuda::raw::consumer_stream_arg(2), 2);
+/// assert_eq!(dlpack_cuda::raw::consumer_stream_arg(0x7f00_1000), 0x7f00_1000);
+/// ```
+pub const fn consumer_stream_arg(raw: u64) -> i64 {
+    match DeviceStream::from_raw(StreamKind::Cuda, raw) {
+        Some(stream) => stream.as_dlpack_arg(),
+        None => 1,
+    }
+}
+
+/// Copies `dst.len()` bytes at device address `src` (memory of device
+/// `device_ordinal`) to `dst`, enqueued on `producer` (so it is ordered
+/// after the producer's pending work), then waits for the copy. This blocks
+/// the host — the host is the consumer here.
+///
+/// # Safety
+///
+/// `src..src + dst.len()` must be live memory that the driver can read
+/// (device, managed or page-locked host memory), and `producer` a live
+/// stream of that device (or 0/1/2).
+///
+/// # Errors
+///
+/// [`Error::DriverNotFound`], [`Error::InvalidOrdinal`], or the failing
+/// driver call.
+pub unsafe fn copy_to_host(
+    device_ordinal: i32,
+    src: u64,
+    dst: &mut [u8],
+    producer: u64,
+) -> Result<(), Error> {
+    if device_ordinal < 0 {
+        return Err(Error::InvalidOrdinal {
+            ordinal: device_ordinal.into(),
+        });
+    }
+    let ctx = driver::primary_context(device_ordinal)?;
+    let _bound = driver::bind(ctx)?;
+    // SAFETY: the caller's contract; the device's context is current.
+    unsafe { driver::copy_to_host_blocking(dst, src, driver::stream_handle(producer)) }
+}
+
+/// What the event pool of device `device_ordinal`'s primary context holds.
+///
+/// # Errors
+///
+/// [`Error::DriverNotFound`] or a failing driver call.
+pub fn pool_stats(device_ordinal: i32) -> Result<PoolStats, Error> {
+    if device_ordinal < 0 {
+        return Err(Error::InvalidOrdinal {
+            ordinal: device_ordinal.into(),
+        });
+    }
+    Ok(driver::pool_stats(driver::primary_context(device_ordinal)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_values_for_the_consumer() {
+        #[rustfmt::skip]
+        let rows: &[(u64, u64, i64)] = &[
+            // raw,   canonical, __dlpack__(stream=)
+            (0,       1,         1),
+            (1,       1,         1),
+            (2,       2,         2),
+            (0x1000,  0x1000,    0x1000),
+        ];
+        for &(raw, canonical, arg) in rows {
+            assert_eq!(canonical_stream(raw), canonical, "canonical {raw}");
+            assert_eq!(consumer_stream_arg(raw), arg, "arg {raw}");
+        }
+    }
+
+    #[test]
+    fn same_stream_needs_no_driver() {
+        // Works with or without a driver: no call is made.
+        assert!(order_after(0, 0x1000, 0x1000).is_ok());
+        assert!(order_after(0, 0, 1).is_ok());
+    }
+}

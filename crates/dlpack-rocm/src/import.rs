@@ -1,0 +1,225 @@
+//! Import of `kDLROCM` and `kDLROCMHost` tensors as typed device views, and
+//! copies of any ROCm tensor to the host.
+//!
+//! The device is read from the pointer (`hipPointerGetAttributes`), not
+//! trusted from the producer's `device_id`. A [`RocmTensorView`] borrows
+//! the validated tensor and never frees memory.
+
+use std::marker::PhantomData;
+
+use dlpack_core::Element;
+use dlpack_core::export::{Export, Memory, TensorOwner};
+use dlpack_core::ffi::{DLDevice, DLDeviceType};
+use dlpack_core::managed::ManagedTensorVersioned;
+use dlpack_core::protocol::DeviceStream;
+use dlpack_core::tensor::TensorView;
+
+use crate::device::{self, MemoryKind};
+use crate::error::Error;
+
+/// A validated tensor of `T`s in HIP memory, on the device the runtime
+/// says owns the pointer.
+///
+/// ```no_run
+/// use dlpack_core::managed::ManagedTensorVersioned;
+/// use dlpack_rocm::RocmTensorView;
+///
+/// # fn get(raw: *mut dlpack_core::ffi::DLManagedTensorVersioned) -> Result<(), dlpack_rocm::Error> {
+/// let tensor = unsafe { ManagedTensorVersioned::from_raw(raw) }?;
+/// let view = RocmTensorView::<f32>::new(tensor.view())?;
+/// println!("{} floats at {:#x} on {:?}", view.len(), view.device_ptr(), view.device());
+/// # Ok(()) }
+/// ```
+#[derive(Copy, Clone, Debug)]
+pub struct RocmTensorView<'a, T> {
+    view: TensorView<'a>,
+    device: DLDevice,
+    memory: MemoryKind,
+    marker: PhantomData<&'a [T]>,
+}
+
+impl<'a, T: Element> RocmTensorView<'a, T> {
+    /// Checks that `view` holds `T`s in HIP memory and asks the runtime which
+    /// device owns it (a size-zero tensor keeps the descriptor's device).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsupportedDevice`], [`Error::Core`] (dtype),
+    /// [`Error::RuntimeNotFound`], [`Error::UnknownPointer`].
+    pub fn new(view: TensorView<'a>) -> Result<Self, Error> {
+        let claimed = view.device();
+        let claimed_memory = match claimed.device_type {
+            DLDeviceType::kDLROCM => MemoryKind::Device,
+            DLDeviceType::kDLROCMHost => MemoryKind::Host,
+            _ => return Err(Error::UnsupportedDevice { device: claimed }),
+        };
+        view.check_element::<T>()?;
+        let (device, memory) = if view.num_elements() == 0 {
+            (claimed, claimed_memory)
+        } else {
+            let info = device::pointer_info(view.data_ptr() as u64)?;
+            let device_type = match info.memory {
+                MemoryKind::Host => DLDeviceType::kDLROCMHost,
+                MemoryKind::Device | MemoryKind::Managed => DLDeviceType::kDLROCM,
+            };
+            (DLDevice::new(device_type, info.device), info.memory)
+        };
+        Ok(RocmTensorView {
+            view,
+            device,
+            memory,
+            marker: PhantomData,
+        })
+    }
+
+    /// The device the memory belongs to, from the runtime.
+    pub fn device(&self) -> DLDevice {
+        self.device
+    }
+
+    /// The device the producer claimed.
+    pub fn claimed_device(&self) -> DLDevice {
+        self.view.device()
+    }
+
+    /// The kind of memory.
+    pub fn memory(&self) -> MemoryKind {
+        self.memory
+    }
+
+    /// The device address of the first element (0 for a size-zero tensor).
+    pub fn device_ptr(&self) -> u64 {
+        self.view.data_ptr() as u64
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.view.num_elements() as usize
+    }
+
+    /// Whether the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The extents.
+    pub fn shape(&self) -> &'a [i64] {
+        self.view.shape()
+    }
+
+    /// The strides in elements (row-major when the producer sent none).
+    pub fn strides(&self) -> Vec<i64> {
+        self.view.strides().collect()
+    }
+
+    /// The validated descriptor.
+    pub fn tensor(&self) -> TensorView<'a> {
+        self.view
+    }
+
+    /// Copies the elements (a C-contiguous tensor) to a `Vec`, ordered after
+    /// `producer`'s work; blocks until the copy is done.
+    ///
+    /// # Errors
+    ///
+    /// [`dlpack_core::Error::NotContiguous`], or a runtime failure.
+    pub fn to_vec(&self, producer: DeviceStream) -> Result<Vec<T>, Error> {
+        if !self.view.is_c_contiguous() {
+            return Err(dlpack_core::Error::NotContiguous.into());
+        }
+        let copy = copy_with_device(&self.view, self.device.device_id, producer)?;
+        Ok(copy.view().as_slice::<T>()?.to_vec())
+    }
+}
+
+/// Copies a ROCm tensor (any layout and element type) to host memory,
+/// ordered after `producer`'s work, and returns it as a versioned tensor on
+/// `(kDLCPU, 0)` with `IS_COPIED`. Blocks until the copy is done.
+///
+/// # Safety
+///
+/// The tensor's memory must be live HIP memory for the call, and `producer`
+/// a live stream of its device (or the null stream).
+///
+/// # Errors
+///
+/// [`Error::UnsupportedDevice`], or a runtime failure.
+pub unsafe fn copy_to_host(
+    view: &TensorView<'_>,
+    producer: DeviceStream,
+) -> Result<ManagedTensorVersioned, Error> {
+    let claimed = view.device();
+    if !matches!(
+        claimed.device_type,
+        DLDeviceType::kDLROCM | DLDeviceType::kDLROCMHost
+    ) {
+        return Err(Error::UnsupportedDevice { device: claimed });
+    }
+    let ordinal = if view.num_elements() == 0 {
+        claimed.device_id
+    } else {
+        device::pointer_info(view.data_ptr() as u64)?.device
+    };
+    copy_with_device(view, ordinal, producer)
+}
+
+fn copy_with_device(
+    view: &TensorView<'_>,
+    ordinal: i32,
+    producer: DeviceStream,
+) -> Result<ManagedTensorVersioned, Error> {
+    let layout = *view.layout();
+    let span = (layout.end - layout.start) as usize;
+    let mut host = HostCopy::zeroed(span);
+    if span != 0 {
+        let first = (view.data_ptr() as u64).wrapping_add_signed(layout.start);
+        // SAFETY: the validated layout touches exactly `span` bytes from
+        // `first`, which the producer keeps alive while the view lives.
+        unsafe { crate::raw::copy_to_host(ordinal, first, host.bytes_mut(), producer.as_raw())? };
+    }
+    let strides: Vec<i64> = view.strides().collect();
+    Ok(Export::new(host)
+        .dtype(view.dtype())
+        .shape(view.shape())
+        .strides(&strides)
+        .byte_offset(layout.start.unsigned_abs())
+        .subbyte_padded(view.flags().is_subbyte_padded())
+        .copied(true)
+        .versioned()?)
+}
+
+/// Host memory for a copy: 16-byte aligned words, so that every element
+/// type is aligned.
+#[derive(Debug)]
+pub(crate) struct HostCopy {
+    words: Box<[u128]>,
+    len: usize,
+}
+
+impl HostCopy {
+    pub(crate) fn zeroed(len: usize) -> Self {
+        HostCopy {
+            words: vec![0u128; len.div_ceil(16)].into_boxed_slice(),
+            len,
+        }
+    }
+
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: initialised plain words are valid bytes; len <= 16 * words.
+        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u8>(), self.len) }
+    }
+}
+
+// SAFETY: the boxed buffer does not move with the owner, holds `len`
+// initialised bytes, and is owned (writable, Send).
+unsafe impl TensorOwner for HostCopy {
+    fn memory(&mut self) -> Memory {
+        Memory {
+            ptr: self.words.as_mut_ptr().cast(),
+            len: self.len,
+            device: DLDevice::cpu(),
+            dtype: None,
+            read_only: false,
+        }
+    }
+}
