@@ -154,6 +154,15 @@ pub enum Error {
     },
     /// The tensor is not C-contiguous but a contiguous slice was asked for.
     NotContiguous,
+    /// Two different indices reach the same element (e.g. a stride of 0 on
+    /// an axis longer than 1, as broadcasting produces), so a mutable view
+    /// would alias. Read-only views of such tensors are fine.
+    OverlappingElements {
+        /// The axis whose stride lands on elements other axes reach.
+        axis: usize,
+        /// Its stride, in elements.
+        stride: i64,
+    },
     /// Write access was asked for a read-only tensor (or a legacy tensor,
     /// which cannot say whether it is writable).
     ReadOnly,
@@ -218,6 +227,7 @@ impl Error {
             | UnsupportedDevice { .. }
             | Misaligned { .. }
             | NotContiguous
+            | OverlappingElements { .. }
             | ReadOnly
             | ReadOnlyLegacyExport
             | CopyRequired { .. }
@@ -292,6 +302,11 @@ impl fmt::Display for Error {
                 "the first element at {address:#x} is not aligned to {align} bytes as the element type requires"
             ),
             NotContiguous => f.write_str("the tensor is not C-contiguous"),
+            OverlappingElements { axis, stride } => write!(
+                f,
+                "axis {axis} (stride {stride}) reaches elements that other indices reach too; \
+                 a mutable view of overlapping elements is not allowed (use a read-only view)"
+            ),
             ReadOnly => f.write_str(
                 "the tensor is read-only (READ_ONLY flag set, or a legacy tensor that cannot signal writability)",
             ),

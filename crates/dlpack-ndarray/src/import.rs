@@ -11,7 +11,7 @@
 //!    ([`Error::LayoutOverflow`]);
 //! 4. for mutable views only: the tensor is writable (versioned without
 //!    `READ_ONLY`, [`Error::ReadOnly`] otherwise) and no two elements share an
-//!    address ([`ViewMutError::Overlapping`]).
+//!    address ([`Error::OverlappingElements`]).
 //!
 //! How the DLPack layout maps onto ndarray's:
 //!
@@ -31,75 +31,11 @@
 //!   ndarray's stride arithmetic can never overflow on it.
 //! - 0-d tensors (`shape`/`strides` NULL) become 0-d views of one element.
 
-use core::fmt;
 
 use dlpack_core::managed::{AnyManagedTensor, Managed, ManagedAbi};
 use dlpack_core::tensor::TensorView;
-use dlpack_core::{Element, Error, ErrorKind};
+use dlpack_core::{Element, Error};
 use ndarray::{ArrayView, ArrayViewMut, Axis, Dimension, IxDyn, ShapeBuilder};
-
-/// Why a mutable view could not be made: a rule of the tensor
-/// ([`ViewMutError::Tensor`]) or overlapping elements.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ViewMutError {
-    /// The tensor is read-only or legacy ([`Error::ReadOnly`]), or a check
-    /// shared with read-only views failed.
-    Tensor(Error),
-    /// Two different indices reach the same element (e.g. a stride of 0 on
-    /// an axis longer than 1, as broadcasting produces), so a mutable view
-    /// would hand out aliasing `&mut`. Read-only views of such tensors are
-    /// fine.
-    ///
-    /// The check sorts the axes by `|stride|` and requires each stride to
-    /// step over everything the smaller axes reach; a few exotic layouts that
-    /// interleave without overlapping are refused too.
-    Overlapping {
-        /// The axis whose stride lands on elements the smaller axes reach.
-        axis: usize,
-        /// Its stride, in elements.
-        stride: i64,
-    },
-}
-
-impl ViewMutError {
-    /// The Python exception this error maps to (`BufferError` for
-    /// overlapping elements).
-    pub const fn kind(&self) -> ErrorKind {
-        match self {
-            ViewMutError::Tensor(err) => err.kind(),
-            ViewMutError::Overlapping { .. } => ErrorKind::Buffer,
-        }
-    }
-}
-
-impl From<Error> for ViewMutError {
-    fn from(err: Error) -> Self {
-        ViewMutError::Tensor(err)
-    }
-}
-
-impl fmt::Display for ViewMutError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ViewMutError::Tensor(err) => err.fmt(f),
-            ViewMutError::Overlapping { axis, stride } => write!(
-                f,
-                "axis {axis} (stride {stride}) reaches elements that other indices reach too; \
-                 a mutable view of overlapping elements is not allowed (use a read-only view)"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for ViewMutError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ViewMutError::Tensor(err) => Some(err),
-            ViewMutError::Overlapping { .. } => None,
-        }
-    }
-}
 
 /// A read-only `ndarray` view of a validated tensor, zero-copy.
 ///
@@ -207,8 +143,8 @@ pub fn array_view_dyn<'a, T: Element>(
 ///
 /// # Errors
 ///
-/// [`Error::ReadOnly`] (inside [`ViewMutError::Tensor`]) when the tensor is
-/// read-only or legacy, [`ViewMutError::Overlapping`] when elements alias,
+/// [`Error::ReadOnly`] when the tensor is
+/// read-only or legacy, [`Error::OverlappingElements`] when elements alias,
 /// else as [`array_view`].
 ///
 /// # Examples
@@ -228,9 +164,9 @@ pub fn array_view_dyn<'a, T: Element>(
 /// ```
 pub unsafe fn array_view_mut<'a, T: Element, D: Dimension>(
     view: &TensorView<'a>,
-) -> Result<ArrayViewMut<'a, T, D>, ViewMutError> {
+) -> Result<ArrayViewMut<'a, T, D>, Error> {
     if !view.flags().is_writable() {
-        return Err(Error::ReadOnly.into());
+        return Err(Error::ReadOnly);
     }
     let Geometry {
         dim,
@@ -293,7 +229,7 @@ pub trait AsArray {
     /// [`Error::ReadOnly`] because they cannot say whether they are writable.
     fn as_array_mut<T: Element, D: Dimension>(
         &mut self,
-    ) -> Result<ArrayViewMut<'_, T, D>, ViewMutError>;
+    ) -> Result<ArrayViewMut<'_, T, D>, Error>;
 }
 
 impl<M: ManagedAbi> AsArray for Managed<M> {
@@ -303,7 +239,7 @@ impl<M: ManagedAbi> AsArray for Managed<M> {
 
     fn as_array_mut<T: Element, D: Dimension>(
         &mut self,
-    ) -> Result<ArrayViewMut<'_, T, D>, ViewMutError> {
+    ) -> Result<ArrayViewMut<'_, T, D>, Error> {
         let this: &Self = self;
         // SAFETY: the view borrows `self` mutably for its whole life, so no
         // other view of this handle's tensor can be made meanwhile.
@@ -318,7 +254,7 @@ impl AsArray for AnyManagedTensor {
 
     fn as_array_mut<T: Element, D: Dimension>(
         &mut self,
-    ) -> Result<ArrayViewMut<'_, T, D>, ViewMutError> {
+    ) -> Result<ArrayViewMut<'_, T, D>, Error> {
         match self {
             AnyManagedTensor::Legacy(t) => t.as_array_mut(),
             AnyManagedTensor::Versioned(t) => t.as_array_mut(),
@@ -418,7 +354,7 @@ fn negative_axes<D: Dimension>(signed: &D) -> impl Iterator<Item = usize> + '_ {
 /// `|stride|` (ties by axis), each axis of extent > 1 must have a stride
 /// larger than the furthest offset that the smaller axes reach together.
 /// O(ndim²) without allocation.
-fn check_no_overlap(view: &TensorView<'_>) -> Result<(), ViewMutError> {
+fn check_no_overlap(view: &TensorView<'_>) -> Result<(), Error> {
     if view.num_elements() == 0 {
         return Ok(());
     }
@@ -433,7 +369,7 @@ fn check_no_overlap(view: &TensorView<'_>) -> Result<(), ViewMutError> {
             .map(|other| key(other).0.saturating_mul(shape[other] as u64 - 1))
             .fold(0u64, u64::saturating_add);
         if key(axis).0 <= below {
-            return Err(ViewMutError::Overlapping {
+            return Err(Error::OverlappingElements {
                 axis,
                 stride: view.stride(axis),
             });

@@ -46,4 +46,4 @@ pub mod export;
 pub mod import;
 
 pub use export::IntoDlpack;
-pub use import::{AsArray, ViewMutError};
+pub use import::AsArray;
