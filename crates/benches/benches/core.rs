@@ -8,10 +8,10 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use dlpack_benches::foreign_4d;
 use dlpack_core::export::Export;
 use dlpack_core::managed::ManagedTensorVersioned;
 use dlpack_core::tensor::{Flags, TensorView};
-use dlpack_benches::foreign_4d;
 
 fn export(c: &mut Criterion) {
     let mut group = c.benchmark_group("export");
@@ -36,7 +36,11 @@ fn export(c: &mut Criterion) {
     group.bench_function("vec_f32_ndim4_versioned_and_release", |b| {
         b.iter_batched(
             || vec![1.0f32; 120],
-            |v| drop(black_box(Export::new(v).shape(&[2, 3, 4, 5]).versioned().unwrap())),
+            |v| {
+                drop(black_box(
+                    Export::new(v).shape(&[2, 3, 4, 5]).versioned().unwrap(),
+                ))
+            },
             criterion::BatchSize::SmallInput,
         )
     });
@@ -57,7 +61,10 @@ fn validate(c: &mut Criterion) {
 }
 
 fn ndarray_view(c: &mut Criterion) {
-    let t: ManagedTensorVersioned = Export::new(vec![0f32; 120]).shape(&[2, 3, 4, 5]).versioned().unwrap();
+    let t: ManagedTensorVersioned = Export::new(vec![0f32; 120])
+        .shape(&[2, 3, 4, 5])
+        .versioned()
+        .unwrap();
     c.bench_function("ndarray/view_f32_ix4", |b| {
         b.iter(|| {
             let view = black_box(&t).view();
