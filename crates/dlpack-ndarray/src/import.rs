@@ -31,7 +31,6 @@
 //!   ndarray's stride arithmetic can never overflow on it.
 //! - 0-d tensors (`shape`/`strides` NULL) become 0-d views of one element.
 
-
 use dlpack_core::managed::{AnyManagedTensor, Managed, ManagedAbi};
 use dlpack_core::tensor::TensorView;
 use dlpack_core::{Element, Error};
@@ -227,9 +226,7 @@ pub trait AsArray {
     ///
     /// As [`array_view_mut`]: legacy tensors are refused with
     /// [`Error::ReadOnly`] because they cannot say whether they are writable.
-    fn as_array_mut<T: Element, D: Dimension>(
-        &mut self,
-    ) -> Result<ArrayViewMut<'_, T, D>, Error>;
+    fn as_array_mut<T: Element, D: Dimension>(&mut self) -> Result<ArrayViewMut<'_, T, D>, Error>;
 }
 
 impl<M: ManagedAbi> AsArray for Managed<M> {
@@ -237,9 +234,7 @@ impl<M: ManagedAbi> AsArray for Managed<M> {
         array_view(&self.view())
     }
 
-    fn as_array_mut<T: Element, D: Dimension>(
-        &mut self,
-    ) -> Result<ArrayViewMut<'_, T, D>, Error> {
+    fn as_array_mut<T: Element, D: Dimension>(&mut self) -> Result<ArrayViewMut<'_, T, D>, Error> {
         let this: &Self = self;
         // SAFETY: the view borrows `self` mutably for its whole life, so no
         // other view of this handle's tensor can be made meanwhile.
@@ -252,9 +247,7 @@ impl AsArray for AnyManagedTensor {
         array_view(&self.view())
     }
 
-    fn as_array_mut<T: Element, D: Dimension>(
-        &mut self,
-    ) -> Result<ArrayViewMut<'_, T, D>, Error> {
+    fn as_array_mut<T: Element, D: Dimension>(&mut self) -> Result<ArrayViewMut<'_, T, D>, Error> {
         match self {
             AnyManagedTensor::Legacy(t) => t.as_array_mut(),
             AnyManagedTensor::Versioned(t) => t.as_array_mut(),

@@ -10,8 +10,8 @@ use dlpack_core::ffi::{
 use dlpack_core::managed::{AnyManagedTensor, ManagedTensor, ManagedTensorVersioned};
 use dlpack_core::tensor::{Flags, TensorView};
 use dlpack_core::{Error, ErrorKind};
-use dlpack_ndarray::import::{array_view, array_view_dyn, array_view_mut};
 use dlpack_ndarray::AsArray;
+use dlpack_ndarray::import::{array_view, array_view_dyn, array_view_mut};
 use ndarray::{Ix0, Ix1, Ix2, Ix3, IxDyn, array};
 
 fn tensor(
@@ -142,10 +142,7 @@ fn read_only_versioned_refuses_mut_and_counts_deleter() {
     {
         // SAFETY: the struct outlives the handle; its deleter only counts.
         let mut t = unsafe { ManagedTensorVersioned::from_raw(&mut managed) }.unwrap();
-        assert_eq!(
-            t.as_array_mut::<f32, Ix2>().unwrap_err(),
-            Error::ReadOnly
-        );
+        assert_eq!(t.as_array_mut::<f32, Ix2>().unwrap_err(), Error::ReadOnly);
         // Read-only access is fine; F order comes through.
         assert_eq!(
             t.as_array::<f32, Ix2>().unwrap(),
