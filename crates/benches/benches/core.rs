@@ -6,6 +6,7 @@
 //! - creation of an ndarray view from a validated tensor.
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use dlpack_benches::foreign_4d;
@@ -13,36 +14,50 @@ use dlpack_core::export::Export;
 use dlpack_core::managed::ManagedTensorVersioned;
 use dlpack_core::tensor::{Flags, TensorView};
 
+/// Times `routine` alone over `iters` fresh `Vec`s made beforehand; the
+/// exported tensors are released after the clock stops.
+fn time_exports<T>(iters: u64, len: usize, routine: impl Fn(Vec<f32>) -> T) -> Duration {
+    let inputs: Vec<Vec<f32>> = (0..iters).map(|_| vec![1.0f32; len]).collect();
+    let mut outputs = Vec::with_capacity(inputs.len());
+    let start = Instant::now();
+    for v in inputs {
+        outputs.push(black_box(routine(v)));
+    }
+    let took = start.elapsed();
+    drop(outputs);
+    took
+}
+
 fn export(c: &mut Criterion) {
     let mut group = c.benchmark_group("export");
-    // The Vec is made, and the exported tensor dropped, outside the timed
-    // region (iter_batched), so the first two cases time the export alone:
-    // one allocation for the managed struct, shape, strides and owner. The
-    // third adds the release through the deleter.
+    // Only the export is timed: one allocation for the managed struct,
+    // shape, strides and owner. The Vecs are made before the clock starts
+    // and the tensors released after it stops.
     group.bench_function("vec_f32_ndim1_versioned", |b| {
-        b.iter_batched(
-            || vec![1.0f32; 1024],
-            |v| black_box(Export::new(v).versioned().unwrap()),
-            criterion::BatchSize::SmallInput,
-        )
+        b.iter_custom(|iters| time_exports(iters, 64, |v| Export::new(v).versioned().unwrap()))
     });
     group.bench_function("vec_f32_ndim4_versioned", |b| {
-        b.iter_batched(
-            || vec![1.0f32; 120],
-            |v| black_box(Export::new(v).shape(&[2, 3, 4, 5]).versioned().unwrap()),
-            criterion::BatchSize::SmallInput,
-        )
+        b.iter_custom(|iters| {
+            time_exports(iters, 120, |v| {
+                Export::new(v).shape(&[2, 3, 4, 5]).versioned().unwrap()
+            })
+        })
     });
+    group.bench_function("vec_f32_ndim4_legacy", |b| {
+        b.iter_custom(|iters| {
+            time_exports(iters, 120, |v| {
+                Export::new(v).shape(&[2, 3, 4, 5]).legacy().unwrap()
+            })
+        })
+    });
+    // The whole life of an exported tensor: export, then release through
+    // the deleter (which also frees the Vec's buffer).
     group.bench_function("vec_f32_ndim4_versioned_and_release", |b| {
-        b.iter_batched(
-            || vec![1.0f32; 120],
-            |v| {
-                drop(black_box(
-                    Export::new(v).shape(&[2, 3, 4, 5]).versioned().unwrap(),
-                ))
-            },
-            criterion::BatchSize::SmallInput,
-        )
+        b.iter_custom(|iters| {
+            time_exports(iters, 120, |v| {
+                drop(Export::new(v).shape(&[2, 3, 4, 5]).versioned().unwrap())
+            })
+        })
     });
     group.finish();
 }
