@@ -131,6 +131,141 @@ pub fn pool_stats(device_ordinal: i32) -> Result<PoolStats, Error> {
     Ok(driver::pool_stats(driver::primary_context(device_ordinal)?))
 }
 
+/// Binds the primary context of `device_ordinal` for the guard's lifetime.
+fn on_device(device_ordinal: i32) -> Result<driver::Bound, Error> {
+    if device_ordinal < 0 {
+        return Err(Error::InvalidOrdinal {
+            ordinal: device_ordinal.into(),
+        });
+    }
+    let ctx = driver::primary_context(device_ordinal)?;
+    driver::bind(ctx)
+}
+
+/// Creates a non-blocking stream on device `device_ordinal`
+/// (`cuStreamCreate(CU_STREAM_NON_BLOCKING)`); destroy it with
+/// [`stream_destroy`]. (The same helper as `dlpack_rocm::raw::stream_create`,
+/// for frameworks and tests that handle streams as integers.)
+///
+/// # Errors
+///
+/// [`Error::DriverNotFound`], [`Error::InvalidOrdinal`], or the failing call.
+pub fn stream_create(device_ordinal: i32) -> Result<u64, Error> {
+    let _bound = on_device(device_ordinal)?;
+    let stream = cudarc::driver::result::stream::create(
+        cudarc::driver::result::stream::StreamKind::NonBlocking,
+    )
+    .map_err(|e| Error::driver("cuStreamCreate", e))?;
+    Ok(driver::stream_raw(stream))
+}
+
+/// Destroys a stream made by [`stream_create`].
+///
+/// # Safety
+///
+/// `stream` is a live stream of device `device_ordinal` that nothing uses
+/// afterwards.
+///
+/// # Errors
+///
+/// [`Error::DriverNotFound`], [`Error::InvalidOrdinal`], or the failing call.
+pub unsafe fn stream_destroy(device_ordinal: i32, stream: u64) -> Result<(), Error> {
+    let _bound = on_device(device_ordinal)?;
+    // SAFETY: the caller's contract.
+    unsafe { cudarc::driver::result::stream::destroy(driver::stream_handle(stream)) }
+        .map_err(|e| Error::driver("cuStreamDestroy_v2", e))
+}
+
+/// Allocates `len` bytes of device memory on device `device_ordinal`
+/// (`cuMemAlloc_v2`); free it with [`free_async`].
+///
+/// # Errors
+///
+/// [`Error::DriverNotFound`], [`Error::InvalidOrdinal`], or the failing call.
+pub fn alloc(device_ordinal: i32, len: usize) -> Result<u64, Error> {
+    let _bound = on_device(device_ordinal)?;
+    // SAFETY: a plain allocation; the context is current.
+    unsafe { cudarc::driver::result::malloc_sync(len.max(1)) }
+        .map_err(|e| Error::driver("cuMemAlloc_v2", e))
+}
+
+/// Frees `ptr` (from [`alloc`]) once the work submitted so far on `stream`
+/// is done (`cuMemFreeAsync`): stream-ordered, the host does not wait.
+///
+/// # Safety
+///
+/// `ptr` came from [`alloc`] on this device and is freed once; every use of
+/// it is ordered before the current end of `stream`.
+///
+/// # Errors
+///
+/// [`Error::DriverNotFound`], [`Error::InvalidOrdinal`], or the failing call.
+pub unsafe fn free_async(device_ordinal: i32, ptr: u64, stream: u64) -> Result<(), Error> {
+    let _bound = on_device(device_ordinal)?;
+    // SAFETY: the caller's contract.
+    unsafe { cudarc::driver::result::free_async(ptr, driver::stream_handle(stream)) }
+        .map_err(|e| Error::driver("cuMemFreeAsync", e))
+}
+
+/// Sets `len` bytes at `ptr` to `value`, enqueued on `stream`
+/// (`cuMemsetD8Async`).
+///
+/// # Safety
+///
+/// `ptr..ptr + len` is live device memory of device `device_ordinal`, and
+/// `stream` a live stream of it (or 1/2).
+///
+/// # Errors
+///
+/// [`Error::DriverNotFound`], [`Error::InvalidOrdinal`], or the failing call.
+pub unsafe fn memset_async(
+    device_ordinal: i32,
+    ptr: u64,
+    value: u8,
+    len: usize,
+    stream: u64,
+) -> Result<(), Error> {
+    let _bound = on_device(device_ordinal)?;
+    // SAFETY: the caller's contract; the context is current.
+    unsafe {
+        cudarc::driver::result::memset_d8_async(ptr, value, len, driver::stream_handle(stream))
+    }
+    .map_err(|e| Error::driver("cuMemsetD8Async", e))
+}
+
+/// Copies `src` to device address `dst`, enqueued on `stream`
+/// (`cuMemcpyHtoDAsync_v2`), then waits for the copy (`src` is pageable
+/// host memory that the caller may free on return): blocks the host.
+///
+/// # Safety
+///
+/// `dst..dst + src.len()` is live device memory of device
+/// `device_ordinal`, and `stream` a live stream of it (or 1/2).
+///
+/// # Errors
+///
+/// [`Error::DriverNotFound`], [`Error::InvalidOrdinal`], or the failing call.
+pub unsafe fn copy_from_host(
+    device_ordinal: i32,
+    dst: u64,
+    src: &[u8],
+    stream: u64,
+) -> Result<(), Error> {
+    if src.is_empty() {
+        return Ok(());
+    }
+    let _bound = on_device(device_ordinal)?;
+    let handle = driver::stream_handle(stream);
+    // SAFETY: the caller's contract; `src` is readable for its length and
+    // outlives the copy (we wait for it below).
+    unsafe {
+        cudarc::driver::result::memcpy_htod_async(dst, src, handle)
+            .map_err(|e| Error::driver("cuMemcpyHtoDAsync_v2", e))?;
+        cudarc::driver::result::stream::synchronize(handle)
+            .map_err(|e| Error::driver("cuStreamSynchronize", e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -188,3 +188,48 @@ pub unsafe fn memset_async(
         )
     })
 }
+
+/// Copies `src` to device address `dst`, enqueued on `stream`
+/// (`hipMemcpyAsync`, host to device), then waits for the copy (`src` is
+/// pageable host memory the caller may free on return): blocks the host.
+///
+/// # Safety
+///
+/// `dst..dst + src.len()` is live device memory of device
+/// `device_ordinal`, and `stream` a live stream of it (or 0).
+///
+/// # Errors
+///
+/// [`Error::RuntimeNotFound`], [`Error::InvalidOrdinal`], or the failing
+/// call.
+pub unsafe fn copy_from_host(
+    device_ordinal: i32,
+    dst: u64,
+    src: &[u8],
+    stream: u64,
+) -> Result<(), Error> {
+    if src.is_empty() {
+        return Ok(());
+    }
+    let d = ordinal(device_ordinal)?;
+    let api = &crate::hip::runtime()?.api;
+    let _on = device::on_device(d)?;
+    // SAFETY: the caller's contract; `src` is readable for its length and
+    // outlives the copy (waited for below); the device is current.
+    unsafe {
+        crate::hip::check(
+            "hipMemcpyAsync",
+            (api.hipMemcpyAsync)(
+                device::handle(dst),
+                src.as_ptr().cast(),
+                src.len(),
+                1,
+                device::handle(stream),
+            ),
+        )?;
+        crate::hip::check(
+            "hipStreamSynchronize",
+            (api.hipStreamSynchronize)(device::handle(stream)),
+        )
+    }
+}
