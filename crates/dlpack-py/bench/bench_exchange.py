@@ -1,0 +1,298 @@
+"""Per-call cost of the `dlpack` module's exchanges, side by side with numpy, pydlpack and nanobind.
+
+Usage (inside the test venv, after `maturin develop --release`):
+
+    python crates/dlpack-py/bench/bench_exchange.py            # full run (~2-3 min), report only
+    python crates/dlpack-py/bench/bench_exchange.py --check    # exit 1 when a "must" bound fails
+    python crates/dlpack-py/bench/bench_exchange.py --quick    # smoke run (~15 s)
+
+Method (the one of shared/bench/nanobind/time_nanobind.py, whose functions are imported by path
+when that file is found): warm-up over all cases, per case a loop count from Timer.autorange()
+(>= 0.2 s), then best of 5 repeats interleaved round-robin; ns per call.  "overhead" is the case
+minus its reference (the module's own `_testing.noop(1)`, or the producer's own `__dlpack__`).
+
+nanobind anchor: if the nb_anchor build folder is given (--nanobind-dir or DLPACK_BENCH_NANOBIND_DIR;
+see shared/bench/nanobind/README.md) its take(numpy)/take(torch) are timed in the same run.
+pydlpack 0.2.1 is loaded from <sys.prefix>/peers/pydlpack (or DLPACK_TEST_PYDLPACK_DIR) under the
+name `pydlpack`, because it also imports as `dlpack`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import platform
+import sys
+import time
+import timeit
+
+import numpy as np
+
+import dlpack
+from dlpack import _testing as T
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# anchors measured on this machine kind (ns of overhead over a no-op call)
+ANCHOR_NUMPY_NS = 75.0    # nanobind 3.1 take(numpy array)
+ANCHOR_TORCH_NS = 70.0    # dlpark, torch via the exchange API
+GOAL_IMPORT_NS = 40.0
+MUST_OTHER_PRODUCER_NS = 60.0
+
+
+# --------------------------------------------------------------------------------------
+# harness: reuse time_nanobind.py when it can be found, else the same method here
+# --------------------------------------------------------------------------------------
+def _find_harness():
+    cands = [os.environ.get("DLPACK_BENCH_HARNESS")]
+    root = os.path.abspath(os.path.join(HERE, "..", "..", ".."))  # repo root
+    cands += [os.path.join(root, "shared", "bench", "nanobind", "time_nanobind.py"),
+              os.path.join(root, "..", "shared", "bench", "nanobind", "time_nanobind.py")]
+    for c in cands:
+        if c and os.path.exists(c):
+            try:
+                spec = importlib.util.spec_from_file_location("time_nanobind", c)
+                mod = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(mod)
+                return mod, c
+            except Exception as e:  # e.g. torch missing
+                print(f"note: cannot import {c}: {e}", file=sys.stderr)
+    return None, None
+
+
+def _warmup(cases, seconds):
+    timers = [timeit.Timer(stmt, globals=g) for _g, _l, stmt, g, _n in cases]
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        for t in timers:
+            t.timeit(number=200)
+
+
+def _run(cases, repeat=5, min_time=0.2):
+    timers = []
+    for _group, label, stmt, g, ref in cases:
+        t = timeit.Timer(stmt, globals=g)
+        number = 1
+        while True:
+            dt = t.timeit(number)
+            if dt >= min_time:
+                break
+            number *= 10 if dt < min_time / 10 else 2
+        timers.append((label, t, number, ref))
+    best = {label: float("inf") for label, *_ in timers}
+    for _ in range(repeat):
+        for label, t, number, _ref in timers:
+            best[label] = min(best[label], t.timeit(number=number) / number * 1e9)
+    return {label: (best[label], number, None if ref is None else best[label] - best[ref])
+            for label, _t, number, ref in timers}
+
+
+# --------------------------------------------------------------------------------------
+# peers
+# --------------------------------------------------------------------------------------
+def load_pydlpack():
+    dirs = [os.environ.get("DLPACK_TEST_PYDLPACK_DIR"), os.path.join(sys.prefix, "peers", "pydlpack")]
+    for d in dirs:
+        if d and os.path.exists(os.path.join(d, "dlpack", "__init__.py")):
+            init = os.path.join(d, "dlpack", "__init__.py")
+            spec = importlib.util.spec_from_file_location(
+                "pydlpack", init, submodule_search_locations=[os.path.dirname(init)])
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules["pydlpack"] = mod
+            spec.loader.exec_module(mod)
+            assert sys.modules["dlpack"] is dlpack
+            return mod
+    return None
+
+
+def load_nanobind(build_dir):
+    if not build_dir or not os.path.isdir(build_dir):
+        return {}
+    sys.path.insert(0, build_dir)
+    out = {}
+    for name in ("nb_anchor", "nb_anchor_fast"):
+        try:
+            out[name] = importlib.import_module(name)
+        except ImportError:
+            pass
+    return out
+
+
+class PyProducer:
+    """A plain Python producer wrapping numpy (its __dlpack__ is Python code)."""
+
+    __slots__ = ("a",)
+
+    def __init__(self, a):
+        self.a = a
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        return self.a.__dlpack__(stream=stream, max_version=max_version, dl_device=dl_device, copy=copy)
+
+    def __dlpack_device__(self):
+        return self.a.__dlpack_device__()
+
+
+# --------------------------------------------------------------------------------------
+def build(args):
+    cases = []   # (group, label, stmt, globals, reference label or None)
+    checks = []  # (label, kind, value-fn(results) -> float, bound, "ratio"/"ns", describe)
+    pyd = load_pydlpack()
+    if pyd is None:
+        print("note: pydlpack 0.2.1 not found; its cases are left out", file=sys.stderr)
+    a = np.arange(256, dtype=np.float32)  # 1 KiB
+    ba = bytearray(1024)
+    by = bytes(1024)
+    g = dict(np=np, dlpack=dlpack, T=T, pyd=pyd, a=a, ba=ba, by=by)
+
+    # --- A: np.from_dlpack(asdlpack(x)) against numpy and pydlpack
+    for key, x, own_stmt, own_label in (
+            ("numpy", "a", "np.from_dlpack(a)", "np.from_dlpack(a)"),
+            ("bytearray", "ba", "np.frombuffer(ba, dtype=np.uint8)", "np.frombuffer(bytearray)"),
+            ("bytes", "by", "np.frombuffer(by, dtype=np.uint8)", "np.frombuffer(bytes)")):
+        own = f"A {key}: numpy own: {own_label}"
+        ours = f"A {key}: np.from_dlpack(dlpack.asdlpack(x))"
+        cases += [("A", own, own_stmt, g, None),
+                  ("A", ours, f"np.from_dlpack(dlpack.asdlpack({x}))", g, None)]
+        checks.append((ours, "goal", lambda r, o=ours, n=own: r[o][0] / r[n][0], 1.5, "x numpy",
+                       "ratio to numpy's own"))
+        checks.append((ours, "must", lambda r, o=ours, n=own: r[o][0] / r[n][0], 2.0, "x numpy",
+                       "ratio to numpy's own"))
+        if pyd is not None:
+            peer = f"A {key}: np.from_dlpack(pydlpack.asdlpack(x))"
+            cases.append(("A", peer, f"np.from_dlpack(pyd.asdlpack({x}))", g, None))
+            checks.append((ours, "must>=", lambda r, o=ours, p=peer: r[p][0] / r[o][0], 30.0,
+                           "x faster than pydlpack", "pydlpack / ours"))
+
+    # --- B: Rust import overhead over a no-op #[pyfunction] of the same module
+    noop = "B dlpack._testing.noop(1)"
+    cases.append(("B", noop, "T.noop(1)", g, None))
+    try:
+        import torch
+        t = torch.arange(256, dtype=torch.float32)
+        g["t"] = t
+    except ImportError:
+        torch = None
+        print("note: torch not installed; torch cases left out", file=sys.stderr)
+    for what, x, anchor in (("numpy", "a", ANCHOR_NUMPY_NS), ("torch", "t", ANCHOR_TORCH_NS)):
+        if x not in g:
+            continue
+        for fn in ("take_borrowed", "take"):
+            label = f"B {fn}({what})"
+            cases.append(("B", label, f"T.{fn}({x})", g, noop))
+            checks.append((label, "goal", lambda r, l=label: r[l][2], GOAL_IMPORT_NS, "ns over noop",
+                           "overhead"))
+            checks.append((label, "must", lambda r, l=label: r[l][2], anchor, "ns over noop",
+                           f"overhead (anchor {anchor:.0f} ns)"))
+    nb = load_nanobind(args.nanobind_dir)
+    for name, m in nb.items():
+        gn = dict(g, m=m)
+        nbnoop = f"B {name}: noop(1)"
+        cases.append(("B", nbnoop, "m.noop(1)", gn, None))
+        cases.append(("B", f"B {name}: take(numpy)", "m.take(a)", gn, nbnoop))
+        if "t" in g:
+            cases.append(("B", f"B {name}: take(torch)", "m.take(t)", gn, nbnoop))
+
+    # other producers: take(x) over the producer's own __dlpack__(max_version=(1, 3))
+    others = [("PyProducer(numpy)", PyProducer(a))]
+    try:
+        import jax
+        import jax.numpy as jnp
+        others.append(("jax", jnp.arange(256, dtype=jnp.float32)))
+    except ImportError:
+        pass
+    for what, x in others:
+        gx = dict(g, x=x)
+        own = f"B {what}: x.__dlpack__(max_version=(1, 3))"
+        label = f"B take({what})"
+        cases.append(("B", own, "x.__dlpack__(max_version=(1, 3))", gx, None))
+        cases.append(("B", label, "T.take(x)", gx, own))
+        checks.append((label, "must", lambda r, l=label: r[l][2], MUST_OTHER_PRODUCER_NS,
+                       "ns over own __dlpack__", "overhead over the producer's own call"))
+
+    # --- C: 1 KiB vs 1 GiB (zero-copy: the size must not matter)
+    big = np.empty(1 << 28, dtype=np.float32)  # 1 GiB, pages never touched
+    g["big"] = big
+    for stmt, what in (("np.from_dlpack(dlpack.asdlpack({}))", "np.from_dlpack(asdlpack(x))"),
+                       ("T.take({})", "take(x)")):
+        small_l = f"C {what} 1 KiB"
+        big_l = f"C {what} 1 GiB"
+        cases += [("C", small_l, stmt.format("a"), g, None), ("C", big_l, stmt.format("big"), g, None)]
+        checks.append((big_l, "must", lambda r, b=big_l, s=small_l: r[b][0] / r[s][0], 1.2,
+                       "x the 1 KiB time", "ratio 1 GiB / 1 KiB"))
+    return cases, checks
+
+
+def versions():
+    out = [f"python {platform.python_version()}", f"numpy {np.__version__}",
+           f"dlpack {getattr(dlpack, '__version__', '?')}"]
+    for name in ("torch", "jax", "nanobind"):
+        m = sys.modules.get(name)
+        if m is not None:
+            out.append(f"{name} {getattr(m, '__version__', '?')}")
+    return ", ".join(out) + f", {platform.machine()}"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--check", action="store_true", help="exit 1 when a 'must' bound fails")
+    ap.add_argument("--quick", action="store_true", help="fast smoke run (less warm-up, fewer repeats)")
+    ap.add_argument("--nanobind-dir", default=os.environ.get("DLPACK_BENCH_NANOBIND_DIR"),
+                    help="build folder of shared/bench/nanobind (nb_anchor*.so)")
+    ap.add_argument("--warmup", type=float, default=None, help="warm-up seconds (default 15, quick 1)")
+    args = ap.parse_args(argv)
+
+    harness, hpath = (None, None) if args.quick else _find_harness()
+    cases, checks = build(args)
+    warm = args.warmup if args.warmup is not None else (1.0 if args.quick else 15.0)
+    print(f"# dlpack exchange benchmark\n\n{versions()}")
+    print(f"harness: {hpath or 'built-in (same method)'}; warm-up {warm:.0f} s; "
+          f"{'quick: best of 3, >= 0.02 s per repeat' if args.quick else 'best of 5 interleaved repeats, >= 0.2 s each'}\n")
+    if harness is not None:
+        harness.warmup(cases, seconds=warm)
+        res = harness.run(cases)
+    else:
+        _warmup(cases, warm)
+        res = _run(cases, repeat=3 if args.quick else 5, min_time=0.02 if args.quick else 0.2)
+
+    # table of cases
+    print("| case | ns/call | overhead ns |")
+    print("| --- | ---: | ---: |")
+    for _g, label, *_ in cases:
+        ns, _n, ovh = res[label]
+        print(f"| {label} | {ns:.1f} | {'' if ovh is None else f'{ovh:+.1f}'} |")
+
+    # table of checks
+    print("\n| case | ns | overhead | ratio/value | target | result |")
+    print("| --- | ---: | ---: | ---: | --- | --- |")
+    must_failed = []
+    for label, kind, fn, bound, unit, what in checks:
+        v = fn(res)
+        ns, _n, ovh = res[label]
+        if kind == "must>=":
+            ok = v >= bound
+            target = f"must >= {bound:g} {unit}"
+        else:
+            ok = v <= bound
+            target = f"{kind} <= {bound:g} {unit}"
+        verdict = "PASS" if ok else "FAIL"
+        if not ok and kind.startswith("must"):
+            must_failed.append((label, what, v, bound))
+        print(f"| {label} | {ns:.1f} | {'' if ovh is None else f'{ovh:+.1f}'} | {v:.2f} ({what}) "
+              f"| {target} | {verdict} |")
+    print()
+    if must_failed:
+        print(f"{len(must_failed)} 'must' bound(s) failed:")
+        for label, what, v, bound in must_failed:
+            print(f"  - {label}: {what} = {v:.2f}, bound {bound:g}")
+    else:
+        print("all 'must' bounds hold")
+    if args.check and must_failed:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,415 @@
+"""The GPU stream contract, from Python through the module, on the gpu-sim simulator.
+
+A producer writes on stream A, a consumer reads on stream B: no race when the
+consumer passes ``__dlpack__(stream=B)``, a race reported with ``stream=-1``; the
+legacy (1) and per-thread (2) default streams; stream 0 refused on CUDA, 1 and 2
+on ROCm (``ValueError``); host copies through ``dl_device=(kDLCPU, 0)``; the device
+id taken from the pointer of a ``__cuda_array_interface__``; device memory freed
+only after the consumer's last use. Per exchange between distinct streams: exactly
+one event record and one stream wait, no event created after warm-up, no
+host-blocking call; same stream or ``-1``: no sync call at all.
+
+Device memory comes from ``dlpack._testing.DeviceBuffer`` (a testing helper). The
+simulator (``crates/gpu-sim``) is found through ``GPUSIM_LIB_DIR`` (``cargo xtask
+test`` sets it and puts the folder on ``LD_LIBRARY_PATH``); its Python wrapper
+``gpusim.py`` is loaded by path. Without the simulator and without a driver, the
+whole file is skipped.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import os
+import pathlib
+
+import pytest
+
+import dlpack
+
+_t = pytest.importorskip("dlpack._testing")
+if not hasattr(_t, "DeviceBuffer"):
+    pytest.skip("this build of dlpack has no device support", allow_module_level=True)
+
+_SIM_DIR = os.environ.get("GPUSIM_LIB_DIR")
+if not _SIM_DIR and not (_t.driver_present("cuda") or _t.driver_present("rocm")):
+    pytest.skip(
+        "no GPU: GPUSIM_LIB_DIR is unset (run `cargo xtask test`, or build gpu-sim and set "
+        "GPUSIM_LIB_DIR and LD_LIBRARY_PATH to its symlink folder) and no CUDA/ROCm driver "
+        "is present",
+        allow_module_level=True,
+    )
+
+IS_COPIED = 0x2
+N = 256
+CUDA, ROCM = 2, 10
+
+
+def _find_gpusim_py():
+    """``crates/gpu-sim/python/gpusim.py``: beside this checkout, or named by GPUSIM_PY."""
+    env = os.environ.get("GPUSIM_PY")
+    if env:
+        return pathlib.Path(env)
+    here = pathlib.Path(__file__).resolve()
+    starts = [*here.parents, pathlib.Path.cwd(), *pathlib.Path.cwd().parents]
+    if _SIM_DIR:
+        starts += list(pathlib.Path(_SIM_DIR).resolve().parents)
+    for d in starts:
+        p = d / "crates" / "gpu-sim" / "python" / "gpusim.py"
+        if p.is_file():
+            return p
+    return None
+
+
+def _load_sim():
+    if not _SIM_DIR:
+        return None
+    path = _find_gpusim_py()
+    if path is None:
+        pytest.skip("gpusim.py not found (set GPUSIM_PY to crates/gpu-sim/python/gpusim.py)")
+    spec = importlib.util.spec_from_file_location("gpusim", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_gpusim = _load_sim()
+
+
+@pytest.fixture
+def sim():
+    """The simulator, fresh; checks that nothing leaked into the error log."""
+    if _gpusim is None:
+        pytest.skip("counters and race reports need the simulator (GPUSIM_LIB_DIR)")
+    s = _gpusim.Sim.load()
+    gc.collect()
+    s.reset()
+    _t.forget_pooled_events()  # the reset destroyed the events our pools held
+    yield s
+    gc.collect()
+    assert s.errors() == [], s.errors()
+
+
+class Streams:
+    def __init__(self, backend, device=0):
+        self.backend, self.device = backend, device
+        self.a = _t.stream_create(device, backend)
+        self.b = _t.stream_create(device, backend)
+
+    def close(self):
+        gc.collect()  # buffers first: their free is ordered after these streams
+        _t.stream_destroy(self.a, self.device, self.backend)
+        _t.stream_destroy(self.b, self.device, self.backend)
+
+
+@pytest.fixture
+def cuda(sim):
+    s = Streams("cuda")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def rocm(sim):
+    s = Streams("rocm")
+    yield s
+    s.close()
+
+
+class CAIOnly:
+    """Exposes only a ``__cuda_array_interface__`` (like Numba/CuPy arrays without DLPack)."""
+
+    def __init__(self, buf):
+        self.buf = buf  # keeps the memory alive
+        self.__cuda_array_interface__ = buf.__cuda_array_interface__
+
+
+def sync_calls(sim):
+    return {
+        "record": sim.call_count("cuEventRecord") + sim.call_count("cuEventRecordWithFlags")
+        + sim.call_count("hipEventRecord"),
+        "wait": sim.call_count("cuStreamWaitEvent") + sim.call_count("hipStreamWaitEvent"),
+        "create": sim.call_count("cuEventCreate") + sim.call_count("hipEventCreate")
+        + sim.call_count("hipEventCreateWithFlags"),
+        "blocking": sim.blocking_count(),
+    }
+
+
+ONE_EXCHANGE = {"record": 1, "wait": 1, "create": 0, "blocking": 0}
+NO_SYNC = {"record": 0, "wait": 0, "create": 0, "blocking": 0}
+
+
+def consumer_read(sim, stream, buf, backend="cuda"):
+    """A consumer kernel on ``stream`` reading the whole buffer (on CUDA's default
+    streams, which need a current context, a copy to the host on that stream)."""
+    if backend == "cuda" and stream in (1, 2):
+        buf.download(stream)
+        return
+    rc = sim.launch_kernel(
+        stream, "consumer", reads=[(buf.ptr, buf.nbytes)],
+        backend=_gpusim.CUDA if backend == "cuda" else _gpusim.HIP,
+    )
+    assert rc == 0
+
+
+# The producers under test: the helper buffer itself, the dlpack.Tensor it exports,
+# asdlpack forwarding to the buffer, and asdlpack adapting its __cuda_array_interface__
+# (producer stream = the CAI `stream` key).
+PRODUCERS = {
+    "buffer": lambda buf: buf,
+    "tensor": lambda buf: buf.tensor,
+    "asdlpack_forward": lambda buf: dlpack.asdlpack(buf),
+    "asdlpack_cai": lambda buf: dlpack.asdlpack(CAIOnly(buf)),
+}
+
+
+@pytest.mark.parametrize("how", list(PRODUCERS))
+def test_distinct_streams_one_record_one_wait_no_race(sim, cuda, how):
+    # Warm-up on another buffer: fill the event pool.
+    warm = _t.DeviceBuffer(N)
+    warm.fill_on(cuda.a, 1)
+    PRODUCERS[how](warm).__dlpack__(stream=cuda.b, max_version=(1, 3))
+    consumer_read(sim, cuda.b, warm)
+    assert sim.races() == []
+
+    buf = _t.DeviceBuffer(N)
+    buf.fill_on(cuda.a, 7)  # the producer's pending work, on A
+    obj = PRODUCERS[how](buf)
+    sim.reset_counters()
+    cap = obj.__dlpack__(stream=cuda.b, max_version=(1, 3))
+    assert sync_calls(sim) == ONE_EXCHANGE
+    consumer_read(sim, cuda.b, buf)
+    assert sim.races() == []
+    info = dlpack.capsule_info(cap)
+    assert info["device"] == (CUDA, 0) and info["data"] == buf.ptr
+    assert buf.download(cuda.b) == bytes([7]) * N
+
+
+@pytest.mark.parametrize("how", list(PRODUCERS))
+def test_stream_minus_one_reports_the_race(sim, cuda, how):
+    buf = _t.DeviceBuffer(N)
+    buf.fill_on(cuda.a, 3)
+    obj = PRODUCERS[how](buf)
+    sim.reset_counters()
+    obj.__dlpack__(stream=-1, max_version=(1, 3))
+    assert sync_calls(sim) == NO_SYNC
+    consumer_read(sim, cuda.b, buf)  # the consumer did not synchronise: a race
+    races = sim.races()
+    assert len(races) >= 1, "stream=-1 must leave the read unordered"
+    sim.clear_reports()
+
+
+@pytest.mark.parametrize("how", list(PRODUCERS))
+def test_same_stream_no_sync_call(sim, cuda, how):
+    buf = _t.DeviceBuffer(N)
+    buf.fill_on(cuda.a, 3)
+    obj = PRODUCERS[how](buf)
+    sim.reset_counters()
+    obj.__dlpack__(stream=cuda.a, max_version=(1, 3))
+    assert sync_calls(sim) == NO_SYNC
+    consumer_read(sim, cuda.a, buf)
+    assert sim.races() == []
+
+
+@pytest.mark.parametrize("consumer", [1, 2, None], ids=["legacy", "per_thread", "none_is_legacy"])
+def test_default_streams(sim, cuda, consumer):
+    buf = _t.DeviceBuffer(N)
+    buf.fill_on(cuda.a, 1)
+    buf.__dlpack__(stream=consumer, max_version=(1, 3))  # warm-up
+    buf.fill_on(cuda.a, 2)
+    sim.reset_counters()
+    buf.__dlpack__(stream=consumer, max_version=(1, 3))
+    assert sync_calls(sim) == ONE_EXCHANGE
+    consumer_read(sim, 2 if consumer == 2 else 1, buf)
+    assert sim.races() == []
+
+
+def test_legacy_producer_legacy_consumer_no_sync(sim, cuda):
+    buf = _t.DeviceBuffer(N)
+    buf.fill_on(1, 4)  # pending work on the legacy default stream
+    sim.reset_counters()
+    buf.__dlpack__(stream=1, max_version=(1, 3))
+    buf.__dlpack__(max_version=(1, 3))  # None is the legacy stream on CUDA
+    assert sync_calls(sim) == NO_SYNC
+
+
+@pytest.mark.parametrize("how", list(PRODUCERS))
+def test_stream_zero_refused_on_cuda(sim, cuda, how):
+    buf = _t.DeviceBuffer(N)
+    buf.fill_on(cuda.a, 1)
+    obj = PRODUCERS[how](buf)
+    sim.reset_counters()
+    with pytest.raises(ValueError, match="0"):
+        obj.__dlpack__(stream=0, max_version=(1, 3))
+    with pytest.raises(ValueError):
+        obj.__dlpack__(stream=-2, max_version=(1, 3))
+    assert sync_calls(sim) == NO_SYNC
+
+
+@pytest.mark.parametrize("stream", [1, 2])
+def test_streams_one_two_refused_on_rocm(sim, rocm, stream):
+    buf = _t.DeviceBuffer(N, backend="rocm")
+    assert buf.__dlpack_device__() == (ROCM, 0)
+    buf.fill_on(rocm.a, 1)
+    for obj in (buf, buf.tensor, dlpack.asdlpack(buf)):
+        with pytest.raises(ValueError, match=str(stream)):
+            obj.__dlpack__(stream=stream, max_version=(1, 3))
+
+
+def test_rocm_distinct_streams(sim, rocm):
+    buf = _t.DeviceBuffer(N, backend="rocm")
+    buf.fill_on(rocm.a, 1)
+    buf.__dlpack__(stream=rocm.b, max_version=(1, 3))  # warm-up
+    buf.fill_on(rocm.a, 6)
+    sim.reset_counters()
+    buf.__dlpack__(stream=rocm.b, max_version=(1, 3))
+    assert sync_calls(sim) == ONE_EXCHANGE
+    consumer_read(sim, rocm.b, buf, "rocm")
+    assert sim.races() == []
+    sim.reset_counters()
+    buf.__dlpack__(stream=-1, max_version=(1, 3))
+    buf.__dlpack__(stream=rocm.a, max_version=(1, 3))
+    assert sync_calls(sim) == NO_SYNC
+    # the default stream (None or 0) is a stream like any other
+    buf.__dlpack__(stream=0, max_version=(1, 3))
+    consumer_read(sim, 0, buf, "rocm")
+    assert sim.races() == []
+
+
+@pytest.mark.parametrize("backend", ["cuda", "rocm"])
+@pytest.mark.parametrize("how", ["buffer", "tensor", "asdlpack_forward"])
+def test_copy_to_host(sim, backend, how):
+    streams = Streams(backend)
+    try:
+        buf = _t.DeviceBuffer(N, backend=backend)
+        buf.upload(bytes(range(N)), streams.a)
+        obj = PRODUCERS[how](buf)
+        for max_version in [(1, 3), None]:
+            cap = obj.__dlpack__(max_version=max_version, dl_device=(1, 0))
+            info = dlpack.capsule_info(cap)
+            assert info["device"] == (1, 0)
+            if max_version is not None:
+                assert info["flags"] & IS_COPIED
+            assert info["data"] != buf.ptr
+            assert bytes(memoryview(dlpack.asdlpack(cap))) == bytes(range(N))
+        with pytest.raises(BufferError):
+            obj.__dlpack__(max_version=(1, 3), dl_device=(1, 0), copy=False)
+        # The copy is ordered after the producer's pending work (no race, new values).
+        buf.fill_on(streams.a, 9)
+        cap = obj.__dlpack__(max_version=(1, 3), dl_device=(1, 0), copy=True)
+        assert bytes(memoryview(dlpack.asdlpack(cap))) == bytes([9]) * N
+        assert sim.races() == []
+        del obj, cap, buf
+    finally:
+        streams.close()
+
+
+def test_numpy_from_device_buffer_to_cpu(sim, cuda):
+    np = pytest.importorskip("numpy")
+    buf = _t.DeviceBuffer(16)
+    buf.upload(bytes(range(16)), cuda.a)
+    try:
+        a = np.from_dlpack(buf, device="cpu")
+    except (TypeError, BufferError, ValueError) as e:  # older NumPy: no device=
+        pytest.skip(f"numpy.from_dlpack(device='cpu') unavailable: {e}")
+    assert a.tolist() == list(range(16))
+
+
+def test_cai_import_waits_on_its_stream(sim, cuda):
+    """Rust import of a __cuda_array_interface__: the consumer's stream (legacy by
+    default) waits on the CAI stream with one record and one wait, no host sync."""
+    buf = _t.DeviceBuffer(N)
+    buf.fill_on(cuda.a, 1)
+    _t.import_info(CAIOnly(buf))  # warm-up
+    buf.fill_on(cuda.a, 5)
+    cai = CAIOnly(buf)
+    assert cai.__cuda_array_interface__["stream"] == cuda.a
+    sim.reset_counters()
+    info = _t.import_info(cai)
+    assert sync_calls(sim) == ONE_EXCHANGE
+    assert info["path"] == "cuda_array_interface"
+    assert info["device"] == (CUDA, 0)
+    assert info["cai_stream"] is None  # waited on, not left to the caller
+    consumer_read(sim, 1, buf)
+    assert sim.races() == []
+
+
+def test_cai_without_stream_needs_no_sync(sim, cuda):
+    buf = _t.DeviceBuffer(N)
+    buf.upload(bytes(N), 1)
+    cai = CAIOnly(buf)
+    cai.__cuda_array_interface__ = dict(cai.__cuda_array_interface__, stream=None)
+    obj = dlpack.asdlpack(cai)
+    assert obj.__cuda_array_interface__["stream"] is None
+    sim.reset_counters()
+    obj.__dlpack__(stream=cuda.b, max_version=(1, 3))
+    _t.import_info(cai)
+    assert sync_calls(sim) == NO_SYNC
+
+
+def test_cai_stream_zero_refused(sim, cuda):
+    buf = _t.DeviceBuffer(N)
+    cai = CAIOnly(buf)
+    cai.__cuda_array_interface__ = dict(cai.__cuda_array_interface__, stream=0)
+    with pytest.raises(ValueError):
+        dlpack.asdlpack(cai)
+    with pytest.raises(ValueError):
+        _t.import_info(cai)
+
+
+def test_device_id_from_the_pointer(sim):
+    """A CAI carries no device id: it comes from the pointer (device 1 here)."""
+    streams = Streams("cuda", device=1)
+    try:
+        buf = _t.DeviceBuffer(N, device=1)
+        assert buf.__dlpack_device__() == (CUDA, 1)
+        buf.fill_on(streams.a, 2)
+        obj = dlpack.asdlpack(CAIOnly(buf))
+        assert obj.__dlpack_device__() == (CUDA, 1)
+        assert obj.device == (CUDA, 1)
+        assert _t.import_info(CAIOnly(buf))["device"] == (CUDA, 1)
+        cap = obj.__dlpack__(stream=streams.b, max_version=(1, 3))
+        assert dlpack.capsule_info(cap)["device"] == (CUDA, 1)
+        consumer_read(sim, streams.b, buf)
+        assert sim.races() == []
+        del obj, cap, buf
+    finally:
+        streams.close()
+
+
+@pytest.mark.parametrize("backend", ["cuda", "rocm"])
+def test_free_after_the_consumers_last_use(sim, backend):
+    """The memory outlives the buffer while a consumer holds the tensor, and is freed
+    stream-ordered after the consumer's work (the simulator reports a free that races
+    with a use, and any use after the free)."""
+    streams = Streams(backend)
+    try:
+        before = sim.live_allocations()
+        buf = _t.DeviceBuffer(N, backend=backend)
+        buf.fill_on(streams.a, 1)
+        held = dlpack.asdlpack(buf.__dlpack__(stream=streams.b, max_version=(1, 3)))
+        ptr = buf.ptr
+        del buf
+        gc.collect()
+        assert sim.live_allocations() == before + 1  # the consumer still holds it
+        consumer_read(sim, streams.b, type("Mem", (), {"ptr": ptr, "nbytes": N})(), backend)
+        sim.reset_counters()
+        del held  # the deleter: the free waits for stream B, the host does not
+        gc.collect()
+        assert sim.live_allocations() == before
+        assert sim.races() == [], sim.races()
+        if backend == "cuda":
+            assert sim.call_count("cuMemFreeAsync") == 1
+            assert sim.blocking_count() == 0
+    finally:
+        streams.close()
+
+
+def test_no_driver_call_for_cpu_use(sim):
+    """CPU exchanges never touch the driver (it is loaded lazily)."""
+    np = pytest.importorskip("numpy")
+    sim.reset_counters()
+    a = np.arange(10.0)
+    np.from_dlpack(dlpack.asdlpack(a))
+    bytes(memoryview(dlpack.asdlpack(bytearray(8))))
+    assert sum(sim.counters().values()) == 0, sim.counters()

@@ -1,0 +1,293 @@
+//! DLPack capsules: creation with a static name and a plain `extern "C"`
+//! destructor, consumption (validate the name, rename exactly once, take
+//! ownership), and inspection without consuming.
+//!
+//! Rules (DLPack Python specification, "PyCapsule names"):
+//!
+//! | struct | fresh name | consumed name |
+//! |---|---|---|
+//! | `DLManagedTensor` | `"dltensor"` | `"used_dltensor"` |
+//! | `DLManagedTensorVersioned` | `"dltensor_versioned"` | `"used_dltensor_versioned"` |
+//!
+//! - The name decides the struct; nothing is guessed from the bytes.
+//! - The destructor calls the tensor's deleter only while the capsule still
+//!   carries a fresh name; a consumer renames it to `used_*` when it takes
+//!   ownership, after which only the consumer releases the tensor.
+//! - A consumer renames *before* anything can fail after taking ownership,
+//!   and [`ManagedTensor::from_raw`](dlpack_core::managed::Managed::from_raw)
+//!   calls the deleter itself when it refuses the tensor, so no path frees
+//!   twice or leaks. A failure *before* the rename leaves the capsule fresh,
+//!   and its destructor frees the tensor.
+
+use std::ffi::{CStr, c_void};
+use std::ptr;
+
+use dlpack_core::ffi::{DLManagedTensor, DLManagedTensorVersioned, DLPackVersion, DLTensor};
+use dlpack_core::managed::{AnyManagedTensor, ManagedTensor, ManagedTensorVersioned};
+use dlpack_core::protocol::{Abi, USED_DLTENSOR, USED_DLTENSOR_VERSIONED};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::error::{IntoPyResult, type_err, value_err};
+
+/// A raw managed tensor of either ABI, owned by whoever holds it (its
+/// deleter not yet called).
+#[derive(Debug)]
+pub enum RawManaged {
+    /// A `DLManagedTensor*`.
+    Legacy(*mut DLManagedTensor),
+    /// A `DLManagedTensorVersioned*`.
+    Versioned(*mut DLManagedTensorVersioned),
+}
+
+impl From<ManagedTensor> for RawManaged {
+    fn from(t: ManagedTensor) -> Self {
+        RawManaged::Legacy(t.into_raw())
+    }
+}
+
+impl From<ManagedTensorVersioned> for RawManaged {
+    fn from(t: ManagedTensorVersioned) -> Self {
+        RawManaged::Versioned(t.into_raw())
+    }
+}
+
+impl From<AnyManagedTensor> for RawManaged {
+    fn from(t: AnyManagedTensor) -> Self {
+        match t {
+            AnyManagedTensor::Legacy(t) => t.into(),
+            AnyManagedTensor::Versioned(t) => t.into(),
+        }
+    }
+}
+
+/// The destructor of every capsule this crate creates: frees the tensor only
+/// if the capsule was not consumed (still named `dltensor[_versioned]`).
+///
+/// It never raises and never disturbs a pending exception: `PyCapsule_IsValid`
+/// sets no error, and the pointer is read only under the matching name.
+unsafe extern "C" fn capsule_destructor(capsule: *mut ffi::PyObject) {
+    // SAFETY: called by CPython with the GIL held on a live capsule object.
+    unsafe {
+        if ffi::PyCapsule_IsValid(capsule, Abi::Versioned.capsule_name().as_ptr()) == 1 {
+            let p = ffi::PyCapsule_GetPointer(capsule, Abi::Versioned.capsule_name().as_ptr());
+            let p = p.cast::<DLManagedTensorVersioned>();
+            if let Some(deleter) = (*p).deleter {
+                deleter(p);
+            }
+        } else if ffi::PyCapsule_IsValid(capsule, Abi::Legacy.capsule_name().as_ptr()) == 1 {
+            let p = ffi::PyCapsule_GetPointer(capsule, Abi::Legacy.capsule_name().as_ptr());
+            let p = p.cast::<DLManagedTensor>();
+            if let Some(deleter) = (*p).deleter {
+                deleter(p);
+            }
+        }
+    }
+}
+
+/// Wraps a managed tensor in a fresh capsule named after its ABI, whose
+/// destructor frees it unless a consumer renames the capsule.
+///
+/// On failure (out of memory) the tensor is released before returning.
+pub fn new_capsule(py: Python<'_>, raw: RawManaged) -> PyResult<Bound<'_, PyAny>> {
+    let (ptr, name): (*mut c_void, &'static CStr) = match raw {
+        RawManaged::Legacy(p) => (p.cast(), Abi::Legacy.capsule_name()),
+        RawManaged::Versioned(p) => (p.cast(), Abi::Versioned.capsule_name()),
+    };
+    // SAFETY: `ptr` is a valid, owned, non-NULL managed tensor; `name` is a
+    // static C string (CPython stores the pointer, not a copy).
+    let cap = unsafe { ffi::PyCapsule_New(ptr, name.as_ptr(), Some(capsule_destructor)) };
+    if cap.is_null() {
+        // SAFETY: still owned by us; the capsule was not created.
+        unsafe { release_raw(raw) };
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: PyCapsule_New returned a new reference.
+    Ok(unsafe { Bound::from_owned_ptr(py, cap) })
+}
+
+/// Calls the deleter of a raw managed tensor, if any.
+///
+/// # Safety
+///
+/// `raw` is owned by the caller and not used afterwards.
+pub unsafe fn release_raw(raw: RawManaged) {
+    // SAFETY: by the caller's contract.
+    unsafe {
+        match raw {
+            RawManaged::Legacy(p) => {
+                if let Some(d) = (*p).deleter {
+                    d(p)
+                }
+            }
+            RawManaged::Versioned(p) => {
+                if let Some(d) = (*p).deleter {
+                    d(p)
+                }
+            }
+        }
+    }
+}
+
+/// Which DLPack capsule an object is, decided by its name only.
+enum CapsuleState {
+    Fresh(Abi, *mut c_void),
+    Used(&'static str),
+}
+
+fn capsule_state(obj: &Bound<'_, PyAny>) -> PyResult<CapsuleState> {
+    // SAFETY: obj is a live object; the GIL is held.
+    if unsafe { ffi::PyCapsule_CheckExact(obj.as_ptr()) } == 0 {
+        return Err(type_err(format!(
+            "expected a DLPack PyCapsule, got an object of type {}",
+            type_name(obj)
+        )));
+    }
+    // SAFETY: obj is a capsule; the name pointer is valid while it lives.
+    let name = unsafe { ffi::PyCapsule_GetName(obj.as_ptr()) };
+    if name.is_null() {
+        // SAFETY: GetName on a capsule sets no error for a NULL name.
+        return Err(type_err(
+            "the PyCapsule has no name; a DLPack capsule is named \"dltensor\" or \"dltensor_versioned\"",
+        ));
+    }
+    // SAFETY: non-NULL capsule names are NUL-terminated C strings.
+    let name = unsafe { CStr::from_ptr(name) };
+    if let Some(abi) = Abi::from_capsule_name(name) {
+        // SAFETY: the name matches, so GetPointer succeeds (capsules never
+        // hold NULL).
+        let p = unsafe { ffi::PyCapsule_GetPointer(obj.as_ptr(), abi.capsule_name().as_ptr()) };
+        return Ok(CapsuleState::Fresh(abi, p));
+    }
+    if name == USED_DLTENSOR {
+        return Ok(CapsuleState::Used("used_dltensor"));
+    }
+    if name == USED_DLTENSOR_VERSIONED {
+        return Ok(CapsuleState::Used("used_dltensor_versioned"));
+    }
+    Err(type_err(format!(
+        "the PyCapsule is named {name:?}; a DLPack capsule is named \"dltensor\" (DLManagedTensor) \
+         or \"dltensor_versioned\" (DLManagedTensorVersioned)"
+    )))
+}
+
+/// Takes ownership of the tensor in a DLPack capsule: checks the name,
+/// renames the capsule to `used_*` exactly once, then validates the tensor
+/// (a versioned major other than 1 is released and refused with
+/// `BufferError`).
+///
+/// # Errors
+///
+/// `ValueError` for a capsule that was already consumed, `TypeError` for
+/// anything that is not a DLPack capsule, `BufferError` for a tensor that
+/// breaks the standard (it is released first).
+///
+/// ```no_run
+/// # use pyo3::prelude::*;
+/// # fn f(cap: &Bound<'_, PyAny>) -> PyResult<()> {
+/// let tensor = dlpack_py::capsule::consume_capsule(cap)?;
+/// println!("{:?}", tensor.view().shape());
+/// # Ok(()) }
+/// ```
+pub fn consume_capsule(obj: &Bound<'_, PyAny>) -> PyResult<AnyManagedTensor> {
+    match capsule_state(obj)? {
+        CapsuleState::Used(name) => Err(value_err(format!(
+            "the DLPack capsule was already consumed (it is named {name:?}); a capsule can be consumed only once"
+        ))),
+        CapsuleState::Fresh(abi, p) => {
+            // SAFETY: obj is a capsule; the used name is static.
+            if unsafe { ffi::PyCapsule_SetName(obj.as_ptr(), abi.used_capsule_name().as_ptr()) }
+                != 0
+            {
+                // Nothing was taken: the capsule keeps its fresh name.
+                return Err(PyErr::fetch(obj.py()));
+            }
+            // SAFETY: we own the tensor now (renamed); from_raw takes it over in
+            // every outcome.
+            unsafe { take_raw(abi, p) }
+        }
+    }
+}
+
+/// Takes ownership of a raw managed tensor of the given ABI.
+///
+/// # Safety
+///
+/// `p` is a valid, owned managed tensor of ABI `abi`.
+pub(crate) unsafe fn take_raw(abi: Abi, p: *mut c_void) -> PyResult<AnyManagedTensor> {
+    // SAFETY: by the caller's contract.
+    unsafe {
+        match abi {
+            Abi::Legacy => ManagedTensor::from_raw(p.cast()).map(AnyManagedTensor::Legacy),
+            Abi::Versioned => {
+                ManagedTensorVersioned::from_raw(p.cast()).map(AnyManagedTensor::Versioned)
+            }
+        }
+    }
+    .py()
+}
+
+/// Decodes an unconsumed capsule without consuming it (`dlpack.capsule_info`).
+pub fn capsule_info<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    let py = obj.py();
+    let (abi, p) = match capsule_state(obj)? {
+        CapsuleState::Used(name) => {
+            return Err(value_err(format!(
+                "the DLPack capsule was already consumed (it is named {name:?})"
+            )));
+        }
+        CapsuleState::Fresh(abi, p) => (abi, p),
+    };
+    let d = PyDict::new(py);
+    // SAFETY: a fresh capsule holds a live managed tensor of its ABI; we only
+    // read the header fields, and the version first.
+    let (t, version, flags): (&DLTensor, Option<DLPackVersion>, u64) = unsafe {
+        match abi {
+            Abi::Legacy => {
+                d.set_item("name", "dltensor")?;
+                (&(*p.cast::<DLManagedTensor>()).dl_tensor, None, 0)
+            }
+            Abi::Versioned => {
+                d.set_item("name", "dltensor_versioned")?;
+                let m = p.cast::<DLManagedTensorVersioned>();
+                let v = ptr::addr_of!((*m).version).read();
+                if v.major != 1 {
+                    d.set_item("version", (v.major, v.minor))?;
+                    return Ok(d);
+                }
+                (&(*m).dl_tensor, Some(v), (*m).flags)
+            }
+        }
+    };
+    d.set_item("version", version.map(|v| (v.major, v.minor)))?;
+    d.set_item("flags", flags)?;
+    d.set_item("device", (t.device.device_type.0, t.device.device_id))?;
+    d.set_item("dtype", (t.dtype.code, t.dtype.bits, t.dtype.lanes))?;
+    let ndim = usize::try_from(t.ndim).unwrap_or(0);
+    let dims = |p: *mut i64| -> Option<Vec<i64>> {
+        if p.is_null() {
+            None
+        } else {
+            // SAFETY: the producer guarantees ndim readable entries.
+            Some(unsafe { std::slice::from_raw_parts(p, ndim) }.to_vec())
+        }
+    };
+    let shape = dims(t.shape).unwrap_or_default();
+    d.set_item("shape", pyo3::types::PyTuple::new(py, shape)?)?;
+    match dims(t.strides) {
+        Some(s) => d.set_item("strides", pyo3::types::PyTuple::new(py, s)?)?,
+        None => d.set_item("strides", py.None())?,
+    }
+    d.set_item("byte_offset", t.byte_offset)?;
+    d.set_item("data", t.data as usize)?;
+    Ok(d)
+}
+
+/// The qualified name of an object's type, for messages.
+pub(crate) fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .fully_qualified_name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "<unknown>".to_owned())
+}

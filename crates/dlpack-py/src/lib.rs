@@ -1,0 +1,63 @@
+//! # dlpack-py
+//!
+//! The PyO3 adapter of the workspace and the Python module `dlpack`.
+//!
+//! - [`capsule`]: DLPack capsules — creation (static names, a plain
+//!   `extern "C"` destructor that frees only unconsumed capsules),
+//!   consumption (the name decides the struct; rename exactly once; a second
+//!   consumption raises `ValueError`), inspection.
+//! - [`import`]: any Python object → an owned [`PyTensor`](import::PyTensor)
+//!   by the fastest honest path (NumPy fields, the C exchange API cached per
+//!   type, `__dlpack__`, buffer protocol, array interfaces, capsules), and
+//!   [`with_borrowed`](import::with_borrowed) for call-duration views.
+//! - [`object`]: [`Tensor`](object::Tensor) (Rust → Python) and
+//!   [`DLPackObject`](object::DLPackObject) (`asdlpack`), with `__dlpack__`,
+//!   `__dlpack_device__`, `__dlpack_c_exchange_api__`, the buffer protocol,
+//!   `__array_interface__` and `__cuda_array_interface__`.
+//! - [`shared`]: the `__dlpack__` export of a shared tensor (plan in the
+//!   core, one allocation per exported tensor, Arc-owned: no GIL to free).
+//! - [`numpy`]: rust-numpy interop, zero-copy both ways.
+//! - [`owner`]: owners holding Python objects or `Py_buffer`s, released from
+//!   any thread, and leaked after interpreter shutdown.
+//! - [`interface`]: typestr / PEP 3118 format ⇄ DLPack dtype.
+//! - [`error`]: core errors → the spec's Python exceptions.
+//! - [`live`]: the live-tensor counter for leak tests.
+//!
+//! Python version: the crate is built with pyo3's `abi3-py311`: the buffer
+//! protocol (`Py_buffer`, `PyObject_GetBuffer`, `bf_getbuffer`) is in the
+//! limited API only from Python 3.11, and pyo3 exposes it under `abi3` only
+//! then. The wheel is `cp311-abi3` and needs Python ≥ 3.11.
+//!
+//! Architecture invariant: every protocol decision is the core's
+//! (`dlpack_core::protocol`); this crate only moves values across the
+//! Python boundary. No panic crosses an `extern "C"` function.
+//!
+//! ```no_run
+//! use dlpack_py::import::PyTensor;
+//! use pyo3::prelude::*;
+//!
+//! #[pyfunction]
+//! fn total(t: PyTensor) -> PyResult<f64> {
+//!     let v = t.view();
+//!     Ok(v.as_slice::<f64>().map_err(dlpack_py::error::to_pyerr)?.iter().sum())
+//! }
+//! ```
+
+pub mod capsule;
+pub mod error;
+pub mod gpu;
+pub mod import;
+pub mod interface;
+pub mod live;
+pub mod numpy;
+pub mod object;
+pub mod owner;
+pub mod shared;
+mod testing;
+pub mod typecache;
+
+#[cfg(feature = "module")]
+mod module;
+
+pub use import::{ExtractOptions, PyTensor, extract, with_borrowed};
+pub use object::{DLPackObject, Tensor};

@@ -1,0 +1,996 @@
+//! The Python classes: [`Tensor`] (a Rust-owned tensor exported to Python)
+//! and [`DLPackObject`] (what `dlpack.asdlpack` returns), both speaking the
+//! full protocol surface: `__dlpack__`, `__dlpack_device__`, the type
+//! attribute `__dlpack_c_exchange_api__` (our static C exchange API table),
+//! the buffer protocol and `__array_interface__` for host memory, and
+//! `__cuda_array_interface__` for CUDA memory.
+//!
+//! A `DLPackObject` either shares a tensor it imported (NumPy array, buffer,
+//! array interface, capsule), or *forwards* to an existing DLPack producer:
+//! each `__dlpack__` call goes to the producer with the same arguments, and
+//! the answer is converted between legacy and versioned when the producer
+//! answers with the other kind than `max_version` asks for.
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::sync::Arc;
+
+use dlpack_core::export::{Export, Memory, legacy_to_versioned, versioned_to_legacy};
+use dlpack_core::ffi::{
+    DLDevice, DLDeviceType, DLManagedTensorVersioned, DLPackExchangeAPI, DLPackExchangeAPIHeader,
+    DLPackVersion, DLTensor,
+};
+use dlpack_core::managed::{AnyManagedTensor, ManagedTensorVersioned};
+use dlpack_core::protocol::{
+    Abi, DLPACK_EXCHANGE_API, DlpackRequest, negotiate_version, plan_dlpack,
+};
+use pyo3::exceptions::PyAttributeError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple};
+use pyo3::{ffi, intern};
+
+use crate::capsule::{RawManaged, consume_capsule, new_capsule};
+use crate::error::{IntoPyResult, buffer_err, type_err};
+use crate::import::{ExtractOptions, device_of, is_keyword_type_error, via_dlpack};
+use crate::interface::{dtype_format, dtype_typestr};
+use crate::owner::Keep;
+use crate::shared::{ExportSync, SharedTensor, export, share};
+
+/// `dlpack.DLDeviceType` members by value (set when the module is loaded).
+pub(crate) static DEVICE_TYPE_ENUM: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static DEVICE_MEMBERS: PyOnceLock<Vec<Option<Py<PyAny>>>> = PyOnceLock::new();
+
+/// `(DLDeviceType(t), id)`, with a plain int for unknown types or when the
+/// enum is not loaded.
+pub(crate) fn device_tuple<'py>(
+    py: Python<'py>,
+    device: DLDevice,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let members = DEVICE_MEMBERS.get_or_try_init(py, || -> PyResult<_> {
+        let Some(e) = DEVICE_TYPE_ENUM.get(py) else {
+            return Ok(Vec::new());
+        };
+        let e = e.bind(py);
+        Ok((0..=20)
+            .map(|i| e.call1((i,)).ok().map(Bound::unbind))
+            .collect())
+    })?;
+    let t = device.device_type.0;
+    let ty = match usize::try_from(t)
+        .ok()
+        .and_then(|i| members.get(i))
+        .and_then(Option::as_ref)
+    {
+        Some(m) => m.bind(py).clone(),
+        None => t.into_pyobject(py)?.into_any(),
+    };
+    PyTuple::new(py, [ty, device.device_id.into_pyobject(py)?.into_any()])
+}
+
+/// Host-buffer description of a shared tensor, computed once per object.
+struct BufInfo {
+    buf: *mut c_void,
+    len: isize,
+    itemsize: isize,
+    readonly: bool,
+    format: &'static CStr,
+    shape: Box<[isize]>,
+    strides: Box<[isize]>,
+    c_contiguous: bool,
+    f_contiguous: bool,
+}
+
+// SAFETY: plain description of memory kept alive by the owning object.
+unsafe impl Send for BufInfo {}
+// SAFETY: immutable after construction.
+unsafe impl Sync for BufInfo {}
+
+static EMPTY_BYTE: u64 = 0;
+
+fn buf_info(shared: &SharedTensor) -> PyResult<BufInfo> {
+    let view = shared.view();
+    let device = view.device();
+    if !device.device_type.is_host_accessible() {
+        return Err(buffer_err(format!(
+            "the buffer protocol needs host memory, but the data is on {device:?}"
+        )));
+    }
+    let dtype = view.dtype();
+    let format = dtype_format(dtype)
+        .ok_or_else(|| buffer_err(format!("dtype {dtype:?} has no buffer-protocol format")))?;
+    let itemsize = isize::from(dtype.bits / 8);
+    let buf = if view.num_elements() == 0 {
+        std::ptr::from_ref(&EMPTY_BYTE).cast_mut().cast()
+    } else {
+        view.data_ptr().cast()
+    };
+    Ok(BufInfo {
+        buf,
+        len: view.num_elements() as isize * itemsize,
+        itemsize,
+        readonly: shared.read_only(),
+        format,
+        shape: view.shape().iter().map(|&d| d as isize).collect(),
+        strides: view.strides().map(|s| s as isize * itemsize).collect(),
+        c_contiguous: view.is_c_contiguous(),
+        f_contiguous: view.is_f_contiguous(),
+    })
+}
+
+/// Fills a `Py_buffer` for `owner` from `info`, honouring the request flags.
+///
+/// # Safety
+///
+/// `view` is a writable `Py_buffer`; `info` lives as long as `owner`.
+unsafe fn fill_buffer(
+    info: &BufInfo,
+    owner: Bound<'_, PyAny>,
+    view: *mut ffi::Py_buffer,
+    flags: c_int,
+) -> PyResult<()> {
+    if flags & ffi::PyBUF_WRITABLE != 0 && info.readonly {
+        return Err(buffer_err(
+            "the data is read-only; a writable buffer (PyBUF_WRITABLE) cannot be provided",
+        ));
+    }
+    let want = |f: c_int| flags & f == f;
+    if want(ffi::PyBUF_C_CONTIGUOUS) && !info.c_contiguous {
+        return Err(buffer_err(
+            "a C-contiguous buffer was requested but the data is not C-contiguous",
+        ));
+    }
+    if want(ffi::PyBUF_F_CONTIGUOUS) && !info.f_contiguous {
+        return Err(buffer_err(
+            "an F-contiguous buffer was requested but the data is not F-contiguous",
+        ));
+    }
+    if want(ffi::PyBUF_ANY_CONTIGUOUS) && !(info.c_contiguous || info.f_contiguous) {
+        return Err(buffer_err(
+            "a contiguous buffer was requested but the data is not contiguous",
+        ));
+    }
+    if !want(ffi::PyBUF_STRIDES) && !info.c_contiguous {
+        return Err(buffer_err(
+            "the data is strided; the consumer must request strides (PyBUF_STRIDES)",
+        ));
+    }
+    // SAFETY: view is writable by the caller's contract; pointers stored
+    // here stay valid while `owner` (referenced by view.obj) lives.
+    unsafe {
+        (*view).buf = info.buf;
+        (*view).len = info.len;
+        (*view).itemsize = info.itemsize;
+        (*view).readonly = c_int::from(info.readonly);
+        (*view).ndim = info.shape.len() as c_int;
+        (*view).format = if want(ffi::PyBUF_FORMAT) {
+            info.format.as_ptr().cast_mut()
+        } else {
+            std::ptr::null_mut()
+        };
+        (*view).shape = if want(ffi::PyBUF_ND) {
+            info.shape.as_ptr().cast_mut()
+        } else {
+            std::ptr::null_mut()
+        };
+        (*view).strides = if want(ffi::PyBUF_STRIDES) {
+            info.strides.as_ptr().cast_mut()
+        } else {
+            std::ptr::null_mut()
+        };
+        (*view).suboffsets = std::ptr::null_mut();
+        (*view).internal = std::ptr::null_mut();
+        (*view).obj = owner.into_ptr();
+    }
+    Ok(())
+}
+
+fn array_interface<'py>(
+    py: Python<'py>,
+    shared: &SharedTensor,
+    cuda: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let view = shared.view();
+    let device = view.device();
+    let ok = if cuda {
+        matches!(
+            device.device_type,
+            DLDeviceType::kDLCUDA | DLDeviceType::kDLCUDAManaged
+        )
+    } else {
+        device.device_type.is_host_accessible()
+    };
+    if !ok {
+        let what = if cuda {
+            "__cuda_array_interface__ (CUDA memory only)"
+        } else {
+            "__array_interface__ (host memory only)"
+        };
+        return Err(PyAttributeError::new_err(format!(
+            "{what}: the data is on {device:?}"
+        )));
+    }
+    let dtype = view.dtype();
+    let typestr = dtype_typestr(dtype)
+        .ok_or_else(|| buffer_err(format!("dtype {dtype:?} has no NumPy typestr")))?;
+    let itemsize = i64::from(dtype.bits / 8);
+    let d = PyDict::new(py);
+    d.set_item(intern!(py, "shape"), PyTuple::new(py, view.shape())?)?;
+    d.set_item(intern!(py, "typestr"), typestr)?;
+    d.set_item(
+        intern!(py, "data"),
+        (view.data_ptr() as usize, shared.read_only()),
+    )?;
+    if view.is_c_contiguous() {
+        d.set_item(intern!(py, "strides"), py.None())?;
+    } else {
+        d.set_item(
+            intern!(py, "strides"),
+            PyTuple::new(py, view.strides().map(|s| s * itemsize))?,
+        )?;
+    }
+    d.set_item(intern!(py, "version"), 3)?;
+    if cuda {
+        d.set_item(intern!(py, "stream"), shared.cai_stream())?;
+    }
+    Ok(d)
+}
+
+/// Parses `__dlpack__` arguments for our own export.
+fn request(
+    stream: Option<&Bound<'_, PyAny>>,
+    max_version: Option<(i64, i64)>,
+    dl_device: Option<&Bound<'_, PyAny>>,
+    copy: Option<bool>,
+) -> PyResult<DlpackRequest> {
+    let stream = match stream {
+        None => None,
+        Some(s) => Some(s.extract::<i64>().map_err(|_| {
+            type_err(format!(
+                "stream must be None or an int (a stream handle, -1, 1 or 2), got {}",
+                crate::capsule::type_name(s)
+            ))
+        })?),
+    };
+    let dl_device = match dl_device {
+        None => None,
+        Some(d) => {
+            let (t, id): (i32, i32) = d.extract().map_err(|_| {
+                type_err("dl_device must be a (device_type, device_id) tuple of ints")
+            })?;
+            Some(DLDevice::new(DLDeviceType(t), id))
+        }
+    };
+    Ok(DlpackRequest {
+        stream,
+        max_version,
+        dl_device,
+        copy,
+    })
+}
+
+fn nbytes(view: &dlpack_core::tensor::TensorView<'_>) -> u64 {
+    match view.storage() {
+        dlpack_core::dtype::Storage::Bytes(b) => view.num_elements() * u64::from(b),
+        dlpack_core::dtype::Storage::PackedBits(bits) => {
+            (view.num_elements() * u64::from(bits)).div_ceil(8)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Tensor
+
+/// A Rust-owned tensor exported to Python (`dlpack.Tensor`).
+///
+/// ```no_run
+/// use dlpack_core::export::Export;
+/// use dlpack_py::object::Tensor;
+/// use pyo3::prelude::*;
+/// Python::attach(|py| -> PyResult<()> {
+///     let t = Tensor::new(Export::new(vec![1.0f32, 2.0]).versioned().unwrap());
+///     let obj = Bound::new(py, t)?;
+///     let np = py.import("numpy")?;
+///     let a = np.call_method1("from_dlpack", (obj,))?;
+///     assert_eq!(a.len()?, 2);
+///     Ok(())
+/// }).unwrap();
+/// ```
+#[pyclass(frozen, module = "dlpack", name = "Tensor")]
+pub struct Tensor {
+    shared: Arc<SharedTensor>,
+    buf: PyOnceLock<BufInfo>,
+    device: PyOnceLock<Py<PyTuple>>,
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tensor")
+            .field("shared", &self.shared)
+            .finish()
+    }
+}
+
+impl Tensor {
+    /// Wraps an owned tensor.
+    pub fn new(tensor: impl Into<AnyManagedTensor>) -> Self {
+        Self::from_shared(SharedTensor::new(tensor.into()))
+    }
+
+    /// Wraps an owned device tensor with a producer-side stream synchroniser.
+    pub fn with_sync(tensor: impl Into<AnyManagedTensor>, sync: Arc<dyn ExportSync>) -> Self {
+        Self::from_shared(SharedTensor::with_sync(tensor.into(), sync))
+    }
+
+    /// Wraps a shared tensor.
+    pub fn from_shared(shared: Arc<SharedTensor>) -> Self {
+        Tensor {
+            shared,
+            buf: PyOnceLock::new(),
+            device: PyOnceLock::new(),
+        }
+    }
+
+    /// Exports an `ndarray` array (or `ArcArray`) without copying.
+    ///
+    /// # Errors
+    ///
+    /// As [`dlpack_ndarray::IntoDlpack::into_dlpack_versioned`].
+    #[cfg(feature = "ndarray")]
+    pub fn from_ndarray(
+        array: impl dlpack_ndarray::IntoDlpack,
+    ) -> Result<Self, dlpack_core::Error> {
+        Ok(Self::new(array.into_dlpack_versioned()?))
+    }
+
+    /// The shared tensor.
+    pub fn shared(&self) -> &Arc<SharedTensor> {
+        &self.shared
+    }
+}
+
+// The protocol surface of `Tensor` (the same for both classes; kept as two
+// explicit blocks because pyo3's buffer slots cannot come from macro_rules).
+#[pymethods]
+impl Tensor {
+    /// DLPack export (see the module docs of `dlpack_py::object`).
+    #[pyo3(signature = (*, stream=None, max_version=None, dl_device=None, copy=None))]
+    fn __dlpack__<'py>(
+        &self,
+        py: Python<'py>,
+        stream: Option<&Bound<'py, PyAny>>,
+        max_version: Option<(i64, i64)>,
+        dl_device: Option<&Bound<'py, PyAny>>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.dlpack_call(py, stream, max_version, dl_device, copy)
+    }
+
+    fn __dlpack_device__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.dlpack_device(py)
+    }
+
+    #[classattr]
+    fn __dlpack_c_exchange_api__(py: Python<'_>) -> PyResult<Py<PyAny>> {
+        exchange_api_capsule(py)
+    }
+
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let info = this
+            .buf
+            .get_or_try_init(py, || buf_info(this.shared_tensor(py)?))?;
+        // SAFETY: CPython passes a writable view; info lives in slf,
+        // which the view references.
+        unsafe { fill_buffer(info, slf.clone().into_any(), view, flags) }
+    }
+
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
+
+    /// The wrapped object (a `Tensor` is its own source).
+    #[getter]
+    fn source(slf: &Bound<'_, Self>) -> Py<PyAny> {
+        slf.get().source_object(slf)
+    }
+
+    /// `__array_interface__` v3 (host memory only).
+    #[getter]
+    fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        array_interface(py, self.shared_tensor(py)?, false)
+    }
+
+    /// `__cuda_array_interface__` v3 with `stream` (CUDA memory only).
+    #[getter]
+    fn __cuda_array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        array_interface(py, self.shared_tensor(py)?, true)
+    }
+
+    /// Extents.
+    #[getter]
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.shared_tensor(py)?.view().shape())
+    }
+
+    /// Strides in elements.
+    #[getter]
+    fn strides<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.shared_tensor(py)?.view().strides())
+    }
+
+    /// `(code, bits, lanes)`.
+    #[getter]
+    fn dtype(&self, py: Python<'_>) -> PyResult<(u8, u8, u16)> {
+        let d = self.shared_tensor(py)?.view().dtype();
+        Ok((d.code, d.bits, d.lanes))
+    }
+
+    /// `(device_type, device_id)`.
+    #[getter]
+    fn device<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        device_tuple(py, self.shared_tensor(py)?.device())
+    }
+
+    /// Whether the data is read-only.
+    #[getter]
+    fn readonly(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.shared_tensor(py)?.read_only())
+    }
+
+    /// Bytes of the elements.
+    #[getter]
+    fn nbytes(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(nbytes(&self.shared_tensor(py)?.view()))
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let s = self.shared_tensor(py)?;
+        let v = s.view();
+        Ok(format!(
+            "<dlpack.{} shape={:?} dtype={:?} device={:?} readonly={}>",
+            "Tensor",
+            v.shape(),
+            v.dtype(),
+            v.device(),
+            s.read_only()
+        ))
+    }
+}
+
+// The protocol surface of `DLPackObject` (the same for both classes; kept as two
+// explicit blocks because pyo3's buffer slots cannot come from macro_rules).
+#[pymethods]
+impl DLPackObject {
+    /// DLPack export (see the module docs of `dlpack_py::object`).
+    #[pyo3(signature = (*, stream=None, max_version=None, dl_device=None, copy=None))]
+    fn __dlpack__<'py>(
+        &self,
+        py: Python<'py>,
+        stream: Option<&Bound<'py, PyAny>>,
+        max_version: Option<(i64, i64)>,
+        dl_device: Option<&Bound<'py, PyAny>>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.dlpack(py, stream, max_version, dl_device, copy)
+    }
+
+    fn __dlpack_device__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.dlpack_device(py)
+    }
+
+    #[classattr]
+    fn __dlpack_c_exchange_api__(py: Python<'_>) -> PyResult<Py<PyAny>> {
+        exchange_api_capsule(py)
+    }
+
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let info = this
+            .buf
+            .get_or_try_init(py, || buf_info(this.shared_tensor(py)?))?;
+        // SAFETY: CPython passes a writable view; info lives in slf,
+        // which the view references.
+        unsafe { fill_buffer(info, slf.clone().into_any(), view, flags) }
+    }
+
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
+
+    /// The wrapped object (a `Tensor` is its own source).
+    #[getter]
+    fn source(slf: &Bound<'_, Self>) -> Py<PyAny> {
+        slf.get().source_object(slf)
+    }
+
+    /// `__array_interface__` v3 (host memory only).
+    #[getter]
+    fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        array_interface(py, self.shared_tensor(py)?, false)
+    }
+
+    /// `__cuda_array_interface__` v3 with `stream` (CUDA memory only).
+    #[getter]
+    fn __cuda_array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        array_interface(py, self.shared_tensor(py)?, true)
+    }
+
+    /// Extents.
+    #[getter]
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.shared_tensor(py)?.view().shape())
+    }
+
+    /// Strides in elements.
+    #[getter]
+    fn strides<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.shared_tensor(py)?.view().strides())
+    }
+
+    /// `(code, bits, lanes)`.
+    #[getter]
+    fn dtype(&self, py: Python<'_>) -> PyResult<(u8, u8, u16)> {
+        let d = self.shared_tensor(py)?.view().dtype();
+        Ok((d.code, d.bits, d.lanes))
+    }
+
+    /// `(device_type, device_id)`.
+    #[getter]
+    fn device<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        device_tuple(py, self.shared_tensor(py)?.device())
+    }
+
+    /// Whether the data is read-only.
+    #[getter]
+    fn readonly(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.shared_tensor(py)?.read_only())
+    }
+
+    /// Bytes of the elements.
+    #[getter]
+    fn nbytes(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(nbytes(&self.shared_tensor(py)?.view()))
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let s = self.shared_tensor(py)?;
+        let v = s.view();
+        Ok(format!(
+            "<dlpack.{} shape={:?} dtype={:?} device={:?} readonly={}>",
+            "DLPackObject",
+            v.shape(),
+            v.dtype(),
+            v.device(),
+            s.read_only()
+        ))
+    }
+}
+
+impl Tensor {
+    fn shared_tensor(&self, _py: Python<'_>) -> PyResult<&Arc<SharedTensor>> {
+        Ok(&self.shared)
+    }
+
+    /// `__dlpack__` with Python arguments.
+    pub(crate) fn dlpack_call<'py>(
+        &self,
+        py: Python<'py>,
+        stream: Option<&Bound<'py, PyAny>>,
+        max_version: Option<(i64, i64)>,
+        dl_device: Option<&Bound<'py, PyAny>>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let req = request(stream, max_version, dl_device, copy)?;
+        new_capsule(py, export(&self.shared, &req)?)
+    }
+
+    fn dlpack_device<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let t = self.device.get_or_try_init(py, || {
+            device_tuple(py, self.shared.device()).map(Bound::unbind)
+        })?;
+        Ok(t.bind(py).clone().into_any())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// DLPackObject
+
+enum Inner {
+    Shared(Arc<SharedTensor>),
+    Forward {
+        device: PyOnceLock<(DLDevice, Py<PyTuple>)>,
+        shared: PyOnceLock<Arc<SharedTensor>>,
+    },
+}
+
+/// The result of `dlpack.asdlpack(obj)`: a DLPack producer over `obj`.
+#[pyclass(frozen, module = "dlpack", name = "DLPackObject")]
+pub struct DLPackObject {
+    source: Py<PyAny>,
+    inner: Inner,
+    buf: PyOnceLock<BufInfo>,
+    device: PyOnceLock<Py<PyTuple>>,
+}
+
+impl std::fmt::Debug for DLPackObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DLPackObject")
+            .field("forward", &matches!(self.inner, Inner::Forward { .. }))
+            .finish()
+    }
+}
+
+impl DLPackObject {
+    fn source_object(&self, slf: &Bound<'_, Self>) -> Py<PyAny> {
+        self.source.clone_ref(slf.py())
+    }
+}
+
+impl Tensor {
+    fn source_object(&self, slf: &Bound<'_, Self>) -> Py<PyAny> {
+        slf.clone().into_any().unbind()
+    }
+}
+
+impl DLPackObject {
+    /// An object sharing an imported tensor; `source` is what it came from.
+    pub fn shared(source: Py<PyAny>, shared: Arc<SharedTensor>) -> Self {
+        DLPackObject {
+            source,
+            inner: Inner::Shared(shared),
+            buf: PyOnceLock::new(),
+            device: PyOnceLock::new(),
+        }
+    }
+
+    /// An object forwarding every `__dlpack__` call to `producer`.
+    pub fn forward(producer: Py<PyAny>) -> Self {
+        DLPackObject {
+            source: producer,
+            inner: Inner::Forward {
+                device: PyOnceLock::new(),
+                shared: PyOnceLock::new(),
+            },
+            buf: PyOnceLock::new(),
+            device: PyOnceLock::new(),
+        }
+    }
+
+    /// The shared tensor; a forwarded producer is imported once (with the
+    /// legacy default stream for CUDA, recorded as the CAI `stream`).
+    pub(crate) fn shared_tensor(&self, py: Python<'_>) -> PyResult<&Arc<SharedTensor>> {
+        match &self.inner {
+            Inner::Shared(s) => Ok(s),
+            Inner::Forward { shared, .. } => shared.get_or_try_init(py, || {
+                let src = self.source.bind(py);
+                let dev = device_of(src)?;
+                let (stream, cai) = match dev.device_type.stream_kind() {
+                    dlpack_core::device::StreamKind::Cuda => (Some(1), Some(1)),
+                    dlpack_core::device::StreamKind::Rocm => (Some(0), None),
+                    dlpack_core::device::StreamKind::None => (None, None),
+                };
+                let opts = ExtractOptions {
+                    stream,
+                    ..ExtractOptions::default()
+                };
+                let t = via_dlpack(src, &opts)?;
+                Ok(SharedTensor::with_cai_stream(t, cai))
+            }),
+        }
+    }
+
+    fn dlpack<'py>(
+        &self,
+        py: Python<'py>,
+        stream: Option<&Bound<'py, PyAny>>,
+        max_version: Option<(i64, i64)>,
+        dl_device: Option<&Bound<'py, PyAny>>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match &self.inner {
+            Inner::Shared(s) => {
+                let req = request(stream, max_version, dl_device, copy)?;
+                new_capsule(py, export(s, &req)?)
+            }
+            Inner::Forward { .. } => {
+                // Validate against the producer's device first (stream
+                // values, dl_device, copy, max_version), so that the errors
+                // are the spec's whatever the producer would say.
+                let (device, _) = self.forward_device(py)?;
+                let req = request(stream, max_version, dl_device, copy)?;
+                plan_dlpack(device, false, &req).py()?;
+                forward_dlpack(self.source.bind(py), stream, max_version, dl_device, copy)
+            }
+        }
+    }
+
+    fn dlpack_device<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match &self.inner {
+            Inner::Shared(s) => {
+                let t = self
+                    .device
+                    .get_or_try_init(py, || device_tuple(py, s.device()).map(Bound::unbind))?;
+                Ok(t.bind(py).clone().into_any())
+            }
+            Inner::Forward { .. } => {
+                let (_, t) = self.forward_device(py)?;
+                Ok(t.bind(py).clone().into_any())
+            }
+        }
+    }
+
+    /// The forwarded producer's device (asked once; a `None` device id reads
+    /// as 0), and its `(DLDeviceType, id)` tuple.
+    fn forward_device(&self, py: Python<'_>) -> PyResult<(DLDevice, &Py<PyTuple>)> {
+        let Inner::Forward { device, .. } = &self.inner else {
+            let d = self.shared_tensor(py)?.device();
+            let t = self
+                .device
+                .get_or_try_init(py, || device_tuple(py, d).map(Bound::unbind))?;
+            return Ok((d, t));
+        };
+        let (d, t) = device.get_or_try_init(py, || -> PyResult<_> {
+            let d = device_of(self.source.bind(py))?;
+            Ok((d, device_tuple(py, d)?.unbind()))
+        })?;
+        Ok((*d, t))
+    }
+}
+
+/// Forwards a `__dlpack__` call to `producer` with the same arguments, and
+/// converts the answer when its ABI is not the one `max_version` asks for.
+fn forward_dlpack<'py>(
+    producer: &Bound<'py, PyAny>,
+    stream: Option<&Bound<'py, PyAny>>,
+    max_version: Option<(i64, i64)>,
+    dl_device: Option<&Bound<'py, PyAny>>,
+    copy: Option<bool>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = producer.py();
+    let want = negotiate_version(max_version).py()?;
+    let name = intern!(py, "__dlpack__");
+    let kwargs = PyDict::new(py);
+    if let Some(s) = stream {
+        kwargs.set_item(intern!(py, "stream"), s)?;
+    }
+    if let Some(v) = max_version {
+        kwargs.set_item(intern!(py, "max_version"), v)?;
+    }
+    if let Some(d) = dl_device {
+        kwargs.set_item(intern!(py, "dl_device"), d)?;
+    }
+    if let Some(c) = copy {
+        kwargs.set_item(intern!(py, "copy"), c)?;
+    }
+    let cap = match producer.call_method(name, (), Some(&kwargs)) {
+        Ok(c) => c,
+        Err(e)
+            if max_version.is_some()
+                && dl_device.is_none()
+                && copy.is_none()
+                && is_keyword_type_error(py, &e) =>
+        {
+            // A producer from before DLPack 1.0: retry without max_version.
+            let kwargs = PyDict::new(py);
+            if let Some(s) = stream {
+                kwargs.set_item(intern!(py, "stream"), s)?;
+            }
+            producer.call_method(name, (), Some(&kwargs))?
+        }
+        Err(e) => return Err(e),
+    };
+    if !crate::import::is_capsule(&cap) {
+        return Err(type_err(format!(
+            "the producer's __dlpack__ returned {}, not a PyCapsule",
+            crate::capsule::type_name(&cap)
+        )));
+    }
+    // SAFETY: cap is a capsule; GetName returns its name pointer (or NULL).
+    let got = unsafe { ffi::PyCapsule_GetName(cap.as_ptr()) };
+    let got = if got.is_null() {
+        None
+    } else {
+        // SAFETY: non-NULL capsule names are C strings.
+        Abi::from_capsule_name(unsafe { CStr::from_ptr(got) })
+    };
+    if got == Some(want) {
+        return Ok(cap);
+    }
+    let tensor = consume_capsule(&cap)?;
+    let raw: RawManaged = match (tensor, want) {
+        (AnyManagedTensor::Legacy(t), Abi::Versioned) => legacy_to_versioned(t, 0).py()?.into(),
+        (AnyManagedTensor::Versioned(t), Abi::Legacy) => versioned_to_legacy(t).py()?.into(),
+        (t, _) => t.into(),
+    };
+    new_capsule(py, raw)
+}
+
+/// The `Arc<SharedTensor>` behind one of our objects.
+pub(crate) fn shared_of(obj: &Bound<'_, PyAny>) -> PyResult<Arc<SharedTensor>> {
+    if let Ok(t) = obj.cast::<Tensor>() {
+        return Ok(Arc::clone(&t.get().shared));
+    }
+    if let Ok(o) = obj.cast::<DLPackObject>() {
+        return o.get().shared_tensor(obj.py()).map(Arc::clone);
+    }
+    Err(type_err(format!(
+        "expected a dlpack.Tensor or dlpack.DLPackObject, got {}",
+        crate::capsule::type_name(obj)
+    )))
+}
+
+// ---------------------------------------------------------------------------
+// The C exchange API table of our types (producer side)
+
+struct Table(DLPackExchangeAPI);
+// SAFETY: the table is immutable and its prev_api is NULL.
+unsafe impl Sync for Table {}
+
+static TABLE: Table = Table(DLPackExchangeAPI {
+    header: DLPackExchangeAPIHeader {
+        version: DLPackVersion::CURRENT,
+        prev_api: std::ptr::null_mut(),
+    },
+    managed_tensor_allocator: Some(ex_allocator),
+    managed_tensor_from_py_object_no_sync: Some(ex_from_py_object),
+    managed_tensor_to_py_object_no_sync: Some(ex_to_py_object),
+    dltensor_from_py_object_no_sync: Some(ex_dltensor_from_py_object),
+    current_work_stream: Some(ex_current_work_stream),
+});
+
+/// A pointer to this crate's static C exchange API table.
+pub fn exchange_api() -> &'static DLPackExchangeAPI {
+    &TABLE.0
+}
+
+fn exchange_api_capsule(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    let name: &'static CStr = DLPACK_EXCHANGE_API;
+    let p = std::ptr::from_ref(&TABLE.0).cast_mut().cast::<c_void>();
+    // SAFETY: the table is a static; the name is static; no destructor.
+    let cap = unsafe { ffi::PyCapsule_New(p, name.as_ptr(), None) };
+    if cap.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: new reference.
+    Ok(unsafe { Bound::from_owned_ptr(py, cap) }.unbind())
+}
+
+unsafe extern "C" fn ex_from_py_object(
+    obj: *mut c_void,
+    out: *mut *mut DLManagedTensorVersioned,
+) -> c_int {
+    // SAFETY: exchange API functions are called with an attached thread state.
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: obj is a live object of one of our types (borrowed).
+    let obj = unsafe { Bound::from_borrowed_ptr(py, obj.cast()) };
+    let r = shared_of(&obj).and_then(|s| share(&s, Abi::Versioned, s.device(), s.read_only()));
+    match r {
+        Ok(RawManaged::Versioned(p)) => {
+            // SAFETY: out is a valid out pointer.
+            unsafe { *out = p };
+            0
+        }
+        Ok(other) => {
+            // SAFETY: we own it.
+            unsafe { crate::capsule::release_raw(other) };
+            type_err("internal: expected a versioned tensor").restore(py);
+            -1
+        }
+        Err(e) => {
+            e.restore(py);
+            -1
+        }
+    }
+}
+
+unsafe extern "C" fn ex_dltensor_from_py_object(obj: *mut c_void, out: *mut DLTensor) -> c_int {
+    // SAFETY: called with an attached thread state.
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: obj is a live object (borrowed).
+    let obj = unsafe { Bound::from_borrowed_ptr(py, obj.cast()) };
+    match shared_of(&obj) {
+        Ok(s) => {
+            // SAFETY: the descriptor lives in the shared tensor, which obj
+            // keeps alive; out is writable.
+            unsafe { *out = *s.view().raw() };
+            0
+        }
+        Err(e) => {
+            e.restore(py);
+            -1
+        }
+    }
+}
+
+unsafe extern "C" fn ex_to_py_object(
+    tensor: *mut DLManagedTensorVersioned,
+    out: *mut *mut c_void,
+) -> c_int {
+    // SAFETY: called with an attached thread state.
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: ownership of the tensor is stolen (released on failure).
+    let r = unsafe { ManagedTensorVersioned::from_raw(tensor) }
+        .py()
+        .and_then(|t| Bound::new(py, Tensor::new(t)));
+    match r {
+        Ok(obj) => {
+            // SAFETY: out is writable; we hand over a new reference.
+            unsafe { *out = obj.into_ptr().cast() };
+            0
+        }
+        Err(e) => {
+            e.restore(py);
+            -1
+        }
+    }
+}
+
+unsafe extern "C" fn ex_allocator(
+    prototype: *mut DLTensor,
+    out: *mut *mut DLManagedTensorVersioned,
+    error_ctx: *mut c_void,
+    set_error: Option<unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char)>,
+) -> c_int {
+    let fail = |msg: &CStr| {
+        if let Some(f) = set_error {
+            // SAFETY: SetError takes C strings valid for the call.
+            unsafe { f(error_ctx, c"BufferError".as_ptr(), msg.as_ptr()) };
+        }
+        -1
+    };
+    // SAFETY: the caller passes a valid prototype (dtype, ndim, shape, device).
+    let p = unsafe { &*prototype };
+    if p.device.device_type != DLDeviceType::kDLCPU
+        || p.ndim < 0
+        || (p.ndim > 0 && p.shape.is_null())
+    {
+        return fail(c"this producer allocates only on kDLCPU, with ndim >= 0 and a shape");
+    }
+    let shape = if p.ndim == 0 {
+        &[][..]
+    } else {
+        // SAFETY: a non-NULL shape of ndim entries (checked above).
+        unsafe { std::slice::from_raw_parts(p.shape, p.ndim as usize) }
+    };
+    let Ok(storage) = p.dtype.storage(false) else {
+        return fail(c"the prototype's dtype has no byte size");
+    };
+    let Ok(layout) = dlpack_core::layout::analyze(shape, None, storage) else {
+        return fail(c"the prototype's shape overflows");
+    };
+    let bytes = layout.span_bytes() as usize;
+    let mut words = vec![0u64; bytes.div_ceil(8).max(1)];
+    let memory = Memory {
+        ptr: words.as_mut_ptr().cast(),
+        len: bytes,
+        device: DLDevice::cpu(),
+        dtype: Some(p.dtype),
+        read_only: false,
+    };
+    // SAFETY: the Vec's buffer is stable and lives in the owner.
+    let owner = unsafe { Keep::new(words, memory) };
+    match Export::new(owner).dtype(p.dtype).shape(shape).versioned() {
+        Ok(t) => {
+            // SAFETY: out is writable.
+            unsafe { *out = t.into_raw() };
+            0
+        }
+        Err(_) => fail(c"the prototype cannot be allocated"),
+    }
+}
+
+unsafe extern "C" fn ex_current_work_stream(
+    _t: DLDeviceType,
+    _id: i32,
+    out: *mut *mut c_void,
+) -> c_int {
+    // SAFETY: out is writable. Our tensors have no pending device work.
+    unsafe { *out = std::ptr::null_mut() };
+    0
+}

@@ -1,0 +1,349 @@
+//! A tensor shared by a Python object, and the `__dlpack__` export of it.
+//!
+//! [`SharedTensor`] holds one validated managed tensor in an `Arc`. Each
+//! `__dlpack__` call plans with [`plan_dlpack`] (the whole decision lives in
+//! the core), then builds a *fresh* managed tensor — one allocation, through
+//! the core's [`Export`] — whose owner is a clone of the `Arc`: no GIL is
+//! needed to release it, on any thread. Copies (`copy=True`, or a device
+//! change that needs one) gather the elements into a new buffer and set
+//! `IS_COPIED`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use dlpack_core::export::{Export, Memory};
+use dlpack_core::ffi::DLDevice;
+use dlpack_core::managed::AnyManagedTensor;
+use dlpack_core::protocol::{Abi, DlpackRequest, StreamRequest, Transfer, plan_dlpack};
+use dlpack_core::tensor::TensorView;
+use pyo3::prelude::*;
+
+use crate::capsule::RawManaged;
+use crate::error::{IntoPyResult, buffer_err};
+use crate::owner::Keep;
+
+/// The producer side of stream synchronisation for exported device tensors
+/// (implemented by a device crate such as `dlpack-cuda`): make the
+/// consumer's stream wait for the work pending on the tensor.
+pub trait ExportSync: Send + Sync + 'static {
+    /// Orders `request` (decoded by the core from `__dlpack__(stream=...)`)
+    /// after the pending work on the tensor on `device`.
+    ///
+    /// # Errors
+    ///
+    /// A message for a `BufferError`.
+    fn sync(&self, device: DLDevice, request: StreamRequest) -> Result<(), String>;
+
+    /// Copies `dst.len()` bytes at device address `src` (memory of `device`)
+    /// to `dst`, after the pending work on the tensor; the host waits for
+    /// the copy (it is the consumer). The default refuses.
+    ///
+    /// # Errors
+    ///
+    /// A message for a `BufferError`.
+    fn copy_to_host(&self, device: DLDevice, src: u64, dst: &mut [u8]) -> Result<(), String> {
+        let _ = (src, dst);
+        Err(format!(
+            "cannot copy data on {device:?} to the host: no device copy is available for it"
+        ))
+    }
+}
+
+/// A validated tensor shared between a Python object and every capsule
+/// exported from it.
+pub struct SharedTensor {
+    tensor: AnyManagedTensor,
+    sync: Option<Arc<dyn ExportSync>>,
+    cai_stream: Option<i64>,
+}
+
+impl fmt::Debug for SharedTensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedTensor")
+            .field("tensor", &self.tensor)
+            .field("sync", &self.sync.is_some())
+            .field("cai_stream", &self.cai_stream)
+            .finish()
+    }
+}
+
+impl SharedTensor {
+    /// Shares `tensor`. Tensors on CUDA/ROCm memory get the device crate's
+    /// synchroniser (features `cuda`/`rocm`) with no pending work.
+    pub fn new(tensor: AnyManagedTensor) -> Arc<Self> {
+        Self::with_cai_stream(tensor, None)
+    }
+
+    /// Shares `tensor`, with a producer-side stream synchroniser.
+    pub fn with_sync(tensor: AnyManagedTensor, sync: Arc<dyn ExportSync>) -> Arc<Self> {
+        Arc::new(SharedTensor {
+            tensor,
+            sync: Some(sync),
+            cai_stream: None,
+        })
+    }
+
+    /// Shares `tensor`, remembering the CUDA array interface `stream` it came
+    /// with (re-exported in `__cuda_array_interface__`): the producer's
+    /// pending work is on that stream (`None`: no pending work), which
+    /// `__dlpack__(stream=...)` makes the consumer's stream wait on.
+    pub fn with_cai_stream(tensor: AnyManagedTensor, stream: Option<i64>) -> Arc<Self> {
+        let device = tensor.view().device();
+        Arc::new(SharedTensor {
+            tensor,
+            sync: crate::gpu::default_sync(device, stream),
+            cai_stream: stream,
+        })
+    }
+
+    /// The validated view.
+    pub fn view(&self) -> TensorView<'_> {
+        self.tensor.view()
+    }
+
+    /// The owned tensor.
+    pub fn tensor(&self) -> &AnyManagedTensor {
+        &self.tensor
+    }
+
+    /// Whether the data must not be written (legacy tensors count as
+    /// writable for re-export: legacy producers refuse read-only data).
+    pub fn read_only(&self) -> bool {
+        self.tensor.flags().is_read_only()
+    }
+
+    /// The device of the data.
+    pub fn device(&self) -> DLDevice {
+        self.view().device()
+    }
+
+    /// The CUDA array interface stream the data came with, if any.
+    pub fn cai_stream(&self) -> Option<i64> {
+        self.cai_stream
+    }
+}
+
+/// The memory a view spans, for an [`Export`] on `device`, and the byte
+/// offset of the first element within it.
+pub(crate) fn span_memory(
+    view: &TensorView<'_>,
+    device: DLDevice,
+    read_only: bool,
+) -> (Memory, u64) {
+    let layout = view.layout();
+    let raw = view.raw();
+    let dtype = Some(raw.dtype);
+    if layout.elements == 0 {
+        let m = Memory {
+            ptr: std::ptr::null_mut(),
+            len: 0,
+            device,
+            dtype,
+            read_only,
+        };
+        return (m, 0);
+    }
+    if raw.device.device_type.has_addressable_data() {
+        let first = view.data_ptr();
+        let m = Memory {
+            ptr: first.wrapping_offset(layout.start as isize).cast(),
+            len: layout.span_bytes() as usize,
+            device,
+            dtype,
+            read_only,
+        };
+        (m, layout.start.unsigned_abs())
+    } else {
+        let m = Memory {
+            ptr: raw.data,
+            len: usize::MAX >> 1,
+            device,
+            dtype,
+            read_only,
+        };
+        (m, raw.byte_offset)
+    }
+}
+
+/// Builds a managed tensor of `abi` sharing `shared` (no copy), as `device`.
+pub(crate) fn share(
+    shared: &Arc<SharedTensor>,
+    abi: Abi,
+    device: DLDevice,
+    flags_read_only: bool,
+) -> PyResult<RawManaged> {
+    let view = shared.view();
+    let (memory, offset) = span_memory(&view, device, flags_read_only);
+    // SAFETY: the memory is the span of a validated tensor owned by the
+    // SharedTensor, which the Arc keeps alive and which never moves.
+    let owner = unsafe { Keep::new(Arc::clone(shared), memory) };
+    let ex = Export::new(owner)
+        .dtype(view.dtype())
+        .shape(view.shape())
+        .byte_offset(offset)
+        .subbyte_padded(view.flags().is_subbyte_padded());
+    let ex = match view.raw_strides() {
+        Some(s) => ex.strides(s),
+        None => ex,
+    };
+    Ok(match abi {
+        Abi::Versioned => ex.versioned().py()?.into(),
+        Abi::Legacy => ex.legacy().py()?.into(),
+    })
+}
+
+/// Copies the elements of a host-accessible view into a new compact
+/// row-major buffer, exported as `abi` on `device` with `IS_COPIED`.
+pub(crate) fn copy_to_host(
+    view: &TensorView<'_>,
+    abi: Abi,
+    device: DLDevice,
+) -> PyResult<RawManaged> {
+    if !view.device().device_type.is_host_accessible() {
+        return Err(buffer_err(format!(
+            "cannot copy data on {:?} to the host: device copies need a device crate \
+             (dlpack-cuda / dlpack-rocm), which this build does not include",
+            view.device()
+        )));
+    }
+    let bytes = gather(view)?;
+    let len = bytes.len();
+    let mut words = vec![0u64; len.div_ceil(8).max(1)];
+    // SAFETY: words holds at least len bytes; the regions do not overlap.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), words.as_mut_ptr().cast::<u8>(), len) };
+    let memory = Memory {
+        ptr: words.as_mut_ptr().cast(),
+        len,
+        device,
+        dtype: Some(view.dtype()),
+        read_only: false,
+    };
+    // SAFETY: the Vec's heap buffer is stable under moves and lives in Keep.
+    let owner = unsafe { Keep::new(words, memory) };
+    let ex = Export::new(owner)
+        .dtype(view.dtype())
+        .shape(view.shape())
+        .copied(true)
+        .subbyte_padded(view.flags().is_subbyte_padded());
+    Ok(match abi {
+        Abi::Versioned => ex.versioned().py()?.into(),
+        Abi::Legacy => ex.legacy().py()?.into(),
+    })
+}
+
+/// The elements of a host-accessible view in row-major order.
+pub(crate) fn gather(view: &TensorView<'_>) -> PyResult<Vec<u8>> {
+    let layout = view.layout();
+    let n = layout.elements as usize;
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let first = view.data_ptr();
+    if layout.c_contiguous {
+        let len = layout.span_bytes() as usize;
+        // SAFETY: a validated contiguous view spans exactly these bytes from
+        // its first element, on host-accessible memory.
+        return Ok(unsafe { std::slice::from_raw_parts(first, len) }.to_vec());
+    }
+    let size = match view.storage() {
+        dlpack_core::dtype::Storage::Bytes(b) => b as usize,
+        dlpack_core::dtype::Storage::PackedBits(_) => {
+            return Err(buffer_err(
+                "cannot copy a non-contiguous packed sub-byte tensor (elements are not addressable)",
+            ));
+        }
+    };
+    let shape = view.shape();
+    let strides: Vec<i64> = view.strides().collect();
+    let ndim = shape.len();
+    let mut out = Vec::with_capacity(n * size);
+    let mut index = vec![0i64; ndim];
+    for _ in 0..n {
+        let off: i64 = index.iter().zip(&strides).map(|(i, s)| i * s).sum::<i64>() * size as i64;
+        // SAFETY: every index is within the shape, so the element lies in
+        // the validated span of the view.
+        let src = unsafe { std::slice::from_raw_parts(first.wrapping_offset(off as isize), size) };
+        out.extend_from_slice(src);
+        for axis in (0..ndim).rev() {
+            index[axis] += 1;
+            if index[axis] < shape[axis] {
+                break;
+            }
+            index[axis] = 0;
+        }
+    }
+    Ok(out)
+}
+
+/// `__dlpack__` for a shared tensor: plan, synchronise, share or copy.
+pub fn export(shared: &Arc<SharedTensor>, req: &DlpackRequest) -> PyResult<RawManaged> {
+    let device = shared.device();
+    let plan = plan_dlpack(device, shared.read_only(), req).py()?;
+    match plan.transfer {
+        Transfer::Share { device: target } => {
+            if let (StreamRequest::Sync(_), Some(sync)) = (plan.stream, &shared.sync) {
+                sync.sync(device, plan.stream).map_err(buffer_err)?;
+            }
+            share(shared, plan.abi, target, shared.read_only())
+        }
+        Transfer::Copy { device: target } => {
+            if device.device_type.is_host_accessible() {
+                return copy_to_host(&shared.view(), plan.abi, target);
+            }
+            match &shared.sync {
+                Some(sync) => copy_from_device(shared, sync.as_ref(), plan.abi, target),
+                None => copy_to_host(&shared.view(), plan.abi, target),
+            }
+        }
+    }
+}
+
+/// Copies the span of a device tensor to the host through its synchroniser
+/// (after the tensor's pending work), exported as `abi` on `target` with
+/// the same shape, strides and offset, and `IS_COPIED`.
+fn copy_from_device(
+    shared: &Arc<SharedTensor>,
+    sync: &dyn ExportSync,
+    abi: Abi,
+    target: DLDevice,
+) -> PyResult<RawManaged> {
+    let view = shared.view();
+    let device = view.device();
+    if !device.device_type.has_addressable_data() {
+        return Err(buffer_err(format!(
+            "cannot copy data on {device:?} to the host: its data is not an address"
+        )));
+    }
+    let (memory, offset) = span_memory(&view, device, false);
+    let len = memory.len;
+    let mut words = vec![0u64; len.div_ceil(8).max(1)];
+    if len > 0 {
+        // SAFETY: words holds at least len bytes, initialised.
+        let dst = unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), len) };
+        sync.copy_to_host(device, memory.ptr.addr() as u64, dst)
+            .map_err(buffer_err)?;
+    }
+    let host = Memory {
+        ptr: words.as_mut_ptr().cast(),
+        len,
+        device: target,
+        dtype: Some(view.dtype()),
+        read_only: false,
+    };
+    // SAFETY: the Vec's heap buffer is stable under moves and lives in Keep.
+    let owner = unsafe { Keep::new(words, host) };
+    let ex = Export::new(owner)
+        .dtype(view.dtype())
+        .shape(view.shape())
+        .byte_offset(offset)
+        .copied(true)
+        .subbyte_padded(view.flags().is_subbyte_padded());
+    let ex = match view.raw_strides() {
+        Some(s) => ex.strides(s),
+        None => ex,
+    };
+    Ok(match abi {
+        Abi::Versioned => ex.versioned().py()?.into(),
+        Abi::Legacy => ex.legacy().py()?.into(),
+    })
+}

@@ -1,0 +1,180 @@
+//! What a Python type offers, looked up once per type and cached.
+//!
+//! A small, fixed, lock-free table keyed by the type pointer (compared
+//! first): whether it is NumPy's `ndarray`, whether it has `__dlpack__`, and
+//! its DLPack C exchange API table (`__dlpack_c_exchange_api__`, a capsule
+//! named `"dlpack_exchange_api"`, or the DLPack 1.2 attribute
+//! `__c_dlpack_exchange_api__` as an int or capsule). Cached types are kept
+//! alive by a strong reference, so a pointer can never be reused by another
+//! type while it is in the table. When the table is full, lookups still work,
+//! uncached.
+
+use std::ffi::{CStr, c_void};
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+use dlpack_core::ffi::{DLPackExchangeAPI, DLPackExchangeAPIHeader};
+use dlpack_core::protocol::{DLPACK_EXCHANGE_API, EXCHANGE_API_ATTR, EXCHANGE_API_ATTR_1_2};
+use numpy::PyUntypedArray;
+use pyo3::prelude::*;
+use pyo3::{PyTypeInfo, ffi, intern};
+
+/// What a type offers for import.
+#[derive(Copy, Clone, Debug)]
+pub struct TypeInfo {
+    /// Exactly `numpy.ndarray`.
+    pub numpy: bool,
+    /// The type has `__dlpack__`.
+    pub dlpack: bool,
+    /// The type's C exchange API table (major version 1).
+    pub exchange: Option<&'static DLPackExchangeAPI>,
+}
+
+const SLOTS: usize = 32;
+const NUMPY: usize = 1;
+const DLPACK: usize = 2;
+const FILLED: usize = 4;
+
+struct Slot {
+    ty: AtomicPtr<ffi::PyTypeObject>,
+    bits: AtomicUsize,
+    table: AtomicPtr<DLPackExchangeAPI>,
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY: Slot = Slot {
+    ty: AtomicPtr::new(ptr::null_mut()),
+    bits: AtomicUsize::new(0),
+    table: AtomicPtr::new(ptr::null_mut()),
+};
+static CACHE: [Slot; SLOTS] = [EMPTY; SLOTS];
+static USED: AtomicUsize = AtomicUsize::new(0);
+
+/// The cached [`TypeInfo`] of `obj`'s type.
+#[inline]
+pub fn type_info(obj: &Bound<'_, PyAny>) -> TypeInfo {
+    // SAFETY: obj is live; Py_TYPE reads its type pointer.
+    let ty = unsafe { ffi::Py_TYPE(obj.as_ptr()) };
+    let used = USED.load(Ordering::Acquire);
+    for slot in &CACHE[..used.min(SLOTS)] {
+        if slot.ty.load(Ordering::Acquire) == ty {
+            let bits = slot.bits.load(Ordering::Relaxed);
+            let table = slot.table.load(Ordering::Relaxed);
+            return TypeInfo {
+                numpy: bits & NUMPY != 0,
+                dlpack: bits & DLPACK != 0,
+                // SAFETY: tables are process-lifetime statics by the standard.
+                exchange: unsafe { table.as_ref() },
+            };
+        }
+    }
+    let info = compute(obj);
+    insert(ty, info);
+    info
+}
+
+fn insert(ty: *mut ffi::PyTypeObject, info: TypeInfo) {
+    // Writers hold the GIL (or, free-threaded, may race to a duplicate entry,
+    // which is harmless); the slot is published by the Release store of USED.
+    let i = USED.load(Ordering::Acquire);
+    if i >= SLOTS {
+        return;
+    }
+    let slot = &CACHE[i];
+    // SAFETY: keep the type alive while it is in the table (forever).
+    unsafe { ffi::Py_IncRef(ty.cast()) };
+    let bits = FILLED | if info.numpy { NUMPY } else { 0 } | if info.dlpack { DLPACK } else { 0 };
+    slot.bits.store(bits, Ordering::Relaxed);
+    slot.table.store(
+        info.exchange
+            .map_or(ptr::null_mut(), |t| ptr::from_ref(t).cast_mut()),
+        Ordering::Relaxed,
+    );
+    slot.ty.store(ty, Ordering::Release);
+    USED.store(i + 1, Ordering::Release);
+}
+
+fn compute(obj: &Bound<'_, PyAny>) -> TypeInfo {
+    let py = obj.py();
+    let ty = obj.get_type();
+    let numpy = is_numpy_type(&ty);
+    let dlpack = ty.hasattr(intern!(py, "__dlpack__")).unwrap_or(false);
+    let exchange = exchange_table(&ty);
+    TypeInfo {
+        numpy,
+        dlpack,
+        exchange,
+    }
+}
+
+fn is_numpy_type(ty: &Bound<'_, pyo3::types::PyType>) -> bool {
+    let py = ty.py();
+    let module = ty
+        .getattr(intern!(py, "__module__"))
+        .ok()
+        .and_then(|m| m.extract::<String>().ok());
+    let name = ty.name().ok().map(|n| n.to_string());
+    if module.as_deref() != Some("numpy") || name.as_deref() != Some("ndarray") {
+        return false;
+    }
+    PyUntypedArray::type_object_raw(py) == ty.as_ptr().cast()
+}
+
+/// Looks up a type's exchange API table (1.3 attribute first, then 1.2),
+/// checks `header.version.major == 1` (walking `prev_api`), and requires the
+/// mandatory `managed_tensor_from_py_object_no_sync`.
+pub fn exchange_table(ty: &Bound<'_, pyo3::types::PyType>) -> Option<&'static DLPackExchangeAPI> {
+    let py = ty.py();
+    for attr in [EXCHANGE_API_ATTR, EXCHANGE_API_ATTR_1_2] {
+        let Ok(name) = attr.to_str() else { continue };
+        let Ok(value) = ty.getattr(pyo3::types::PyString::intern(py, name)) else {
+            continue;
+        };
+        let p = table_pointer(&value);
+        if p.is_null() {
+            continue;
+        }
+        // SAFETY: the producer publishes a process-lifetime table at p.
+        if let Some(t) = unsafe { supported_table(p.cast()) } {
+            return Some(t);
+        }
+    }
+    None
+}
+
+fn table_pointer(value: &Bound<'_, PyAny>) -> *mut c_void {
+    let name: &CStr = DLPACK_EXCHANGE_API;
+    // SAFETY: value is live; IsValid sets no error.
+    unsafe {
+        if ffi::PyCapsule_IsValid(value.as_ptr(), name.as_ptr()) == 1 {
+            return ffi::PyCapsule_GetPointer(value.as_ptr(), name.as_ptr());
+        }
+    }
+    if value.is_instance_of::<pyo3::types::PyInt>() {
+        if let Ok(addr) = value.extract::<usize>() {
+            return addr as *mut c_void;
+        }
+    }
+    ptr::null_mut()
+}
+
+/// Walks the header chain to a table of major version 1.
+///
+/// # Safety
+///
+/// `p` points to a valid table header chain that lives forever.
+unsafe fn supported_table(
+    mut p: *mut DLPackExchangeAPIHeader,
+) -> Option<&'static DLPackExchangeAPI> {
+    while !p.is_null() {
+        // SAFETY: by the caller's contract.
+        let header = unsafe { &*p };
+        if header.version.major == 1 {
+            // SAFETY: a major-1 header heads a full DLPackExchangeAPI.
+            let table = unsafe { &*p.cast::<DLPackExchangeAPI>() };
+            return table.managed_tensor_from_py_object_no_sync.map(|_| table);
+        }
+        p = header.prev_api;
+    }
+    None
+}
