@@ -177,9 +177,15 @@ def import_backend(name):
         except ImportError:
             pass
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    first_time = modname not in sys.modules
     mod = pytest.importorskip(modname)
     if modname == "jax":
         mod.config.update("jax_enable_x64", True)
+    if first_time:
+        # The frameworks' own objects (hundreds of thousands) move to the permanent generation,
+        # so the many gc.collect() calls of the lifetime tests only walk what the tests made.
+        gc.collect()
+        gc.freeze()
     return mod
 
 
