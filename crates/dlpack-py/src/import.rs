@@ -285,9 +285,6 @@ pub(crate) fn export_host<K: Send + 'static>(
         .shape(shape)
         .byte_offset(offset)
         .read_only(read_only);
-    // SAFETY: `layout` is analyze(shape, strides, storage of dtype,
-    // unpadded), exactly what the export is built with.
-    let ex = unsafe { ex.with_layout(layout) };
     match strides {
         Some(s) => ex.strides(s).versioned(),
         None => ex.versioned(),
