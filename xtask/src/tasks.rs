@@ -41,6 +41,9 @@ pub const GPU_TEST_PACKAGES: &[(&str, &[&str])] = &[
     // Later: the Python GPU tests.
 ];
 
+/// The pytest selection (`-k`) of the Python GPU tests.
+const PYTHON_GPU_TESTS: &str = "test_gpu";
+
 /// The `no_std` package and the target it must build for (a Cortex-M4F: no OS, no allocator).
 const NO_STD_PACKAGE: &str = "dlpack-core";
 const NO_STD_TARGET: &str = "thumbv7em-none-eabihf";
@@ -373,8 +376,12 @@ fn run_gpu_suite(ws: &Workspace, sim: bool) -> Result<Outcome> {
     if !features.is_empty() {
         cargo = cargo.args(["--features", &features.join(",")]);
     }
-    // Python: later, the Python GPU tests run here too, with the same environment.
     gpu::with_simulator(cargo, simulator.as_deref()).run()?;
+    // The same contract from Python, through the module.
+    let venv = Venv::ensure(ws)?;
+    venv.build_module(ws)?;
+    let pytest = venv.pytest(ws, &["-q", "-ra", "-k", PYTHON_GPU_TESTS]);
+    gpu::with_simulator(pytest, simulator.as_deref()).run()?;
     Ok(Outcome::Passed)
 }
 
