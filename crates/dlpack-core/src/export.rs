@@ -109,6 +109,7 @@ pub struct Export<'a, O> {
     strides: Option<&'a [i64]>,
     byte_offset: u64,
     flags: u64,
+    layout: Option<Layout>,
 }
 
 impl<'a, O: TensorOwner> Export<'a, O> {
@@ -129,6 +130,7 @@ impl<'a, O: TensorOwner> Export<'a, O> {
             } else {
                 0
             },
+            layout: None,
         }
     }
 
@@ -175,6 +177,37 @@ impl<'a, O: TensorOwner> Export<'a, O> {
     /// Marks sub-byte elements as padded to one byte each.
     pub fn subbyte_padded(mut self, padded: bool) -> Self {
         self.set_flag(DLPACK_FLAG_BITMASK_IS_SUBBYTE_TYPE_PADDED, padded);
+        self
+    }
+
+    /// Supplies the layout analysis of this export's shape and strides,
+    /// computed earlier by the caller (for instance to find the memory span
+    /// before building the owner, or taken from the [`TensorView`] of the
+    /// tensor being re-exported), so that building does not analyze them a
+    /// second time. Bounds against the owner's memory are still checked.
+    ///
+    /// # Safety
+    ///
+    /// `layout` must equal what [`layout::analyze`] returns for the shape,
+    /// the strides (`None` when none are given) and the element storage
+    /// (the dtype's, with this export's sub-byte padding flag) with which
+    /// the export is finally built. Debug builds check it.
+    ///
+    /// [`TensorView`]: crate::tensor::TensorView
+    ///
+    /// ```
+    /// use dlpack_core::export::Export;
+    /// use dlpack_core::{dtype::Storage, layout::analyze};
+    ///
+    /// let layout = analyze(&[2, 3], None, Storage::Bytes(4)).unwrap();
+    /// // SAFETY: the same shape, no strides and the storage of f32.
+    /// let t = unsafe { Export::new(vec![0f32; 6]).shape(&[2, 3]).with_layout(layout) }
+    ///     .versioned()
+    ///     .unwrap();
+    /// assert_eq!(*t.view().layout(), layout);
+    /// ```
+    pub unsafe fn with_layout(mut self, layout: Layout) -> Self {
+        self.layout = Some(layout);
         self
     }
 
@@ -234,7 +267,17 @@ impl<'a, O: TensorOwner> Export<'a, O> {
                 &default_shape[..]
             }
         };
-        let layout = layout::analyze(shape, self.strides, storage)?;
+        let layout = match self.layout {
+            Some(layout) => {
+                debug_assert_eq!(
+                    layout::analyze(shape, self.strides, storage).ok(),
+                    Some(layout),
+                    "Export::with_layout was given a layout that does not match"
+                );
+                layout
+            }
+            None => layout::analyze(shape, self.strides, storage)?,
+        };
         if layout.elements != 0 {
             let first = i128::from(self.byte_offset);
             let (start, end) = (

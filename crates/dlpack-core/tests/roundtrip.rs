@@ -216,3 +216,50 @@ fn complex_types() {
     check(|i| num_complex::Complex::new(i as f32, -(i as f32)));
     check(|i| num_complex::Complex::new(i as f64 * 0.5, 1.0));
 }
+
+/// `Export::with_layout` (a layout analysed beforehand) builds the same
+/// tensor as a plain export, for compact, strided, negative and empty
+/// layouts, and still checks bounds against the owner.
+#[test]
+fn with_layout_matches_plain_export() {
+    use dlpack_core::dtype::Storage;
+    use dlpack_core::layout::analyze;
+    type Case<'a> = (&'a [i64], Option<&'a [i64]>, u64);
+    let cases: &[Case<'_>] = &[
+        (&[2, 3], None, 0),
+        (&[3, 2], Some(&[1, 3]), 0),
+        (&[3], Some(&[-2]), 16),
+        (&[0, 4], Some(&[7, 9]), 0),
+        (&[], None, 0),
+        (&[1, 1, 6], Some(&[99, 5, 1]), 0),
+    ];
+    for &(shape, strides, offset) in cases {
+        let layout = analyze(shape, strides, Storage::Bytes(4)).unwrap();
+        let build = |hint: bool| {
+            let mut ex = Export::new(vec![0f32; 6]).shape(shape).byte_offset(offset);
+            if let Some(s) = strides {
+                ex = ex.strides(s);
+            }
+            if hint {
+                // SAFETY: the layout was analysed for this shape, strides and f32.
+                ex = unsafe { ex.with_layout(layout) };
+            }
+            ex.versioned()
+        };
+        let (plain, hinted) = (build(false).unwrap(), build(true).unwrap());
+        let (a, b) = (plain.view(), hinted.view());
+        assert_eq!(a.layout(), b.layout());
+        assert_eq!(a.shape(), b.shape());
+        assert_eq!(
+            a.strides().collect::<Vec<_>>(),
+            b.strides().collect::<Vec<_>>()
+        );
+        assert_eq!(a.raw().byte_offset, b.raw().byte_offset);
+        assert_eq!(a.raw().data.is_null(), b.raw().data.is_null());
+    }
+    // Out of bounds is still refused with a supplied layout.
+    let layout = analyze(&[7], None, Storage::Bytes(4)).unwrap();
+    // SAFETY: the layout was analysed for this shape and f32.
+    let r = unsafe { Export::new(vec![0f32; 6]).shape(&[7]).with_layout(layout) }.versioned();
+    assert!(matches!(r, Err(dlpack_core::Error::OutOfBounds { .. })));
+}
