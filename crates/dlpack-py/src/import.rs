@@ -26,7 +26,6 @@ use dlpack_core::managed::{AnyManagedTensor, ManagedTensorVersioned};
 use dlpack_core::protocol::Abi;
 use dlpack_core::tensor::{Flags, TensorView};
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
 use pyo3::{ffi, intern};
 
@@ -285,6 +284,9 @@ pub(crate) fn export_host<K: Send + 'static>(
         .shape(shape)
         .byte_offset(offset)
         .read_only(read_only);
+    // SAFETY: `layout` is analyze(shape, strides, storage of dtype,
+    // unpadded), exactly what the export is built with.
+    let ex = unsafe { ex.with_layout(layout) };
     match strides {
         Some(s) => ex.strides(s).versioned(),
         None => ex.versioned(),
@@ -426,8 +428,6 @@ fn via_exchange(
     Ok(t)
 }
 
-static PLAIN_KWARGS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
-
 /// Calls `obj.__dlpack__(...)` as a consumer and takes the capsule.
 pub(crate) fn via_dlpack(
     obj: &Bound<'_, PyAny>,
@@ -436,14 +436,9 @@ pub(crate) fn via_dlpack(
     let py = obj.py();
     let name = intern!(py, "__dlpack__");
     let result = if opts.is_plain() {
-        let kwargs = PLAIN_KWARGS.get_or_try_init(py, || -> PyResult<_> {
-            let d = PyDict::new(py);
-            d.set_item("max_version", (1, 3))?;
-            Ok(d.unbind())
-        })?;
-        // The dict is never mutated by the callee: keyword arguments reach
-        // Python functions as a new dict.
-        obj.call_method(name, (), Some(kwargs.bind(py)))
+        // No stream: no need to ask for the device first (a CUDA producer
+        // given no stream orders on the legacy default stream).
+        crate::vcall::dlpack_max_version_1_3(obj)
     } else {
         let kwargs = PyDict::new(py);
         kwargs.set_item("max_version", opts.max_version)?;
@@ -472,7 +467,7 @@ pub(crate) fn via_dlpack(
                     kwargs.set_item("stream", s)?;
                     obj.call_method(name, (), Some(&kwargs))?
                 }
-                None => obj.call_method0(name)?,
+                None => crate::vcall::dlpack_no_args(obj)?,
             }
         }
         Err(err) => return Err(err),

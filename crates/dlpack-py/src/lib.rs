@@ -55,6 +55,7 @@ pub mod owner;
 pub mod shared;
 mod testing;
 pub mod typecache;
+mod vcall;
 
 #[cfg(feature = "module")]
 mod module;

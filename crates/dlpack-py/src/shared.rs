@@ -186,6 +186,9 @@ pub(crate) fn share(
         Some(s) => ex.strides(s),
         None => ex,
     };
+    // SAFETY: the view's layout was validated for exactly this shape, these
+    // strides and this storage (dtype and padding flag).
+    let ex = unsafe { ex.with_layout(*view.layout()) };
     Ok(match abi {
         Abi::Versioned => ex.versioned().py()?.into(),
         Abi::Legacy => ex.legacy().py()?.into(),
