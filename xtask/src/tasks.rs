@@ -165,6 +165,7 @@ pub fn test(ws: &Workspace, options: TestOptions) -> Result {
             Ok(())
         })
         .step("clippy", || clippy(ws, venv.get()))
+        .step("rustdoc", || rustdoc(ws, venv.get()))
         .step("test", || {
             let _ = simulator.set(gpu::build_simulator(ws)?);
             test_workspace(ws, venv.get(), simulator.get().and_then(|s| s.as_deref()))
@@ -224,6 +225,19 @@ fn clippy(ws: &Workspace, venv: Option<&Venv>) -> Result {
         .args(["clippy", "-p", NO_STD_PACKAGE, "--target", NO_STD_TARGET])
         .args(["--no-default-features", "--", "-D", "warnings"])
         .run()
+}
+
+/// Builds the documentation of every package with warnings denied (broken or private links,
+/// missing docs where a crate asks for them).
+fn rustdoc(ws: &Workspace, venv: Option<&Venv>) -> Result {
+    for selection in workspace_selections(ws) {
+        cargo_in(ws, venv)
+            .args(["doc", "--no-deps"])
+            .args(&selection)
+            .env("RUSTDOCFLAGS", "-D warnings")
+            .run()?;
+    }
+    Ok(())
 }
 
 /// Runs every test of the workspace (all targets, then doc tests) with the simulator on the

@@ -8,7 +8,7 @@ use pyo3::PyErr;
 use pyo3::exceptions::{PyBufferError, PyNotImplementedError, PyTypeError, PyValueError};
 
 /// Converts a core error into the Python exception of its
-/// [`ErrorKind`](dlpack_core::ErrorKind).
+/// [`dlpack_core::ErrorKind`].
 ///
 /// ```
 /// use dlpack_core::Error;

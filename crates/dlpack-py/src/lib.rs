@@ -6,12 +6,12 @@
 //!   `extern "C"` destructor that frees only unconsumed capsules),
 //!   consumption (the name decides the struct; rename exactly once; a second
 //!   consumption raises `ValueError`), inspection.
-//! - [`import`]: any Python object → an owned [`PyTensor`](import::PyTensor)
+//! - [`import`]: any Python object → an owned [`import::PyTensor`]
 //!   by the fastest honest path (NumPy fields, the C exchange API cached per
 //!   type, `__dlpack__`, buffer protocol, array interfaces, capsules), and
-//!   [`with_borrowed`](import::with_borrowed) for call-duration views.
-//! - [`object`]: [`Tensor`](object::Tensor) (Rust → Python) and
-//!   [`DLPackObject`](object::DLPackObject) (`asdlpack`), with `__dlpack__`,
+//!   [`import::with_borrowed`] for call-duration views.
+//! - [`object`]: [`object::Tensor`] (Rust → Python) and
+//!   [`object::DLPackObject`] (`asdlpack`), with `__dlpack__`,
 //!   `__dlpack_device__`, `__dlpack_c_exchange_api__`, the buffer protocol,
 //!   `__array_interface__` and `__cuda_array_interface__`.
 //! - [`shared`]: the `__dlpack__` export of a shared tensor (plan in the

@@ -3,10 +3,10 @@
 //! - NumPy array → tensor: the array's own fields (`data`, `nd`,
 //!   `dimensions`, `strides`, `descr->type_num`/`byteorder`, `WRITEABLE`)
 //!   are read directly; [`pyarray_to_tensor`] builds an owning tensor whose
-//!   owner holds a reference to the array, [`with_numpy_view`] a borrowed
+//!   owner holds a reference to the array, `with_numpy_view` a borrowed
 //!   view for the duration of a call.
 //! - tensor → NumPy array: [`tensor_to_pyarray`] makes an array over the
-//!   tensor's memory whose base object is a [`Tensor`](crate::object::Tensor)
+//!   tensor's memory whose base object is a [`Tensor`]
 //!   keeping the tensor alive.
 
 use std::ffi::{c_int, c_long, c_void};
