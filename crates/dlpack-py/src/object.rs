@@ -26,7 +26,7 @@ use dlpack_core::protocol::{
 use pyo3::exceptions::PyAttributeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyInt, PyString, PyTuple};
 use pyo3::{ffi, intern};
 
 use crate::capsule::{RawManaged, consume_capsule, new_capsule};
@@ -348,13 +348,387 @@ impl Tensor {
     }
 }
 
-// The protocol surface of `Tensor` (the same for both classes; kept as two
-// explicit blocks because pyo3's buffer slots cannot come from macro_rules).
-#[pymethods]
-impl Tensor {
-    /// DLPack export (see the module docs of `dlpack_py::object`).
-    #[pyo3(signature = (*, stream=None, max_version=None, dl_device=None, copy=None))]
-    fn __dlpack__<'py>(
+// ---------------------------------------------------------------------------
+// The protocol surface, written once for both classes
+
+/// What the shared protocol surface needs from a class.
+trait Surface: pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync {
+    /// The class name in `repr`.
+    const REPR_NAME: &'static str;
+
+    /// The shared tensor (imported once for a forwarded producer).
+    fn shared_tensor(&self, py: Python<'_>) -> PyResult<&Arc<SharedTensor>>;
+
+    /// The cached buffer-protocol description.
+    fn buf_cell(&self) -> &PyOnceLock<BufInfo>;
+
+    /// `__dlpack__` with decoded arguments.
+    fn dlpack<'py>(
+        &self,
+        py: Python<'py>,
+        stream: Option<&Bound<'py, PyAny>>,
+        max_version: Option<(i64, i64)>,
+        dl_device: Option<&Bound<'py, PyAny>>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>>;
+
+    /// `__dlpack_device__`.
+    fn dlpack_device<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
+
+    /// The `source` property.
+    fn source_object(&self, slf: &Bound<'_, Self>) -> Py<PyAny>;
+}
+
+/// A `PyMethodDef` in a static (CPython only reads it).
+struct MethodDef(ffi::PyMethodDef);
+
+// SAFETY: immutable after construction; CPython only reads method defs.
+unsafe impl Sync for MethodDef {}
+
+impl MethodDef {
+    const fn dlpack(f: ffi::PyCFunctionFastWithKeywords) -> Self {
+        MethodDef(ffi::PyMethodDef {
+            ml_name: c"__dlpack__".as_ptr(),
+            ml_meth: ffi::PyMethodDefPointer {
+                PyCFunctionFastWithKeywords: f,
+            },
+            ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
+            ml_doc: c"__dlpack__($self, /, *, stream=None, max_version=None, dl_device=None, copy=None)\n--\n\nDLPack export: a fresh PyCapsule per call (\"dltensor_versioned\" when max_version's major is >= 1, else \"dltensor\").".as_ptr(),
+        })
+    }
+}
+
+/// A method descriptor of `T` for `def`. `__dlpack__` is called on every
+/// exchange, so it is a plain `METH_FASTCALL | METH_KEYWORDS` method that
+/// decodes its few keywords itself (pointer comparison with interned names)
+/// instead of going through pyo3's generic argument parsing.
+fn method_descriptor<T: Surface>(py: Python<'_>, def: &'static MethodDef) -> PyResult<Py<PyAny>> {
+    // Called while pyo3 fills the type's dict: the type object exists.
+    let ty = py.get_type::<T>();
+    // SAFETY: `def` is a static that outlives the descriptor; the type is live.
+    let d =
+        unsafe { ffi::PyDescr_NewMethod(ty.as_type_ptr(), std::ptr::from_ref(&def.0).cast_mut()) };
+    if d.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: a new reference.
+    Ok(unsafe { Bound::from_owned_ptr(py, d) }.unbind())
+}
+
+/// The keyword names of `__dlpack__`, interned.
+static DLPACK_KWNAMES: PyOnceLock<[Py<PyString>; 4]> = PyOnceLock::new();
+const DLPACK_KWNAMES_STR: [&str; 4] = ["stream", "max_version", "dl_device", "copy"];
+
+/// Which `__dlpack__` keyword `name` is.
+fn keyword_index(py: Python<'_>, name: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let names = DLPACK_KWNAMES.get_or_init(py, || {
+        DLPACK_KWNAMES_STR.map(|n| PyString::intern(py, n).unbind())
+    });
+    if let Some(i) = names.iter().position(|n| n.as_ptr() == name.as_ptr()) {
+        return Ok(i);
+    }
+    let s = name
+        .cast::<PyString>()
+        .map_err(|_| type_err("__dlpack__() keywords must be strings"))?;
+    let s = s.to_str()?;
+    DLPACK_KWNAMES_STR
+        .iter()
+        .position(|n| *n == s)
+        .ok_or_else(|| {
+            type_err(format!(
+                "__dlpack__() got an unexpected keyword argument '{s}'"
+            ))
+        })
+}
+
+/// `max_version`: a `(major, minor)` tuple of ints.
+fn max_version_of(v: &Bound<'_, PyAny>) -> PyResult<(i64, i64)> {
+    if let Ok(t) = v.cast_exact::<PyTuple>()
+        && t.len() == 2
+    {
+        // SAFETY: index 0 and 1 of a tuple of length 2.
+        let (a, b) = unsafe {
+            (
+                t.get_borrowed_item_unchecked(0),
+                t.get_borrowed_item_unchecked(1),
+            )
+        };
+        if a.is_exact_instance_of::<PyInt>() && b.is_exact_instance_of::<PyInt>() {
+            // SAFETY: exact ints; -1 with an error set is checked below.
+            let (ma, mi) = unsafe {
+                (
+                    ffi::PyLong_AsLongLong(a.as_ptr()),
+                    ffi::PyLong_AsLongLong(b.as_ptr()),
+                )
+            };
+            if (ma != -1 && mi != -1) || PyErr::take(v.py()).is_none() {
+                return Ok((ma, mi));
+            }
+        }
+    }
+    v.extract::<(i64, i64)>().map_err(|e| {
+        type_err(format!(
+            "argument 'max_version': expected a (major, minor) tuple of ints, got {} ({e})",
+            crate::capsule::type_name(v)
+        ))
+    })
+}
+
+/// `copy`: None (absent) or a bool.
+fn copy_of(v: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let p = v.as_ptr();
+    // SAFETY: comparing with the bool singletons.
+    unsafe {
+        if p == ffi::Py_True() {
+            return Ok(true);
+        }
+        if p == ffi::Py_False() {
+            return Ok(false);
+        }
+    }
+    v.extract::<bool>().map_err(|e| {
+        type_err(format!(
+            "argument 'copy': expected None or a bool, got {} ({e})",
+            crate::capsule::type_name(v)
+        ))
+    })
+}
+
+/// `__dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None)`
+/// by vectorcall (see [`method_descriptor`]).
+///
+/// # Safety
+///
+/// Called by CPython's method descriptor with an attached thread state:
+/// `slf` is an instance of `T`, `args` holds `nargs` positional values
+/// followed by one value per name in `kwnames` (a tuple, or NULL).
+unsafe extern "C" fn dlpack_fastcall<T: Surface>(
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls methods with an attached thread state.
+    let py = unsafe { Python::assume_attached() };
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> PyResult<_> {
+        // SAFETY: borrowed references valid for the call.
+        let slf = unsafe { Borrowed::from_ptr(py, slf) };
+        let this = slf.cast::<T>()?.get();
+        if nargs != 0 {
+            return Err(type_err(format!(
+                "__dlpack__() takes no positional arguments ({nargs} given)"
+            )));
+        }
+        let mut vals: [Option<Borrowed<'_, '_, PyAny>>; 4] = [None; 4];
+        if !kwnames.is_null() {
+            // SAFETY: kwnames is a tuple of names (borrowed for the call).
+            let names = unsafe { Borrowed::from_ptr(py, kwnames) };
+            // SAFETY: CPython passes a tuple.
+            let names = unsafe { names.cast_unchecked::<PyTuple>() };
+            for (i, name) in names.iter_borrowed().enumerate() {
+                let k = keyword_index(py, &name)?;
+                if vals[k].is_some() {
+                    return Err(type_err(format!(
+                        "__dlpack__() got multiple values for argument '{}'",
+                        DLPACK_KWNAMES_STR[k]
+                    )));
+                }
+                // SAFETY: one value per keyword name, after the positionals.
+                let v = unsafe { Borrowed::from_ptr(py, *args.add(nargs as usize + i)) };
+                if !v.is_none() {
+                    vals[k] = Some(v);
+                }
+            }
+        }
+        let [stream, max_version, dl_device, copy] = vals;
+        let max_version = max_version.map(|v| max_version_of(&v)).transpose()?;
+        let copy = copy.map(|v| copy_of(&v)).transpose()?;
+        this.dlpack(
+            py,
+            stream.as_deref(),
+            max_version,
+            dl_device.as_deref(),
+            copy,
+        )
+        .map(Bound::into_ptr)
+    }));
+    match r {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => {
+            e.restore(py);
+            std::ptr::null_mut()
+        }
+        Err(_) => {
+            pyo3::panic::PanicException::new_err("panic in __dlpack__").restore(py);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// `bf_getbuffer` of a [`Surface`] class.
+///
+/// # Safety
+///
+/// `view` is a writable `Py_buffer`.
+unsafe fn getbuffer<T: Surface>(
+    slf: &Bound<'_, T>,
+    view: *mut ffi::Py_buffer,
+    flags: c_int,
+) -> PyResult<()> {
+    let py = slf.py();
+    let this = slf.get();
+    let info = this
+        .buf_cell()
+        .get_or_try_init(py, || buf_info(this.shared_tensor(py)?))?;
+    // SAFETY: CPython passes a writable view; info lives in slf, which the
+    // view references.
+    unsafe { fill_buffer(info, slf.clone().into_any(), view, flags) }
+}
+
+fn repr<T: Surface>(this: &T, py: Python<'_>) -> PyResult<String> {
+    let s = this.shared_tensor(py)?;
+    let v = s.view();
+    Ok(format!(
+        "<dlpack.{} shape={:?} dtype={:?} device={:?} readonly={}>",
+        T::REPR_NAME,
+        v.shape(),
+        v.dtype(),
+        v.device(),
+        s.read_only()
+    ))
+}
+
+/// The `#[pymethods]` of a [`Surface`] class: the whole protocol surface.
+macro_rules! protocol_surface {
+    ($ty:ty, $def:ident, { $($buffer:tt)* }) => {
+        static $def: MethodDef = MethodDef::dlpack(dlpack_fastcall::<$ty>);
+
+        #[pymethods]
+        impl $ty {
+            /// DLPack export (see the module docs of `dlpack_py::object`).
+            #[classattr]
+            #[pyo3(name = "__dlpack__")]
+            fn dlpack_method(py: Python<'_>) -> PyResult<Py<PyAny>> {
+                method_descriptor::<$ty>(py, &$def)
+            }
+
+            fn __dlpack_device__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                Surface::dlpack_device(self, py)
+            }
+
+            #[classattr]
+            fn __dlpack_c_exchange_api__(py: Python<'_>) -> PyResult<Py<PyAny>> {
+                exchange_api_capsule(py)
+            }
+
+            $($buffer)*
+
+            /// The wrapped object (a `Tensor` is its own source).
+            #[getter]
+            fn source(slf: &Bound<'_, Self>) -> Py<PyAny> {
+                slf.get().source_object(slf)
+            }
+
+            /// `__array_interface__` v3 (host memory only).
+            #[getter]
+            fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+                array_interface(py, Surface::shared_tensor(self, py)?, false)
+            }
+
+            /// `__cuda_array_interface__` v3 with `stream` (CUDA memory only).
+            #[getter]
+            fn __cuda_array_interface__<'py>(
+                &self,
+                py: Python<'py>,
+            ) -> PyResult<Bound<'py, PyDict>> {
+                array_interface(py, Surface::shared_tensor(self, py)?, true)
+            }
+
+            /// Extents.
+            #[getter]
+            fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+                PyTuple::new(py, Surface::shared_tensor(self, py)?.view().shape())
+            }
+
+            /// Strides in elements.
+            #[getter]
+            fn strides<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+                PyTuple::new(py, Surface::shared_tensor(self, py)?.view().strides())
+            }
+
+            /// `(code, bits, lanes)`.
+            #[getter]
+            fn dtype(&self, py: Python<'_>) -> PyResult<(u8, u8, u16)> {
+                let d = Surface::shared_tensor(self, py)?.view().dtype();
+                Ok((d.code, d.bits, d.lanes))
+            }
+
+            /// `(device_type, device_id)`.
+            #[getter]
+            fn device<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+                device_tuple(py, Surface::shared_tensor(self, py)?.device())
+            }
+
+            /// Whether the data is read-only.
+            #[getter]
+            fn readonly(&self, py: Python<'_>) -> PyResult<bool> {
+                Ok(Surface::shared_tensor(self, py)?.read_only())
+            }
+
+            /// Bytes of the elements.
+            #[getter]
+            fn nbytes(&self, py: Python<'_>) -> PyResult<u64> {
+                Ok(nbytes(&Surface::shared_tensor(self, py)?.view()))
+            }
+
+            fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+                repr(self, py)
+            }
+        }
+    };
+}
+
+protocol_surface!(Tensor, TENSOR_DLPACK, {
+    // pyo3 refuses these slots from macro_rules tokens (the `unsafe fn`
+    // wrappers), so each class passes them from its own invocation.
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        // SAFETY: CPython calls bf_getbuffer with a writable view.
+        unsafe { getbuffer(&slf, view, flags) }
+    }
+
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
+});
+protocol_surface!(DLPackObject, DLPACK_OBJECT_DLPACK, {
+    // pyo3 refuses these slots from macro_rules tokens (the `unsafe fn`
+    // wrappers), so each class passes them from its own invocation.
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        // SAFETY: CPython calls bf_getbuffer with a writable view.
+        unsafe { getbuffer(&slf, view, flags) }
+    }
+
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
+});
+
+impl Surface for Tensor {
+    const REPR_NAME: &'static str = "Tensor";
+
+    fn shared_tensor(&self, _py: Python<'_>) -> PyResult<&Arc<SharedTensor>> {
+        Ok(&self.shared)
+    }
+
+    fn buf_cell(&self) -> &PyOnceLock<BufInfo> {
+        &self.buf
+    }
+
+    fn dlpack<'py>(
         &self,
         py: Python<'py>,
         stream: Option<&Bound<'py, PyAny>>,
@@ -365,108 +739,30 @@ impl Tensor {
         self.dlpack_call(py, stream, max_version, dl_device, copy)
     }
 
-    fn __dlpack_device__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.dlpack_device(py)
+    fn dlpack_device<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let t = self.device.get_or_try_init(py, || {
+            device_tuple(py, self.shared.device()).map(Bound::unbind)
+        })?;
+        Ok(t.bind(py).clone().into_any())
     }
 
-    #[classattr]
-    fn __dlpack_c_exchange_api__(py: Python<'_>) -> PyResult<Py<PyAny>> {
-        exchange_api_capsule(py)
-    }
-
-    unsafe fn __getbuffer__(
-        slf: Bound<'_, Self>,
-        view: *mut ffi::Py_buffer,
-        flags: c_int,
-    ) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        let info = this
-            .buf
-            .get_or_try_init(py, || buf_info(this.shared_tensor(py)?))?;
-        // SAFETY: CPython passes a writable view; info lives in slf,
-        // which the view references.
-        unsafe { fill_buffer(info, slf.clone().into_any(), view, flags) }
-    }
-
-    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
-
-    /// The wrapped object (a `Tensor` is its own source).
-    #[getter]
-    fn source(slf: &Bound<'_, Self>) -> Py<PyAny> {
-        slf.get().source_object(slf)
-    }
-
-    /// `__array_interface__` v3 (host memory only).
-    #[getter]
-    fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        array_interface(py, self.shared_tensor(py)?, false)
-    }
-
-    /// `__cuda_array_interface__` v3 with `stream` (CUDA memory only).
-    #[getter]
-    fn __cuda_array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        array_interface(py, self.shared_tensor(py)?, true)
-    }
-
-    /// Extents.
-    #[getter]
-    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        PyTuple::new(py, self.shared_tensor(py)?.view().shape())
-    }
-
-    /// Strides in elements.
-    #[getter]
-    fn strides<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        PyTuple::new(py, self.shared_tensor(py)?.view().strides())
-    }
-
-    /// `(code, bits, lanes)`.
-    #[getter]
-    fn dtype(&self, py: Python<'_>) -> PyResult<(u8, u8, u16)> {
-        let d = self.shared_tensor(py)?.view().dtype();
-        Ok((d.code, d.bits, d.lanes))
-    }
-
-    /// `(device_type, device_id)`.
-    #[getter]
-    fn device<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        device_tuple(py, self.shared_tensor(py)?.device())
-    }
-
-    /// Whether the data is read-only.
-    #[getter]
-    fn readonly(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self.shared_tensor(py)?.read_only())
-    }
-
-    /// Bytes of the elements.
-    #[getter]
-    fn nbytes(&self, py: Python<'_>) -> PyResult<u64> {
-        Ok(nbytes(&self.shared_tensor(py)?.view()))
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let s = self.shared_tensor(py)?;
-        let v = s.view();
-        Ok(format!(
-            "<dlpack.{} shape={:?} dtype={:?} device={:?} readonly={}>",
-            "Tensor",
-            v.shape(),
-            v.dtype(),
-            v.device(),
-            s.read_only()
-        ))
+    fn source_object(&self, slf: &Bound<'_, Self>) -> Py<PyAny> {
+        slf.clone().into_any().unbind()
     }
 }
 
-// The protocol surface of `DLPackObject` (the same for both classes; kept as two
-// explicit blocks because pyo3's buffer slots cannot come from macro_rules).
-#[pymethods]
-impl DLPackObject {
-    /// DLPack export (see the module docs of `dlpack_py::object`).
-    #[pyo3(signature = (*, stream=None, max_version=None, dl_device=None, copy=None))]
-    fn __dlpack__<'py>(
+impl Surface for DLPackObject {
+    const REPR_NAME: &'static str = "DLPackObject";
+
+    fn shared_tensor(&self, py: Python<'_>) -> PyResult<&Arc<SharedTensor>> {
+        DLPackObject::shared_tensor(self, py)
+    }
+
+    fn buf_cell(&self) -> &PyOnceLock<BufInfo> {
+        &self.buf
+    }
+
+    fn dlpack<'py>(
         &self,
         py: Python<'py>,
         stream: Option<&Bound<'py, PyAny>>,
@@ -474,109 +770,20 @@ impl DLPackObject {
         dl_device: Option<&Bound<'py, PyAny>>,
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.dlpack(py, stream, max_version, dl_device, copy)
+        DLPackObject::dlpack(self, py, stream, max_version, dl_device, copy)
     }
 
-    fn __dlpack_device__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.dlpack_device(py)
+    fn dlpack_device<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        DLPackObject::dlpack_device(self, py)
     }
 
-    #[classattr]
-    fn __dlpack_c_exchange_api__(py: Python<'_>) -> PyResult<Py<PyAny>> {
-        exchange_api_capsule(py)
-    }
-
-    unsafe fn __getbuffer__(
-        slf: Bound<'_, Self>,
-        view: *mut ffi::Py_buffer,
-        flags: c_int,
-    ) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        let info = this
-            .buf
-            .get_or_try_init(py, || buf_info(this.shared_tensor(py)?))?;
-        // SAFETY: CPython passes a writable view; info lives in slf,
-        // which the view references.
-        unsafe { fill_buffer(info, slf.clone().into_any(), view, flags) }
-    }
-
-    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
-
-    /// The wrapped object (a `Tensor` is its own source).
-    #[getter]
-    fn source(slf: &Bound<'_, Self>) -> Py<PyAny> {
-        slf.get().source_object(slf)
-    }
-
-    /// `__array_interface__` v3 (host memory only).
-    #[getter]
-    fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        array_interface(py, self.shared_tensor(py)?, false)
-    }
-
-    /// `__cuda_array_interface__` v3 with `stream` (CUDA memory only).
-    #[getter]
-    fn __cuda_array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        array_interface(py, self.shared_tensor(py)?, true)
-    }
-
-    /// Extents.
-    #[getter]
-    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        PyTuple::new(py, self.shared_tensor(py)?.view().shape())
-    }
-
-    /// Strides in elements.
-    #[getter]
-    fn strides<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        PyTuple::new(py, self.shared_tensor(py)?.view().strides())
-    }
-
-    /// `(code, bits, lanes)`.
-    #[getter]
-    fn dtype(&self, py: Python<'_>) -> PyResult<(u8, u8, u16)> {
-        let d = self.shared_tensor(py)?.view().dtype();
-        Ok((d.code, d.bits, d.lanes))
-    }
-
-    /// `(device_type, device_id)`.
-    #[getter]
-    fn device<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        device_tuple(py, self.shared_tensor(py)?.device())
-    }
-
-    /// Whether the data is read-only.
-    #[getter]
-    fn readonly(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self.shared_tensor(py)?.read_only())
-    }
-
-    /// Bytes of the elements.
-    #[getter]
-    fn nbytes(&self, py: Python<'_>) -> PyResult<u64> {
-        Ok(nbytes(&self.shared_tensor(py)?.view()))
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let s = self.shared_tensor(py)?;
-        let v = s.view();
-        Ok(format!(
-            "<dlpack.{} shape={:?} dtype={:?} device={:?} readonly={}>",
-            "DLPackObject",
-            v.shape(),
-            v.dtype(),
-            v.device(),
-            s.read_only()
-        ))
+    fn source_object(&self, slf: &Bound<'_, Self>) -> Py<PyAny> {
+        let _ = slf;
+        self.source.clone_ref(slf.py())
     }
 }
 
 impl Tensor {
-    fn shared_tensor(&self, _py: Python<'_>) -> PyResult<&Arc<SharedTensor>> {
-        Ok(&self.shared)
-    }
-
     /// `__dlpack__` with Python arguments.
     pub(crate) fn dlpack_call<'py>(
         &self,
@@ -588,13 +795,6 @@ impl Tensor {
     ) -> PyResult<Bound<'py, PyAny>> {
         let req = request(stream, max_version, dl_device, copy)?;
         new_capsule(py, export(&self.shared, &req)?)
-    }
-
-    fn dlpack_device<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let t = self.device.get_or_try_init(py, || {
-            device_tuple(py, self.shared.device()).map(Bound::unbind)
-        })?;
-        Ok(t.bind(py).clone().into_any())
     }
 }
 
@@ -623,18 +823,6 @@ impl std::fmt::Debug for DLPackObject {
         f.debug_struct("DLPackObject")
             .field("forward", &matches!(self.inner, Inner::Forward { .. }))
             .finish()
-    }
-}
-
-impl DLPackObject {
-    fn source_object(&self, slf: &Bound<'_, Self>) -> Py<PyAny> {
-        self.source.clone_ref(slf.py())
-    }
-}
-
-impl Tensor {
-    fn source_object(&self, slf: &Bound<'_, Self>) -> Py<PyAny> {
-        slf.clone().into_any().unbind()
     }
 }
 
