@@ -419,11 +419,16 @@ fn method_descriptor<T: Surface>(py: Python<'_>, def: &'static MethodDef) -> PyR
 static DLPACK_KWNAMES: PyOnceLock<[Py<PyString>; 4]> = PyOnceLock::new();
 const DLPACK_KWNAMES_STR: [&str; 4] = ["stream", "max_version", "dl_device", "copy"];
 
-/// Which `__dlpack__` keyword `name` is.
-fn keyword_index(py: Python<'_>, name: &Bound<'_, PyAny>) -> PyResult<usize> {
-    let names = DLPACK_KWNAMES.get_or_init(py, || {
+/// The interned keyword names of `__dlpack__`.
+fn dlpack_kwnames(py: Python<'_>) -> &[Py<PyString>; 4] {
+    DLPACK_KWNAMES.get_or_init(py, || {
         DLPACK_KWNAMES_STR.map(|n| PyString::intern(py, n).unbind())
-    });
+    })
+}
+
+/// Which `__dlpack__` keyword `name` is: the interned name (pointer
+/// comparison, what callers pass in practice), else by value.
+fn keyword_index(names: &[Py<PyString>; 4], name: &Bound<'_, PyAny>) -> PyResult<usize> {
     if let Some(i) = names.iter().position(|n| n.as_ptr() == name.as_ptr()) {
         return Ok(i);
     }
@@ -441,8 +446,28 @@ fn keyword_index(py: Python<'_>, name: &Bound<'_, PyAny>) -> PyResult<usize> {
         })
 }
 
+/// A `max_version` tuple held, and its value.
+type KnownMaxVersion = (Py<PyTuple>, (i64, i64));
+
+/// `max_version` tuples seen before, with their values: consumers pass the
+/// same constant tuple on every call (NumPy, for one), and an exact tuple of
+/// exact ints is immutable, so holding it makes its identity its value.
+static MAX_VERSIONS: [PyOnceLock<KnownMaxVersion>; 4] = [
+    PyOnceLock::new(),
+    PyOnceLock::new(),
+    PyOnceLock::new(),
+    PyOnceLock::new(),
+];
+
 /// `max_version`: a `(major, minor)` tuple of ints.
 fn max_version_of(v: &Bound<'_, PyAny>) -> PyResult<(i64, i64)> {
+    for c in &MAX_VERSIONS {
+        match c.get(v.py()) {
+            Some((t, mv)) if t.as_ptr() == v.as_ptr() => return Ok(*mv),
+            Some(_) => {}
+            None => break,
+        }
+    }
     if let Ok(t) = v.cast_exact::<PyTuple>()
         && t.len() == 2
     {
@@ -462,6 +487,10 @@ fn max_version_of(v: &Bound<'_, PyAny>) -> PyResult<(i64, i64)> {
                 )
             };
             if (ma != -1 && mi != -1) || PyErr::take(v.py()).is_none() {
+                let py = v.py();
+                if let Some(slot) = MAX_VERSIONS.iter().find(|c| c.get(py).is_none()) {
+                    let _ = slot.set(py, (t.clone().unbind(), (ma, mi)));
+                }
                 return Ok((ma, mi));
             }
         }
@@ -521,12 +550,13 @@ unsafe extern "C" fn dlpack_fastcall<T: Surface>(
         }
         let mut vals: [Option<Borrowed<'_, '_, PyAny>>; 4] = [None; 4];
         if !kwnames.is_null() {
+            let kw = dlpack_kwnames(py);
             // SAFETY: kwnames is a tuple of names (borrowed for the call).
             let names = unsafe { Borrowed::from_ptr(py, kwnames) };
             // SAFETY: CPython passes a tuple.
             let names = unsafe { names.cast_unchecked::<PyTuple>() };
             for (i, name) in names.iter_borrowed().enumerate() {
-                let k = keyword_index(py, &name)?;
+                let k = keyword_index(kw, &name)?;
                 if vals[k].is_some() {
                     return Err(type_err(format!(
                         "__dlpack__() got multiple values for argument '{}'",

@@ -172,8 +172,18 @@ pub(crate) fn share(
     device: DLDevice,
     flags_read_only: bool,
 ) -> PyResult<RawManaged> {
-    let view = shared.view();
-    let (memory, offset) = span_memory(&view, device, flags_read_only);
+    share_view(shared, &shared.view(), abi, device, flags_read_only)
+}
+
+/// [`share`] with the view of `shared` at hand.
+fn share_view(
+    shared: &Arc<SharedTensor>,
+    view: &TensorView<'_>,
+    abi: Abi,
+    device: DLDevice,
+    flags_read_only: bool,
+) -> PyResult<RawManaged> {
+    let (memory, offset) = span_memory(view, device, flags_read_only);
     // SAFETY: the memory is the span of a validated tensor owned by the
     // SharedTensor, which the Arc keeps alive and which never moves.
     let owner = unsafe { Keep::new(Arc::clone(shared), memory) };
@@ -280,14 +290,16 @@ pub(crate) fn gather(view: &TensorView<'_>) -> PyResult<Vec<u8>> {
 
 /// `__dlpack__` for a shared tensor: plan, synchronise, share or copy.
 pub fn export(shared: &Arc<SharedTensor>, req: &DlpackRequest) -> PyResult<RawManaged> {
-    let device = shared.device();
-    let plan = plan_dlpack(device, shared.read_only(), req).py()?;
+    let view = shared.view();
+    let device = view.device();
+    let read_only = shared.read_only();
+    let plan = plan_dlpack(device, read_only, req).py()?;
     match plan.transfer {
         Transfer::Share { device: target } => {
             if let (StreamRequest::Sync(_), Some(sync)) = (plan.stream, &shared.sync) {
                 sync.sync(device, plan.stream).map_err(buffer_err)?;
             }
-            share(shared, plan.abi, target, shared.read_only())
+            share_view(shared, &view, plan.abi, target, read_only)
         }
         Transfer::Copy { device: target } => {
             if device.device_type.is_host_accessible() {
