@@ -542,7 +542,9 @@ unsafe extern "C" fn dlpack_fastcall<T: Surface>(
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> PyResult<_> {
         // SAFETY: borrowed references valid for the call.
         let slf = unsafe { Borrowed::from_ptr(py, slf) };
-        let this = slf.cast::<T>()?.get();
+        // SAFETY: the method descriptor checked that `slf` is an instance of
+        // T's type (CPython's `method_check_args` / `descr_check`).
+        let this = unsafe { slf.cast_unchecked::<T>() }.get();
         if nargs != 0 {
             return Err(type_err(format!(
                 "__dlpack__() takes no positional arguments ({nargs} given)"
