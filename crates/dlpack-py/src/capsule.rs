@@ -24,7 +24,9 @@ use std::ptr;
 
 use dlpack_core::ffi::{DLManagedTensor, DLManagedTensorVersioned, DLPackVersion, DLTensor};
 use dlpack_core::managed::{AnyManagedTensor, ManagedTensor, ManagedTensorVersioned};
-use dlpack_core::protocol::{Abi, USED_DLTENSOR, USED_DLTENSOR_VERSIONED};
+use dlpack_core::protocol::{
+    Abi, DLTENSOR, DLTENSOR_VERSIONED, USED_DLTENSOR, USED_DLTENSOR_VERSIONED,
+};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -145,21 +147,33 @@ fn capsule_state(obj: &Bound<'_, PyAny>) -> PyResult<CapsuleState> {
         )));
     }
     // SAFETY: obj is a capsule; the name pointer is valid while it lives.
-    let name = unsafe { ffi::PyCapsule_GetName(obj.as_ptr()) };
-    if name.is_null() {
-        // SAFETY: GetName on a capsule sets no error for a NULL name.
+    let raw = unsafe { ffi::PyCapsule_GetName(obj.as_ptr()) };
+    // Our own capsules (and many producers') use static names: compare the
+    // pointers first, then the bytes.
+    let versioned = DLTENSOR_VERSIONED.as_ptr();
+    let legacy = DLTENSOR.as_ptr();
+    let abi = if ptr::eq(raw, versioned) {
+        Some(Abi::Versioned)
+    } else if ptr::eq(raw, legacy) {
+        Some(Abi::Legacy)
+    } else if raw.is_null() {
+        // GetName on a capsule sets no error for a NULL name.
         return Err(type_err(
             "the PyCapsule has no name; a DLPack capsule is named \"dltensor\" or \"dltensor_versioned\"",
         ));
-    }
-    // SAFETY: non-NULL capsule names are NUL-terminated C strings.
-    let name = unsafe { CStr::from_ptr(name) };
-    if let Some(abi) = Abi::from_capsule_name(name) {
-        // SAFETY: the name matches, so GetPointer succeeds (capsules never
-        // hold NULL).
-        let p = unsafe { ffi::PyCapsule_GetPointer(obj.as_ptr(), abi.capsule_name().as_ptr()) };
+    } else {
+        // SAFETY: non-NULL capsule names are NUL-terminated C strings.
+        Abi::from_capsule_name(unsafe { CStr::from_ptr(raw) })
+    };
+    if let Some(abi) = abi {
+        // SAFETY: the name matches (passing the capsule's own name pointer
+        // makes CPython's check a pointer compare), so GetPointer succeeds
+        // (capsules never hold NULL).
+        let p = unsafe { ffi::PyCapsule_GetPointer(obj.as_ptr(), raw) };
         return Ok(CapsuleState::Fresh(abi, p));
     }
+    // SAFETY: raw is non-NULL here (checked above), NUL-terminated.
+    let name = unsafe { CStr::from_ptr(raw) };
     if name == USED_DLTENSOR {
         return Ok(CapsuleState::Used("used_dltensor"));
     }

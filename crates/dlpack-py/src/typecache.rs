@@ -49,28 +49,53 @@ const EMPTY: Slot = Slot {
 };
 static CACHE: [Slot; SLOTS] = [EMPTY; SLOTS];
 static USED: AtomicUsize = AtomicUsize::new(0);
+/// The slot of the type seen last (`SLOTS`: none yet). A slot, once
+/// published, never changes, so a stale index is still a valid entry.
+static LAST: AtomicUsize = AtomicUsize::new(SLOTS);
 
 /// The cached [`TypeInfo`] of `obj`'s type.
 #[inline]
 pub fn type_info(obj: &Bound<'_, PyAny>) -> TypeInfo {
     // SAFETY: obj is live; Py_TYPE reads its type pointer.
     let ty = unsafe { ffi::Py_TYPE(obj.as_ptr()) };
-    let used = USED.load(Ordering::Acquire);
-    for slot in &CACHE[..used.min(SLOTS)] {
+    // Fast path: the type seen last (one pointer compare).
+    let last = LAST.load(Ordering::Relaxed);
+    if last < SLOTS {
+        let slot = &CACHE[last];
         if slot.ty.load(Ordering::Acquire) == ty {
-            let bits = slot.bits.load(Ordering::Relaxed);
-            let table = slot.table.load(Ordering::Relaxed);
-            return TypeInfo {
-                numpy: bits & NUMPY != 0,
-                dlpack: bits & DLPACK != 0,
-                // SAFETY: tables are process-lifetime statics by the standard.
-                exchange: unsafe { table.as_ref() },
-            };
+            return slot.info();
+        }
+    }
+    type_info_slow(obj, ty)
+}
+
+#[cold]
+#[inline(never)]
+fn type_info_slow(obj: &Bound<'_, PyAny>, ty: *mut ffi::PyTypeObject) -> TypeInfo {
+    let used = USED.load(Ordering::Acquire);
+    for (i, slot) in CACHE[..used.min(SLOTS)].iter().enumerate() {
+        if slot.ty.load(Ordering::Acquire) == ty {
+            LAST.store(i, Ordering::Relaxed);
+            return slot.info();
         }
     }
     let info = compute(obj);
     insert(ty, info);
     info
+}
+
+impl Slot {
+    #[inline]
+    fn info(&self) -> TypeInfo {
+        let bits = self.bits.load(Ordering::Relaxed);
+        let table = self.table.load(Ordering::Relaxed);
+        TypeInfo {
+            numpy: bits & NUMPY != 0,
+            dlpack: bits & DLPACK != 0,
+            // SAFETY: tables are process-lifetime statics by the standard.
+            exchange: unsafe { table.as_ref() },
+        }
+    }
 }
 
 fn insert(ty: *mut ffi::PyTypeObject, info: TypeInfo) {
@@ -92,6 +117,7 @@ fn insert(ty: *mut ffi::PyTypeObject, info: TypeInfo) {
     );
     slot.ty.store(ty, Ordering::Release);
     USED.store(i + 1, Ordering::Release);
+    LAST.store(i, Ordering::Relaxed);
 }
 
 fn compute(obj: &Bound<'_, PyAny>) -> TypeInfo {
