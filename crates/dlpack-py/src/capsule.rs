@@ -12,7 +12,8 @@
 //! - The name decides the struct; nothing is guessed from the bytes.
 //! - The destructor calls the tensor's deleter only while the capsule still
 //!   carries a fresh name; a consumer renames it to `used_*` when it takes
-//!   ownership, after which only the consumer releases the tensor.
+//!   ownership, after which only the consumer releases the tensor; it then
+//!   also clears the capsule's destructor, which has nothing left to do.
 //! - A consumer renames *before* anything can fail after taking ownership,
 //!   and [`ManagedTensor::from_raw`](dlpack_core::managed::Managed::from_raw)
 //!   calls the deleter itself when it refuses the tensor, so no path frees
@@ -216,6 +217,16 @@ pub fn consume_capsule(obj: &Bound<'_, PyAny>) -> PyResult<AnyManagedTensor> {
             {
                 // Nothing was taken: the capsule keeps its fresh name.
                 return Err(PyErr::fetch(obj.py()));
+            }
+            // The capsule no longer owns the tensor, so its destructor has
+            // nothing left to do: drop it (as PyTorch's from_dlpack does).
+            // Producers' destructors often probe a consumed capsule with
+            // PyCapsule_GetPointer, which raises and clears a ValueError on
+            // every release.
+            // SAFETY: obj is a live capsule; a NULL destructor is allowed.
+            if unsafe { ffi::PyCapsule_SetDestructor(obj.as_ptr(), None) } != 0 {
+                // Cannot fail for a valid capsule; keep the destructor then.
+                drop(PyErr::take(obj.py()));
             }
             // SAFETY: we own the tensor now (renamed); from_raw takes it over in
             // every outcome.
