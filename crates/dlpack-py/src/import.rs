@@ -293,85 +293,6 @@ pub(crate) fn export_host<K: Send + 'static>(
     }
 }
 
-/// NumPy's `NPY_MAXDIMS` (64 since NumPy 2).
-const NUMPY_MAX_DIMS: usize = 64;
-
-/// An owning tensor over a NumPy array's memory, its fields read directly
-/// (as `numpy::numpy_owned`, without zeroing a stride buffer or passing
-/// through a borrowed `DLTensor`): one analysis, one allocation.
-///
-/// # Safety
-///
-/// `obj` is a `numpy.ndarray` (or subclass); the GIL is held.
-#[inline]
-unsafe fn numpy_take(obj: &Bound<'_, PyAny>) -> PyResult<ManagedTensorVersioned> {
-    use numpy::npyffi::{NPY_ARRAY_WRITEABLE, PyArrayObject};
-    use std::mem::MaybeUninit;
-    // SAFETY: by the caller's contract obj is a PyArrayObject.
-    let f = unsafe { &(*obj.as_ptr().cast::<PyArrayObject>()).fields };
-    let nd = f.nd as usize;
-    if nd > NUMPY_MAX_DIMS {
-        return Err(buffer_err(format!("ndim {nd} exceeds {NUMPY_MAX_DIMS}")));
-    }
-    // SAFETY: descr is a live PyArray_Descr; type_num and byteorder sit in
-    // the fields common to NumPy 1 and 2.
-    let (type_num, byteorder) = unsafe {
-        let d = &(*f.descr).fields;
-        (d.type_num, d.byteorder as u8)
-    };
-    let dtype = crate::numpy::type_num_dtype(type_num).ok_or_else(|| {
-        buffer_err(format!(
-            "NumPy dtype number {type_num} has no DLPack type (only bool, integers, float16/32/64 and complex64/128 do)"
-        ))
-    })?;
-    let native = match byteorder {
-        b'>' => cfg!(target_endian = "big"),
-        b'<' => cfg!(target_endian = "little"),
-        _ => true,
-    };
-    if !native && dtype.bits > 8 {
-        return Err(buffer_err(
-            "the NumPy array is not in native byte order; DLPack only describes native-endian data",
-        ));
-    }
-    let itemsize = i64::from(dtype.bits / 8);
-    const _: () = assert!(std::mem::size_of::<numpy::npyffi::npy_intp>() == 8);
-    let (shape, bstrides): (&[i64], &[i64]) = if nd == 0 {
-        (&[], &[])
-    } else {
-        // SAFETY: dimensions and strides hold nd npy_intp (== i64, asserted),
-        // alive while obj is.
-        unsafe {
-            (
-                std::slice::from_raw_parts(f.dimensions.cast::<i64>(), nd),
-                std::slice::from_raw_parts(f.strides.cast::<i64>(), nd),
-            )
-        }
-    };
-    let mut buf = [MaybeUninit::<i64>::uninit(); NUMPY_MAX_DIMS];
-    for (i, (&b, &extent)) in bstrides.iter().zip(shape).enumerate() {
-        if b % itemsize != 0 && extent > 1 {
-            return Err(buffer_err(format!(
-                "stride {b} bytes on axis {i} is not a multiple of the item size {itemsize}; DLPack strides count elements"
-            )));
-        }
-        buf[i] = MaybeUninit::new(b / itemsize);
-    }
-    // SAFETY: the first nd entries were written above.
-    let strides = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<i64>(), nd) };
-    let read_only = f.flags & NPY_ARRAY_WRITEABLE == 0;
-    export_host(
-        PyObjectRef::new(obj),
-        f.data.cast(),
-        DLDevice::cpu(),
-        dtype,
-        shape,
-        Some(strides),
-        read_only,
-    )
-    .py()
-}
-
 /// Imports `obj` (see the module docs for the order of paths).
 ///
 /// # Errors
@@ -395,7 +316,7 @@ pub fn extract(obj: &Bound<'_, PyAny>, opts: &ExtractOptions<'_>) -> PyResult<Py
     let info = type_info(obj);
     if info.numpy && opts.dl_device.is_none() && opts.copy != Some(true) {
         // SAFETY: the type is exactly numpy.ndarray.
-        let t = unsafe { numpy_take(obj)? };
+        let t = unsafe { crate::numpy::numpy_owned(obj)? };
         return Ok(PyTensor::new(t.into(), ImportPath::Numpy));
     }
     if let Some(table) = info.exchange {

@@ -10,6 +10,7 @@
 //!   keeping the tensor alive.
 
 use std::ffi::{c_int, c_long, c_void};
+use std::mem::MaybeUninit;
 
 use dlpack_core::ffi::{DLDataType, DLDevice, DLTensor};
 use dlpack_core::managed::{AnyManagedTensor, ManagedTensorVersioned};
@@ -81,18 +82,29 @@ pub(crate) fn dtype_type_num(dtype: DLDataType) -> Option<c_int> {
     })
 }
 
-/// A NumPy array's fields as a stack `DLTensor` (strides converted to
-/// elements in `strides`).
+/// The fields of a NumPy array that DLPack needs, checked once: the data
+/// pointer, a DLPack dtype in native byte order, the extents, the strides
+/// converted from bytes to elements, and writability.
+pub(crate) struct NumpyFields<'a> {
+    pub(crate) data: *mut c_void,
+    pub(crate) dtype: DLDataType,
+    pub(crate) shape: &'a [i64],
+    pub(crate) strides: &'a [i64],
+    pub(crate) read_only: bool,
+}
+
+/// Reads a NumPy array's own fields (no Python call), converting its byte
+/// strides into `buf`.
 ///
 /// # Safety
 ///
-/// `obj` is a live `numpy.ndarray` (or subclass); the GIL is held; the
-/// result borrows its fields and `strides`, so it is valid only while both
-/// are alive and unchanged.
-pub(crate) unsafe fn numpy_dltensor(
+/// `obj` is a live `numpy.ndarray` (or subclass) and the GIL is held; the
+/// result borrows the array's `dimensions` and `buf`, so it is valid only
+/// while both are alive and unchanged.
+pub(crate) unsafe fn numpy_fields<'a>(
     obj: *mut ffi::PyObject,
-    strides: &mut [i64; MAX_DIMS],
-) -> PyResult<(DLTensor, bool)> {
+    buf: &'a mut [MaybeUninit<i64>; MAX_DIMS],
+) -> PyResult<NumpyFields<'a>> {
     // SAFETY: by the caller's contract obj is a PyArrayObject.
     let f = unsafe { &(*obj.cast::<PyArrayObject>()).fields };
     let nd = f.nd as usize;
@@ -123,40 +135,35 @@ pub(crate) unsafe fn numpy_dltensor(
     let itemsize = i64::from(dtype.bits / 8);
     // The casts below rely on npy_intp being i64-sized.
     const _: () = assert!(std::mem::size_of::<npyffi::npy_intp>() == 8);
-    // SAFETY: dimensions and strides hold nd npy_intp (== i64, asserted).
-    let (dims, bstrides) = unsafe {
-        (
-            std::slice::from_raw_parts(f.dimensions.cast::<i64>(), nd),
-            std::slice::from_raw_parts(f.strides.cast::<i64>(), nd),
-        )
+    let (shape, bstrides): (&[i64], &[i64]) = if nd == 0 {
+        (&[], &[])
+    } else {
+        // SAFETY: dimensions and strides hold nd npy_intp (== i64,
+        // asserted), alive while obj is.
+        unsafe {
+            (
+                std::slice::from_raw_parts(f.dimensions.cast::<i64>(), nd),
+                std::slice::from_raw_parts(f.strides.cast::<i64>(), nd),
+            )
+        }
     };
-    for i in 0..nd {
-        let s = bstrides[i];
-        if s % itemsize != 0 && dims[i] > 1 {
+    for (i, (&b, &extent)) in bstrides.iter().zip(shape).enumerate() {
+        if b % itemsize != 0 && extent > 1 {
             return Err(buffer_err(format!(
-                "stride {s} bytes on axis {i} is not a multiple of the item size {itemsize}; DLPack strides count elements"
+                "stride {b} bytes on axis {i} is not a multiple of the item size {itemsize}; DLPack strides count elements"
             )));
         }
-        strides[i] = s / itemsize;
+        buf[i] = MaybeUninit::new(b / itemsize);
     }
-    let t = DLTensor {
+    // SAFETY: the first nd entries were written above.
+    let strides = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<i64>(), nd) };
+    Ok(NumpyFields {
         data: f.data.cast::<c_void>(),
-        device: DLDevice::cpu(),
-        ndim: nd as i32,
         dtype,
-        shape: if nd == 0 {
-            std::ptr::null_mut()
-        } else {
-            f.dimensions.cast()
-        },
-        strides: if nd == 0 {
-            std::ptr::null_mut()
-        } else {
-            strides.as_mut_ptr()
-        },
-        byte_offset: 0,
-    };
-    Ok((t, f.flags & NPY_ARRAY_WRITEABLE == 0))
+        shape,
+        strides,
+        read_only: f.flags & NPY_ARRAY_WRITEABLE == 0,
+    })
 }
 
 /// Runs `f` on a borrowed view of a NumPy array, valid for the call.
@@ -168,15 +175,34 @@ pub(crate) unsafe fn with_numpy_view<R>(
     obj: &Bound<'_, PyAny>,
     f: impl FnOnce(TensorView<'_>) -> R,
 ) -> PyResult<R> {
-    let mut strides = [0i64; MAX_DIMS];
-    // SAFETY: by the caller's contract; the view does not outlive obj.
-    let (t, read_only) = unsafe { numpy_dltensor(obj.as_ptr(), &mut strides)? };
-    let flags = Flags::from_bits(if read_only {
+    let mut buf = [MaybeUninit::uninit(); MAX_DIMS];
+    // SAFETY: by the caller's contract; the view does not outlive obj or buf.
+    let fields = unsafe { numpy_fields(obj.as_ptr(), &mut buf)? };
+    let nd = fields.shape.len();
+    let t = DLTensor {
+        data: fields.data,
+        device: DLDevice::cpu(),
+        ndim: nd as i32,
+        dtype: fields.dtype,
+        shape: if nd == 0 {
+            std::ptr::null_mut()
+        } else {
+            fields.shape.as_ptr().cast_mut()
+        },
+        strides: if nd == 0 {
+            std::ptr::null_mut()
+        } else {
+            fields.strides.as_ptr().cast_mut()
+        },
+        byte_offset: 0,
+    };
+    let flags = Flags::from_bits(if fields.read_only {
         dlpack_core::ffi::DLPACK_FLAG_BITMASK_READ_ONLY
     } else {
         0
     });
-    // SAFETY: t describes the array's memory, alive while obj is.
+    // SAFETY: t describes the array's memory, alive while obj is; shape and
+    // strides point into the array and buf, both alive for the call.
     let view = unsafe { TensorView::from_raw(&t, flags) }.py()?;
     Ok(f(view))
 }
@@ -207,28 +233,27 @@ pub fn pyarray_to_tensor(obj: &Bound<'_, PyAny>) -> PyResult<ManagedTensorVersio
     unsafe { numpy_owned(obj) }
 }
 
+/// An owning tensor over a NumPy array's memory: its fields read directly,
+/// one layout analysis, one allocation; the owner holds a reference to the
+/// array.
+///
 /// # Safety
 ///
 /// `obj` is a `numpy.ndarray` (or subclass).
+#[inline]
 pub(crate) unsafe fn numpy_owned(obj: &Bound<'_, PyAny>) -> PyResult<ManagedTensorVersioned> {
-    let mut strides = [0i64; MAX_DIMS];
-    // SAFETY: by the caller's contract.
-    let (t, read_only) = unsafe { numpy_dltensor(obj.as_ptr(), &mut strides)? };
-    let nd = t.ndim as usize;
-    let shape: &[i64] = if nd == 0 {
-        &[]
-    } else {
-        // SAFETY: nd entries, alive while obj is (we hold it).
-        unsafe { std::slice::from_raw_parts(t.shape, nd) }
-    };
+    let mut buf = [MaybeUninit::uninit(); MAX_DIMS];
+    // SAFETY: by the caller's contract; the fields are used before obj or
+    // buf go away.
+    let f = unsafe { numpy_fields(obj.as_ptr(), &mut buf)? };
     export_host(
         PyObjectRef::new(obj),
-        t.data.cast(),
-        t.device,
-        t.dtype,
-        shape,
-        Some(&strides[..nd]),
-        read_only,
+        f.data.cast(),
+        DLDevice::cpu(),
+        f.dtype,
+        f.shape,
+        Some(f.strides),
+        f.read_only,
     )
     .py()
 }
