@@ -18,6 +18,20 @@ pub enum StreamKind {
     None,
 }
 
+/// What a driver says a pointer's memory is (CUDA's `cuPointerGetAttribute`,
+/// HIP's `hipPointerGetAttributes`). Device crates read it from the pointer
+/// instead of trusting the producer's device type.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum MemoryKind {
+    /// Device memory (`kDLCUDA`, `kDLROCM`).
+    Device,
+    /// Page-locked host memory (`kDLCUDAHost`, `kDLROCMHost`).
+    Host,
+    /// Managed (unified) memory (`kDLCUDAManaged`; ROCm has no device type
+    /// of its own for it).
+    Managed,
+}
+
 impl DLDeviceType {
     /// The header's name of a known device type (`"kDLCUDA"`), or `None`.
     pub const fn name(self) -> Option<&'static str> {

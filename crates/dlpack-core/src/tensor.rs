@@ -5,8 +5,10 @@
 //! pointers) is reached through a `TensorView`, so no typed view of foreign
 //! memory exists without validation.
 
+use core::marker::PhantomData;
 use core::{fmt, slice};
 
+use crate::device::MemoryKind;
 use crate::dtype::{Element, Storage};
 use crate::error::Error;
 use crate::ffi::{DLDataType, DLDevice, DLPACK_FLAG_BITMASK_IS_COPIED, DLTensor};
@@ -410,5 +412,108 @@ unsafe fn raw_dims<'a>(ptr: *const i64, ndim: usize) -> Option<&'a [i64]> {
     } else {
         // SAFETY: the caller's contract.
         Some(unsafe { slice::from_raw_parts(ptr, ndim) })
+    }
+}
+
+/// A validated view of device memory holding `T`s, with the device and
+/// memory kind a driver resolved from the pointer (never trusted from the
+/// producer's `device_id`).
+///
+/// Device crates build it (`dlpack-cuda`'s `CudaTensorView`,
+/// `dlpack-rocm`'s `RocmTensorView` wrap it) after asking their driver; it
+/// never dereferences the memory.
+///
+/// ```
+/// use dlpack_core::device::MemoryKind;
+/// use dlpack_core::export::Export;
+/// use dlpack_core::ffi::DLDevice;
+/// use dlpack_core::tensor::DeviceView;
+///
+/// let t = Export::new(vec![0f32; 6]).shape(&[2, 3]).versioned().unwrap();
+/// let view = DeviceView::<f32>::new(t.view(), DLDevice::cpu(), MemoryKind::Host).unwrap();
+/// assert_eq!((view.len(), view.shape()), (6, &[2i64, 3][..]));
+/// assert!(DeviceView::<i32>::new(t.view(), DLDevice::cpu(), MemoryKind::Host).is_err());
+/// ```
+#[derive(Copy, Clone, Debug)]
+pub struct DeviceView<'a, T> {
+    view: TensorView<'a>,
+    device: DLDevice,
+    memory: MemoryKind,
+    marker: PhantomData<&'a [T]>,
+}
+
+impl<'a, T: Element> DeviceView<'a, T> {
+    /// Checks that `view` holds `T`s and records where its memory lives.
+    ///
+    /// # Errors
+    ///
+    /// As [`TensorView::check_element`].
+    pub fn new(view: TensorView<'a>, device: DLDevice, memory: MemoryKind) -> Result<Self, Error> {
+        view.check_element::<T>()?;
+        Ok(DeviceView {
+            view,
+            device,
+            memory,
+            marker: PhantomData,
+        })
+    }
+
+    /// The same view, on the device and memory kind a driver reported.
+    pub fn with_location(self, device: DLDevice, memory: MemoryKind) -> Self {
+        DeviceView {
+            device,
+            memory,
+            ..self
+        }
+    }
+
+    /// The device the memory belongs to, as resolved.
+    pub fn device(&self) -> DLDevice {
+        self.device
+    }
+
+    /// The device the producer claimed.
+    pub fn claimed_device(&self) -> DLDevice {
+        self.view.device()
+    }
+
+    /// The kind of memory.
+    pub fn memory(&self) -> MemoryKind {
+        self.memory
+    }
+
+    /// The device address of the first element (0 for a size-zero tensor).
+    pub fn device_ptr(&self) -> u64 {
+        self.view.data_ptr() as u64
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.view.num_elements() as usize
+    }
+
+    /// Whether the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The extents.
+    pub fn shape(&self) -> &'a [i64] {
+        self.view.shape()
+    }
+
+    /// The strides in elements (row-major when the producer sent none).
+    pub fn strides(&self) -> impl ExactSizeIterator<Item = i64> + '_ {
+        self.view.strides()
+    }
+
+    /// Whether the elements are compact and row-major.
+    pub fn is_c_contiguous(&self) -> bool {
+        self.view.is_c_contiguous()
+    }
+
+    /// The validated descriptor.
+    pub fn tensor(&self) -> TensorView<'a> {
+        self.view
     }
 }

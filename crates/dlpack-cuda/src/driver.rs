@@ -212,17 +212,7 @@ pub struct PointerInfo {
     pub memory: MemoryKind,
 }
 
-/// Kinds of memory the driver reports.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum MemoryKind {
-    /// Device memory (`CU_MEMORYTYPE_DEVICE`): `kDLCUDA`.
-    Device,
-    /// Page-locked host memory (`CU_MEMORYTYPE_HOST`): `kDLCUDAHost`.
-    Host,
-    /// Managed (unified) memory (`CU_POINTER_ATTRIBUTE_IS_MANAGED`):
-    /// `kDLCUDAManaged`.
-    Managed,
-}
+pub use dlpack_core::device::MemoryKind;
 
 fn attribute<T: Copy>(ptr: u64, attr: sys::CUpointer_attribute) -> Result<T, DriverError> {
     let mut value = MaybeUninit::<T>::uninit();

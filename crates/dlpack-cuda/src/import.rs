@@ -6,7 +6,7 @@
 //! validated tensor; it never frees memory (unlike a cudarc `CudaSlice`,
 //! which would free what it does not own).
 
-use std::marker::PhantomData;
+use std::ops::Deref;
 
 use dlpack_core::Element;
 use dlpack_core::device::StreamKind;
@@ -14,7 +14,7 @@ use dlpack_core::export::Export;
 use dlpack_core::ffi::{DLDevice, DLDeviceType};
 use dlpack_core::managed::ManagedTensorVersioned;
 use dlpack_core::protocol::DeviceStream;
-use dlpack_core::tensor::TensorView;
+use dlpack_core::tensor::{DeviceView, TensorView};
 
 use crate::driver::{self, MemoryKind};
 use crate::error::Error;
@@ -35,11 +35,16 @@ use crate::export::HostCopy;
 /// # Ok(()) }
 /// ```
 #[derive(Copy, Clone, Debug)]
-pub struct CudaTensorView<'a, T> {
-    view: TensorView<'a>,
-    device: DLDevice,
-    memory: MemoryKind,
-    marker: PhantomData<&'a [T]>,
+pub struct CudaTensorView<'a, T>(DeviceView<'a, T>);
+
+impl<'a, T> Deref for CudaTensorView<'a, T> {
+    type Target = DeviceView<'a, T>;
+
+    /// The accessors (device, memory kind, pointer, shape, strides) are the
+    /// core's [`DeviceView`]'s.
+    fn deref(&self) -> &DeviceView<'a, T> {
+        &self.0
+    }
 }
 
 impl<'a, T: Element> CudaTensorView<'a, T> {
@@ -60,9 +65,9 @@ impl<'a, T: Element> CudaTensorView<'a, T> {
             DLDeviceType::kDLCUDAHost => MemoryKind::Host,
             _ => return Err(Error::UnsupportedDevice { device: claimed }),
         };
-        view.check_element::<T>()?;
-        let (device, memory) = if view.num_elements() == 0 {
-            (claimed, claimed_memory)
+        let checked = DeviceView::<T>::new(view, claimed, claimed_memory)?;
+        let located = if view.num_elements() == 0 {
+            checked
         } else {
             let info = driver::pointer_info(view.data_ptr() as u64)?;
             let device_type = match info.memory {
@@ -70,65 +75,9 @@ impl<'a, T: Element> CudaTensorView<'a, T> {
                 MemoryKind::Managed => DLDeviceType::kDLCUDAManaged,
                 MemoryKind::Host => DLDeviceType::kDLCUDAHost,
             };
-            (DLDevice::new(device_type, info.device_ordinal), info.memory)
+            checked.with_location(DLDevice::new(device_type, info.device_ordinal), info.memory)
         };
-        Ok(CudaTensorView {
-            view,
-            device,
-            memory,
-            marker: PhantomData,
-        })
-    }
-
-    /// The device the memory belongs to, from the driver (its type follows
-    /// the memory: `kDLCUDA`, `kDLCUDAManaged` or `kDLCUDAHost`).
-    pub fn device(&self) -> DLDevice {
-        self.device
-    }
-
-    /// The device the producer claimed.
-    pub fn claimed_device(&self) -> DLDevice {
-        self.view.device()
-    }
-
-    /// The kind of memory.
-    pub fn memory(&self) -> MemoryKind {
-        self.memory
-    }
-
-    /// The device address of the first element (0 for a size-zero tensor).
-    pub fn device_ptr(&self) -> u64 {
-        self.view.data_ptr() as u64
-    }
-
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        self.view.num_elements() as usize
-    }
-
-    /// Whether the tensor has no elements.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The extents.
-    pub fn shape(&self) -> &'a [i64] {
-        self.view.shape()
-    }
-
-    /// The strides in elements (row-major when the producer sent none).
-    pub fn strides(&self) -> Vec<i64> {
-        self.view.strides().collect()
-    }
-
-    /// Whether the elements are compact and row-major.
-    pub fn is_c_contiguous(&self) -> bool {
-        self.view.is_c_contiguous()
-    }
-
-    /// The validated descriptor.
-    pub fn tensor(&self) -> TensorView<'a> {
-        self.view
+        Ok(CudaTensorView(located))
     }
 
     /// Copies the elements (a C-contiguous tensor) to a `Vec`, ordered after
@@ -138,10 +87,10 @@ impl<'a, T: Element> CudaTensorView<'a, T> {
     ///
     /// [`dlpack_core::Error::NotContiguous`], or a driver failure.
     pub fn to_vec(&self, producer: DeviceStream) -> Result<Vec<T>, Error> {
-        if !self.is_c_contiguous() {
+        if !self.0.is_c_contiguous() {
             return Err(dlpack_core::Error::NotContiguous.into());
         }
-        let copy = copy_to_host_with_device(&self.view, self.device.device_id, producer)?;
+        let copy = copy_to_host_with_device(&self.0.tensor(), self.0.device().device_id, producer)?;
         Ok(copy.view().as_slice::<T>()?.to_vec())
     }
 }

@@ -153,16 +153,7 @@ pub struct PointerInfo {
     pub memory: MemoryKind,
 }
 
-/// Kinds of memory the runtime reports.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum MemoryKind {
-    /// Device memory: `kDLROCM`.
-    Device,
-    /// Page-locked host memory: `kDLROCMHost`.
-    Host,
-    /// Managed memory (no DLPack device type of its own on ROCm).
-    Managed,
-}
+pub use dlpack_core::device::MemoryKind;
 
 /// The memory kind for a `hipMemoryType` value, in the numbering of the
 /// runtime's major version (ROCm 6: Unregistered 0, Host 1, Device 2,

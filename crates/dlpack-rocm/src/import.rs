@@ -5,14 +5,14 @@
 //! trusted from the producer's `device_id`. A [`RocmTensorView`] borrows
 //! the validated tensor and never frees memory.
 
-use std::marker::PhantomData;
+use std::ops::Deref;
 
 use dlpack_core::Element;
 use dlpack_core::export::{Export, Memory, TensorOwner};
 use dlpack_core::ffi::{DLDevice, DLDeviceType};
 use dlpack_core::managed::ManagedTensorVersioned;
 use dlpack_core::protocol::DeviceStream;
-use dlpack_core::tensor::TensorView;
+use dlpack_core::tensor::{DeviceView, TensorView};
 
 use crate::device::{self, MemoryKind};
 use crate::error::Error;
@@ -31,11 +31,16 @@ use crate::error::Error;
 /// # Ok(()) }
 /// ```
 #[derive(Copy, Clone, Debug)]
-pub struct RocmTensorView<'a, T> {
-    view: TensorView<'a>,
-    device: DLDevice,
-    memory: MemoryKind,
-    marker: PhantomData<&'a [T]>,
+pub struct RocmTensorView<'a, T>(DeviceView<'a, T>);
+
+impl<'a, T> Deref for RocmTensorView<'a, T> {
+    type Target = DeviceView<'a, T>;
+
+    /// The accessors (device, memory kind, pointer, shape, strides) are the
+    /// core's [`DeviceView`]'s.
+    fn deref(&self) -> &DeviceView<'a, T> {
+        &self.0
+    }
 }
 
 impl<'a, T: Element> RocmTensorView<'a, T> {
@@ -53,68 +58,18 @@ impl<'a, T: Element> RocmTensorView<'a, T> {
             DLDeviceType::kDLROCMHost => MemoryKind::Host,
             _ => return Err(Error::UnsupportedDevice { device: claimed }),
         };
-        view.check_element::<T>()?;
-        let (device, memory) = if view.num_elements() == 0 {
-            (claimed, claimed_memory)
+        let checked = DeviceView::<T>::new(view, claimed, claimed_memory)?;
+        let located = if view.num_elements() == 0 {
+            checked
         } else {
             let info = device::pointer_info(view.data_ptr() as u64)?;
             let device_type = match info.memory {
                 MemoryKind::Host => DLDeviceType::kDLROCMHost,
                 MemoryKind::Device | MemoryKind::Managed => DLDeviceType::kDLROCM,
             };
-            (DLDevice::new(device_type, info.device), info.memory)
+            checked.with_location(DLDevice::new(device_type, info.device), info.memory)
         };
-        Ok(RocmTensorView {
-            view,
-            device,
-            memory,
-            marker: PhantomData,
-        })
-    }
-
-    /// The device the memory belongs to, from the runtime.
-    pub fn device(&self) -> DLDevice {
-        self.device
-    }
-
-    /// The device the producer claimed.
-    pub fn claimed_device(&self) -> DLDevice {
-        self.view.device()
-    }
-
-    /// The kind of memory.
-    pub fn memory(&self) -> MemoryKind {
-        self.memory
-    }
-
-    /// The device address of the first element (0 for a size-zero tensor).
-    pub fn device_ptr(&self) -> u64 {
-        self.view.data_ptr() as u64
-    }
-
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        self.view.num_elements() as usize
-    }
-
-    /// Whether the tensor has no elements.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The extents.
-    pub fn shape(&self) -> &'a [i64] {
-        self.view.shape()
-    }
-
-    /// The strides in elements (row-major when the producer sent none).
-    pub fn strides(&self) -> Vec<i64> {
-        self.view.strides().collect()
-    }
-
-    /// The validated descriptor.
-    pub fn tensor(&self) -> TensorView<'a> {
-        self.view
+        Ok(RocmTensorView(located))
     }
 
     /// Copies the elements (a C-contiguous tensor) to a `Vec`, ordered after
@@ -124,10 +79,10 @@ impl<'a, T: Element> RocmTensorView<'a, T> {
     ///
     /// [`dlpack_core::Error::NotContiguous`], or a runtime failure.
     pub fn to_vec(&self, producer: DeviceStream) -> Result<Vec<T>, Error> {
-        if !self.view.is_c_contiguous() {
+        if !self.0.is_c_contiguous() {
             return Err(dlpack_core::Error::NotContiguous.into());
         }
-        let copy = copy_with_device(&self.view, self.device.device_id, producer)?;
+        let copy = copy_with_device(&self.0.tensor(), self.0.device().device_id, producer)?;
         Ok(copy.view().as_slice::<T>()?.to_vec())
     }
 }
