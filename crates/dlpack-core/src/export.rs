@@ -40,6 +40,7 @@ use crate::ffi::{
 };
 use crate::layout::{self, Layout};
 use crate::managed::{Managed, ManagedAbi, ManagedTensor, ManagedTensorVersioned};
+use crate::tensor::TensorView;
 
 /// The memory a [`TensorOwner`] keeps alive.
 #[derive(Copy, Clone, Debug)]
@@ -66,8 +67,10 @@ pub struct Memory {
 /// and must be writable unless `read_only` is set. Dropping the value may
 /// happen on any thread.
 pub unsafe trait TensorOwner: Send + 'static {
-    /// Describes the memory; called once, before the owner is moved into the
-    /// exported tensor.
+    /// Describes the memory. Called before the owner is moved into the
+    /// exported tensor (for its length, device and flags), and once more
+    /// after, where it sits for good, for the data pointer; both calls must
+    /// describe the same memory.
     fn memory(&mut self) -> Memory;
 }
 
@@ -313,8 +316,121 @@ impl<'a, O: TensorOwner> Export<'a, O> {
             byte_offset,
             flags: self.flags,
         };
-        build_block::<M, O>(self.owner, header, shape, self.strides, layout, storage)
+        let rebase = (layout.elements != 0).then_some(Rebase {
+            base: |owner: &mut ManuallyDrop<O>| owner.memory().ptr,
+            offset: if m.device.device_type.has_addressable_data() {
+                self.byte_offset as usize
+            } else {
+                0
+            },
+        });
+        build_block::<M, O>(
+            self.owner,
+            header,
+            shape,
+            self.strides,
+            layout,
+            storage,
+            rebase,
+        )
     }
+}
+
+/// Host memory for a copy of a tensor: 16-byte aligned words, so that every
+/// element type (up to complex128) is aligned. Device crates fill it from
+/// device memory and export it with [`copy_to_host`].
+///
+/// The words are a `Vec`, not a `Box<[u128]>`: moving a `Box` into the
+/// exported block asserts unique ownership of its buffer, which invalidates
+/// the data pointer taken before the move (miri's Stacked Borrows reports
+/// it); a `Vec`'s buffer is not retagged when the `Vec` moves.
+#[derive(Debug)]
+pub struct HostCopy {
+    words: Vec<u128>,
+    len: usize,
+}
+
+impl HostCopy {
+    /// `len` zeroed bytes.
+    pub fn zeroed(len: usize) -> Self {
+        HostCopy {
+            words: alloc::vec![0u128; len.div_ceil(16)],
+            len,
+        }
+    }
+
+    /// The bytes, to fill.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: initialised plain words are valid bytes; len <= 16 * words.
+        unsafe { core::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u8>(), self.len) }
+    }
+}
+
+// SAFETY: the Vec's buffer does not move with the owner, holds `len`
+// initialised bytes, and is owned (writable, Send).
+unsafe impl TensorOwner for HostCopy {
+    fn memory(&mut self) -> Memory {
+        Memory {
+            ptr: self.words.as_mut_ptr().cast(),
+            len: self.len,
+            device: DLDevice::cpu(),
+            dtype: None,
+            read_only: false,
+        }
+    }
+}
+
+/// Copies the bytes a tensor's layout reaches into host memory with `fill`
+/// (given the address of the lowest byte and the buffer to fill) and
+/// exports the copy on `(kDLCPU, 0)` with the same shape, strides and dtype,
+/// flagged `IS_COPIED`. `fill` is not called for a size-zero tensor.
+///
+/// # Errors
+///
+/// What `fill` returns, or an export error.
+///
+/// ```
+/// use dlpack_core::export::{copy_to_host, Export};
+///
+/// let t = Export::new(vec![1u16, 2, 3, 4]).shape(&[2]).strides(&[-2]).byte_offset(4).versioned()?;
+/// // A "device" that is host memory here: the fill copies the reached bytes
+/// // (a device crate would pass `first`, their address, to its driver).
+/// let view = t.view();
+/// let lowest = view.data_ptr().wrapping_offset(view.layout().start as isize);
+/// let copy = copy_to_host(&view, |first, bytes| {
+///     assert_eq!(first, lowest as u64);
+///     // SAFETY: the view's layout reaches exactly these bytes of the Vec.
+///     let src = unsafe { core::slice::from_raw_parts(lowest, bytes.len()) };
+///     bytes.copy_from_slice(src);
+///     Ok::<(), dlpack_core::Error>(())
+/// })?;
+/// assert!(copy.flags().is_copied());
+/// let p = copy.view().element_ptr::<u16>()?;
+/// assert_eq!(unsafe { (*p, *p.offset(-2)) }, (3, 1));
+/// # Ok::<(), dlpack_core::Error>(())
+/// ```
+pub fn copy_to_host<E: From<Error>>(
+    view: &TensorView<'_>,
+    fill: impl FnOnce(u64, &mut [u8]) -> Result<(), E>,
+) -> Result<ManagedTensorVersioned, E> {
+    let layout = *view.layout();
+    let span = layout.span_bytes() as usize;
+    let mut host = HostCopy::zeroed(span);
+    if span != 0 {
+        fill(
+            (view.data_ptr() as u64).wrapping_add_signed(layout.start),
+            host.bytes_mut(),
+        )?;
+    }
+    let strides: Vec<i64> = view.strides().collect();
+    Ok(Export::new(host)
+        .dtype(view.dtype())
+        .shape(view.shape())
+        .strides(&strides)
+        .byte_offset(layout.start.unsigned_abs())
+        .subbyte_padded(view.flags().is_subbyte_padded())
+        .copied(true)
+        .versioned()?)
 }
 
 /// Wraps a legacy tensor as a versioned one without copying: the new tensor
@@ -375,8 +491,16 @@ fn rewrap<From: ManagedAbi, To: Assemble>(
             strides.map(|s| &*s),
             layout,
             storage,
+            None,
         )
     }
+}
+
+/// How to take the data pointer from an owner once it sits in the block:
+/// the owner's base address, plus `offset` bytes.
+struct Rebase<O> {
+    base: fn(&mut ManuallyDrop<O>) -> *mut c_void,
+    offset: usize,
 }
 
 /// The descriptor fields other than shape and strides.
@@ -456,6 +580,7 @@ fn build_block<M: Assemble, O: Send + 'static>(
     strides: Option<&[i64]>,
     layout: Layout,
     storage: Storage,
+    rebase: Option<Rebase<O>>,
 ) -> Result<Managed<M>, Error> {
     let ndim = shape.len();
     let ndim_c = i32::try_from(ndim).map_err(|_| Error::TooManyDims { ndim })?;
@@ -499,8 +624,25 @@ fn build_block<M: Assemble, O: Send + 'static>(
             return Err(err);
         }
     }
+    // The owner goes to its final place first; a data pointer is then taken
+    // from it there (`rebase`), so no move of the owner (a `Box` asserts
+    // unique ownership when moved) can invalidate the pointer consumers use.
+    // SAFETY: `block` is a fresh allocation laid out for Block<M, O>; the
+    // fields are written in place through raw pointers.
+    let data = unsafe {
+        ptr::addr_of_mut!((*block).ndim).write(ndim);
+        let owner_slot = ptr::addr_of_mut!((*block).owner);
+        owner_slot.write(ManuallyDrop::new(owner));
+        match rebase {
+            Some(Rebase { base, offset }) => base(&mut *owner_slot)
+                .cast::<u8>()
+                .wrapping_add(offset)
+                .cast(),
+            None => header.data,
+        }
+    };
     let dl_tensor = DLTensor {
-        data: header.data,
+        data,
         device: header.device,
         ndim: ndim_c,
         dtype: header.dtype,
@@ -509,13 +651,8 @@ fn build_block<M: Assemble, O: Send + 'static>(
         byte_offset: header.byte_offset,
     };
     let managed = M::assemble(dl_tensor, block.cast(), delete_block::<M, O>, header.flags);
-    // SAFETY: `block` is a fresh allocation laid out for Block<M, O>; the
-    // fields are written in place through raw pointers.
-    unsafe {
-        ptr::addr_of_mut!((*block).managed).write(managed);
-        ptr::addr_of_mut!((*block).ndim).write(ndim);
-        ptr::addr_of_mut!((*block).owner).write(ManuallyDrop::new(owner));
-    }
+    // SAFETY: as above; the managed struct is the block's first field.
+    unsafe { ptr::addr_of_mut!((*block).managed).write(managed) };
     // SAFETY: non-null (checked), and `managed` is at offset 0.
     let ptr = unsafe { NonNull::new_unchecked(block.cast::<M>()) };
     // SAFETY: we built the descriptor from a validated layout and storage.

@@ -15,10 +15,8 @@ use std::sync::Arc;
 
 use cudarc::driver::{CudaSlice, DevicePtr, DeviceRepr};
 use dlpack_core::Element;
-use dlpack_core::export::{Export, Memory, TensorOwner};
-use dlpack_core::ffi::{
-    DLDevice, DLDeviceType, DLPACK_FLAG_BITMASK_IS_COPIED, DLPACK_FLAG_BITMASK_READ_ONLY,
-};
+use dlpack_core::export::{Export, HostCopy, Memory, TensorOwner};
+use dlpack_core::ffi::{DLDevice, DLPACK_FLAG_BITMASK_IS_COPIED, DLPACK_FLAG_BITMASK_READ_ONLY};
 use dlpack_core::managed::AnyManagedTensor;
 use dlpack_core::protocol::{Abi, DeviceStream, DlpackPlan, StreamRequest, Transfer};
 use dlpack_core::sync::{StreamSync, plan_sync};
@@ -332,43 +330,6 @@ fn share<T: Element + DeviceRepr>(
         .read_only(plan.flags & DLPACK_FLAG_BITMASK_READ_ONLY != 0)
         .copied(plan.flags & DLPACK_FLAG_BITMASK_IS_COPIED != 0);
     build(export, plan.abi)
-}
-
-/// Host memory for a copy: 16-byte aligned words, so that every element
-/// type (up to complex128) is aligned.
-#[derive(Debug)]
-pub(crate) struct HostCopy {
-    words: Box<[u128]>,
-    len: usize,
-}
-
-impl HostCopy {
-    pub(crate) fn zeroed(len: usize) -> Self {
-        HostCopy {
-            words: vec![0u128; len.div_ceil(16)].into_boxed_slice(),
-            len,
-        }
-    }
-
-    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: the words are initialised plain data, valid as bytes; the
-        // byte length is within the allocation (len <= 16 * words).
-        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u8>(), self.len) }
-    }
-}
-
-// SAFETY: the boxed buffer does not move when the owner moves, it holds
-// `len` initialised bytes, and it is owned (writable, Send).
-unsafe impl TensorOwner for HostCopy {
-    fn memory(&mut self) -> Memory {
-        Memory {
-            ptr: self.words.as_mut_ptr().cast(),
-            len: self.len,
-            device: DLDevice::new(DLDeviceType::kDLCPU, 0),
-            dtype: None,
-            read_only: false,
-        }
-    }
 }
 
 fn copy_owner_to_host<T: Element + DeviceRepr>(owner: &CudaOwner<T>) -> Result<HostCopy, Error> {

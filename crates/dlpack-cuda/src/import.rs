@@ -10,7 +10,6 @@ use std::ops::Deref;
 
 use dlpack_core::Element;
 use dlpack_core::device::StreamKind;
-use dlpack_core::export::Export;
 use dlpack_core::ffi::{DLDevice, DLDeviceType};
 use dlpack_core::managed::ManagedTensorVersioned;
 use dlpack_core::protocol::DeviceStream;
@@ -18,7 +17,6 @@ use dlpack_core::tensor::{DeviceView, TensorView};
 
 use crate::driver::{self, MemoryKind};
 use crate::error::Error;
-use crate::export::HostCopy;
 
 /// A validated tensor of `T`s in CUDA memory, on the device the driver says
 /// owns the pointer.
@@ -137,22 +135,9 @@ fn copy_to_host_with_device(
     ordinal: i32,
     producer: DeviceStream,
 ) -> Result<ManagedTensorVersioned, Error> {
-    let layout = *view.layout();
-    let span = (layout.end - layout.start) as usize;
-    let mut host = HostCopy::zeroed(span);
-    if span != 0 {
-        let first = (view.data_ptr() as u64).wrapping_add_signed(layout.start);
-        // SAFETY: the validated layout touches exactly `span` bytes from
+    dlpack_core::export::copy_to_host(view, |first, bytes| {
+        // SAFETY: the validated layout touches exactly these bytes from
         // `first`, which the producer keeps alive while the view lives.
-        unsafe { crate::raw::copy_to_host(ordinal, first, host.bytes_mut(), producer.as_raw())? };
-    }
-    let strides: Vec<i64> = view.strides().collect();
-    Ok(Export::new(host)
-        .dtype(view.dtype())
-        .shape(view.shape())
-        .strides(&strides)
-        .byte_offset(layout.start.unsigned_abs())
-        .subbyte_padded(view.flags().is_subbyte_padded())
-        .copied(true)
-        .versioned()?)
+        unsafe { crate::raw::copy_to_host(ordinal, first, bytes, producer.as_raw()) }
+    })
 }

@@ -266,7 +266,7 @@ pub fn fulfil<T: Element>(
             build(export, plan.abi)
         }
         Transfer::Copy { device } if device == DLDevice::cpu() => {
-            let mut host = crate::import::HostCopy::zeroed(buffer.byte_len());
+            let mut host = dlpack_core::export::HostCopy::zeroed(buffer.byte_len());
             // SAFETY: the range is inside the live allocation, and the
             // buffer's stream is live.
             unsafe {

@@ -8,7 +8,6 @@
 use std::ops::Deref;
 
 use dlpack_core::Element;
-use dlpack_core::export::{Export, Memory, TensorOwner};
 use dlpack_core::ffi::{DLDevice, DLDeviceType};
 use dlpack_core::managed::ManagedTensorVersioned;
 use dlpack_core::protocol::DeviceStream;
@@ -123,58 +122,9 @@ fn copy_with_device(
     ordinal: i32,
     producer: DeviceStream,
 ) -> Result<ManagedTensorVersioned, Error> {
-    let layout = *view.layout();
-    let span = (layout.end - layout.start) as usize;
-    let mut host = HostCopy::zeroed(span);
-    if span != 0 {
-        let first = (view.data_ptr() as u64).wrapping_add_signed(layout.start);
-        // SAFETY: the validated layout touches exactly `span` bytes from
+    dlpack_core::export::copy_to_host(view, |first, bytes| {
+        // SAFETY: the validated layout touches exactly these bytes from
         // `first`, which the producer keeps alive while the view lives.
-        unsafe { crate::raw::copy_to_host(ordinal, first, host.bytes_mut(), producer.as_raw())? };
-    }
-    let strides: Vec<i64> = view.strides().collect();
-    Ok(Export::new(host)
-        .dtype(view.dtype())
-        .shape(view.shape())
-        .strides(&strides)
-        .byte_offset(layout.start.unsigned_abs())
-        .subbyte_padded(view.flags().is_subbyte_padded())
-        .copied(true)
-        .versioned()?)
-}
-
-/// Host memory for a copy: 16-byte aligned words, so that every element
-/// type is aligned.
-#[derive(Debug)]
-pub(crate) struct HostCopy {
-    words: Box<[u128]>,
-    len: usize,
-}
-
-impl HostCopy {
-    pub(crate) fn zeroed(len: usize) -> Self {
-        HostCopy {
-            words: vec![0u128; len.div_ceil(16)].into_boxed_slice(),
-            len,
-        }
-    }
-
-    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: initialised plain words are valid bytes; len <= 16 * words.
-        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u8>(), self.len) }
-    }
-}
-
-// SAFETY: the boxed buffer does not move with the owner, holds `len`
-// initialised bytes, and is owned (writable, Send).
-unsafe impl TensorOwner for HostCopy {
-    fn memory(&mut self) -> Memory {
-        Memory {
-            ptr: self.words.as_mut_ptr().cast(),
-            len: self.len,
-            device: DLDevice::cpu(),
-            dtype: None,
-            read_only: false,
-        }
-    }
+        unsafe { crate::raw::copy_to_host(ordinal, first, bytes, producer.as_raw()) }
+    })
 }
