@@ -259,6 +259,21 @@ pub(crate) fn export_host<K: Send + 'static>(
     strides: Option<&[i64]>,
     read_only: bool,
 ) -> Result<ManagedTensorVersioned, Error> {
+    host_export(keep, first, device, dtype, shape, strides, read_only)?.versioned()
+}
+
+/// The export of host-addressable memory whose first element is at `first`,
+/// kept alive by `keep`, laid out and checked, to build as either ABI.
+#[inline(always)]
+pub(crate) fn host_export<'a, K: Send + 'static>(
+    keep: K,
+    first: *mut u8,
+    device: DLDevice,
+    dtype: DLDataType,
+    shape: &'a [i64],
+    strides: Option<&'a [i64]>,
+    read_only: bool,
+) -> Result<Export<'a, Keep<K>>, Error> {
     let storage = dtype.storage(false)?;
     let layout = analyze(shape, strides, storage)?;
     let (ptr, len, offset) = if layout.elements == 0 {
@@ -287,10 +302,10 @@ pub(crate) fn export_host<K: Send + 'static>(
     // SAFETY: `layout` is analyze(shape, strides, storage of dtype,
     // unpadded), exactly what the export is built with.
     let ex = unsafe { ex.with_layout(layout) };
-    match strides {
-        Some(s) => ex.strides(s).versioned(),
-        None => ex.versioned(),
-    }
+    Ok(match strides {
+        Some(s) => ex.strides(s),
+        None => ex,
+    })
 }
 
 /// Imports `obj` (see the module docs for the order of paths).

@@ -64,8 +64,8 @@ fn asdlpack<'py>(
     let info = type_info(obj);
     if info.numpy {
         // SAFETY: exactly numpy.ndarray.
-        let t = unsafe { crate::numpy::numpy_owned(obj)? };
-        return shared(SharedTensor::new(t.into()));
+        unsafe { crate::numpy::check_numpy(obj)? };
+        return Bound::new(py, DLPackObject::numpy(obj.clone().unbind()));
     }
     if info.dlpack {
         return Bound::new(py, DLPackObject::forward(obj.clone().unbind()));

@@ -14,14 +14,16 @@ use std::mem::MaybeUninit;
 
 use dlpack_core::ffi::{DLDataType, DLDevice, DLTensor};
 use dlpack_core::managed::{AnyManagedTensor, ManagedTensorVersioned};
+use dlpack_core::protocol::{Abi, DlpackRequest, Transfer, plan_dlpack};
 use dlpack_core::tensor::{Flags, TensorView};
 use numpy::npyffi::{self, NPY_ARRAY_WRITEABLE, PyArrayObject};
 use numpy::{PY_ARRAY_API, PyUntypedArray};
 use pyo3::prelude::*;
 use pyo3::{PyTypeInfo, ffi};
 
+use crate::capsule::RawManaged;
 use crate::error::{IntoPyResult, buffer_err};
-use crate::import::export_host;
+use crate::import::{export_host, host_export};
 use crate::object::Tensor;
 use crate::owner::PyObjectRef;
 use crate::shared::SharedTensor;
@@ -256,6 +258,54 @@ pub(crate) unsafe fn numpy_owned(obj: &Bound<'_, PyAny>) -> PyResult<ManagedTens
         f.read_only,
     )
     .py()
+}
+
+/// Checks that DLPack can describe a NumPy array (dtype, byte order,
+/// strides), with the errors of an import.
+///
+/// # Safety
+///
+/// `obj` is a `numpy.ndarray` (or subclass).
+pub(crate) unsafe fn check_numpy(obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    let mut buf = [MaybeUninit::uninit(); MAX_DIMS];
+    // SAFETY: by the caller's contract.
+    unsafe { numpy_fields(obj.as_ptr(), &mut buf) }.map(|_| ())
+}
+
+/// `obj.__dlpack__(...)` for a NumPy array, done here: the array's fields
+/// are read (as NumPy's own `__dlpack__` reads them, at the time of the
+/// call) and shared in one allocation whose owner holds the array. `None`
+/// when the plan is a copy, which the caller makes from its shared tensor.
+///
+/// # Safety
+///
+/// `obj` is a `numpy.ndarray` (or subclass).
+pub(crate) unsafe fn numpy_dlpack(
+    obj: &Bound<'_, PyAny>,
+    req: &DlpackRequest,
+) -> PyResult<Option<RawManaged>> {
+    let mut buf = [MaybeUninit::uninit(); MAX_DIMS];
+    // SAFETY: by the caller's contract; the fields are used before obj or
+    // buf go away.
+    let f = unsafe { numpy_fields(obj.as_ptr(), &mut buf)? };
+    let plan = plan_dlpack(DLDevice::cpu(), f.read_only, req).py()?;
+    let Transfer::Share { device } = plan.transfer else {
+        return Ok(None);
+    };
+    let ex = host_export(
+        PyObjectRef::new(obj),
+        f.data.cast(),
+        device,
+        f.dtype,
+        f.shape,
+        Some(f.strides),
+        f.read_only,
+    )
+    .py()?;
+    Ok(Some(match plan.abi {
+        Abi::Versioned => ex.versioned().py()?.into(),
+        Abi::Legacy => ex.legacy().py()?.into(),
+    }))
 }
 
 /// A NumPy array over a tensor's memory (no copy). The array's base object

@@ -835,6 +835,10 @@ impl Tensor {
 
 enum Inner {
     Shared(Arc<SharedTensor>),
+    /// Exactly a `numpy.ndarray` (the source): `__dlpack__` shares the
+    /// array's fields as they are at each call, like NumPy's own, without
+    /// calling it; the other views import the array once.
+    Numpy(PyOnceLock<Arc<SharedTensor>>),
     Forward {
         device: PyOnceLock<(DLDevice, Py<PyTuple>)>,
         shared: PyOnceLock<Arc<SharedTensor>>,
@@ -869,6 +873,17 @@ impl DLPackObject {
         }
     }
 
+    /// An object over a NumPy array (exactly `numpy.ndarray`, whose dtype
+    /// and byte order DLPack can describe, checked by the caller).
+    pub(crate) fn numpy(array: Py<PyAny>) -> Self {
+        DLPackObject {
+            source: array,
+            inner: Inner::Numpy(PyOnceLock::new()),
+            buf: PyOnceLock::new(),
+            device: PyOnceLock::new(),
+        }
+    }
+
     /// An object forwarding every `__dlpack__` call to `producer`.
     pub fn forward(producer: Py<PyAny>) -> Self {
         DLPackObject {
@@ -887,6 +902,11 @@ impl DLPackObject {
     pub(crate) fn shared_tensor(&self, py: Python<'_>) -> PyResult<&Arc<SharedTensor>> {
         match &self.inner {
             Inner::Shared(s) => Ok(s),
+            Inner::Numpy(shared) => shared.get_or_try_init(py, || {
+                // SAFETY: Inner::Numpy holds exactly a numpy.ndarray.
+                let t = unsafe { crate::numpy::numpy_owned(self.source.bind(py))? };
+                Ok(SharedTensor::new(t.into()))
+            }),
             Inner::Forward { shared, .. } => shared.get_or_try_init(py, || {
                 let src = self.source.bind(py);
                 let dev = device_of(src)?;
@@ -918,6 +938,14 @@ impl DLPackObject {
                 let req = request(stream, max_version, dl_device, copy)?;
                 new_capsule(py, export(s, &req)?)
             }
+            Inner::Numpy(_) => {
+                let req = request(stream, max_version, dl_device, copy)?;
+                // SAFETY: Inner::Numpy holds exactly a numpy.ndarray.
+                match unsafe { crate::numpy::numpy_dlpack(self.source.bind(py), &req)? } {
+                    Some(raw) => new_capsule(py, raw),
+                    None => new_capsule(py, export(self.shared_tensor(py)?, &req)?),
+                }
+            }
             Inner::Forward { .. } => {
                 // Validate against the producer's device first (stream
                 // values, dl_device, copy, max_version), so that the errors
@@ -936,6 +964,12 @@ impl DLPackObject {
                 let t = self
                     .device
                     .get_or_try_init(py, || device_tuple(py, s.device()).map(Bound::unbind))?;
+                Ok(t.bind(py).clone().into_any())
+            }
+            Inner::Numpy(_) => {
+                let t = self
+                    .device
+                    .get_or_try_init(py, || device_tuple(py, DLDevice::cpu()).map(Bound::unbind))?;
                 Ok(t.bind(py).clone().into_any())
             }
             Inner::Forward { .. } => {
