@@ -99,10 +99,11 @@ impl Venv {
             .env("PYO3_PYTHON", self.python())
     }
 
-    /// Builds the extension in release mode and installs it into the environment.
+    /// Builds the extension with the `wheel` profile (release with fat LTO, as wheels are built)
+    /// and installs it into the environment.
     pub fn build_module(&self, ws: &Workspace) -> Result {
         self.apply(Cmd::new(self.dir.join("bin").join("maturin")))
-            .args(["develop", "--release", "--manifest-path"])
+            .args(["develop", "--profile", "wheel", "--manifest-path"])
             .arg(ws.root().join(MODULE_MANIFEST))
             .env("CARGO_TARGET_DIR", ws.target_dir())
             .current_dir(ws.root())

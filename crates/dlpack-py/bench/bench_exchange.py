@@ -1,6 +1,6 @@
 """Per-call cost of the `dlpack` module's exchanges, side by side with numpy, pydlpack and nanobind.
 
-Usage (inside the test venv, after `maturin develop --release`):
+Usage (inside the test venv, after `maturin develop --profile wheel`):
 
     python crates/dlpack-py/bench/bench_exchange.py            # full run (~2-3 min), report only
     python crates/dlpack-py/bench/bench_exchange.py --check    # exit 1 when a "must" bound fails
