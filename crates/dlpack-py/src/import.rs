@@ -456,15 +456,15 @@ pub(crate) fn via_dlpack(
         crate::vcall::dlpack_max_version_1_3(obj)
     } else {
         let kwargs = PyDict::new(py);
-        kwargs.set_item("max_version", opts.max_version)?;
+        kwargs.set_item(intern!(py, "max_version"), opts.max_version)?;
         if let Some(s) = consumer_stream(obj, opts.stream)? {
-            kwargs.set_item("stream", s)?;
+            kwargs.set_item(intern!(py, "stream"), s)?;
         }
         if let Some(d) = opts.dl_device {
-            kwargs.set_item("dl_device", (d.device_type.0, d.device_id))?;
+            kwargs.set_item(intern!(py, "dl_device"), (d.device_type.0, d.device_id))?;
         }
         if let Some(c) = opts.copy {
-            kwargs.set_item("copy", c)?;
+            kwargs.set_item(intern!(py, "copy"), c)?;
         }
         obj.call_method(name, (), Some(&kwargs))
     };
@@ -479,7 +479,7 @@ pub(crate) fn via_dlpack(
             match consumer_stream(obj, opts.stream)? {
                 Some(s) => {
                     let kwargs = PyDict::new(py);
-                    kwargs.set_item("stream", s)?;
+                    kwargs.set_item(intern!(py, "stream"), s)?;
                     obj.call_method(name, (), Some(&kwargs))?
                 }
                 None => crate::vcall::dlpack_no_args(obj)?,

@@ -83,7 +83,11 @@ fn call_method_kw<'py>(
 pub(crate) fn dlpack_max_version_1_3<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     let names = MAX_VERSION_NAMES
-        .get_or_try_init(py, || PyTuple::new(py, ["max_version"]).map(Bound::unbind))?
+        .get_or_try_init(py, || {
+            // Interned, like the function's parameter names: CPython matches
+            // keywords by identity first and compares strings only on a miss.
+            PyTuple::new(py, [PyString::intern(py, "max_version")]).map(Bound::unbind)
+        })?
         .bind(py);
     let value = MAX_VERSION_1_3
         .get_or_try_init(py, || PyTuple::new(py, [1u32, 3]).map(Bound::unbind))?
