@@ -155,17 +155,19 @@ impl<'a> TensorView<'a> {
                 });
             }
             if raw.device.device_type.has_addressable_data() {
-                let overflow = Error::AddressOverflow {
-                    byte_offset: raw.byte_offset,
-                };
-                let first = usize::try_from(raw.byte_offset)
+                let in_range = usize::try_from(raw.byte_offset)
                     .ok()
                     .and_then(|off| (raw.data as usize).checked_add(off))
-                    .ok_or(overflow.clone())?;
-                first
-                    .checked_add_signed(layout.start as isize)
-                    .and_then(|_| first.checked_add_signed(layout.end as isize))
-                    .ok_or(overflow)?;
+                    .and_then(|first| {
+                        first.checked_add_signed(layout.start as isize)?;
+                        first.checked_add_signed(layout.end as isize)
+                    })
+                    .is_some();
+                if !in_range {
+                    return Err(Error::AddressOverflow {
+                        byte_offset: raw.byte_offset,
+                    });
+                }
             }
         }
         Ok(TensorView {
