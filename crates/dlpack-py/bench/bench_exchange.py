@@ -1,10 +1,11 @@
-"""Per-call cost of the `dlpack` module's exchanges, side by side with numpy, pydlpack and nanobind.
+"""Per-call cost of the `dlpack` module's exchanges, beside numpy, pydlpack, nanobind and dlpark.
 
 Usage (inside the test venv, after `maturin develop --profile wheel`):
 
     python crates/dlpack-py/bench/bench_exchange.py            # full run (~2-3 min), report only
     python crates/dlpack-py/bench/bench_exchange.py --check    # exit 1 when a "must" bound fails
     python crates/dlpack-py/bench/bench_exchange.py --quick    # smoke run (~15 s)
+    python crates/dlpack-py/bench/bench_exchange.py --anchors-dir <target>/bench-anchors/python
 
 Method (the one of shared/bench/nanobind/time_nanobind.py, whose functions are imported by path
 when that file is found): warm-up over all cases, per case a loop count from Timer.autorange()
@@ -13,8 +14,13 @@ minus its reference (the module's own `_testing.noop(1)`, or the producer's own 
 other producers the bound is on take(x) - noop(1) - x.__dlpack__(max_version=(1, 3)): what the
 import adds to the call and to the producer's own work.
 
-nanobind anchor: if the nb_anchor build folder is given (--nanobind-dir or DLPACK_BENCH_NANOBIND_DIR;
-see shared/bench/nanobind/README.md) its take(numpy)/take(torch) are timed in the same run.
+Peer anchors: the bounds of the borrowed import (`B take_borrowed(numpy)`, `B take_borrowed(torch)`)
+are what a peer's import adds over a no-op function of its own module, measured in the same run:
+nanobind's `take(nb::ndarray<>)` of a numpy array, dlpark's `python::from_dlpack` of a torch tensor
+(through torch's C exchange API).  `cargo xtask bench` builds both modules from bench/anchors/ into
+<target>/bench-anchors/python and passes that folder (--anchors-dir or DLPACK_BENCH_ANCHORS_DIR).
+When an anchor module is missing or fails its check, the bound falls back to the fixed number
+(ANCHOR_NUMPY_NS / ANCHOR_TORCH_NS, measured once on another day), with a loud note.
 pydlpack 0.2.1 is loaded from <sys.prefix>/peers/pydlpack (or DLPACK_TEST_PYDLPACK_DIR) under the
 name `pydlpack`, because it also imports as `dlpack`.
 """
@@ -37,9 +43,12 @@ from dlpack import _testing as T
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# anchors measured on this machine kind (ns of overhead over a no-op call)
+# fixed anchors, the fallback when an anchor module is not there (ns of overhead over a no-op
+# call, measured once on this machine kind)
 ANCHOR_NUMPY_NS = 75.0    # nanobind 3.1 take(numpy array)
 ANCHOR_TORCH_NS = 70.0    # dlpark, torch via the exchange API
+# the anchor modules of bench/anchors/ (name in the tables, module)
+ANCHOR_MODULES = (("nanobind", "nanobind_anchor"), ("dlpark", "dlpark_anchor"))
 GOAL_IMPORT_NS = 40.0
 MUST_OTHER_PRODUCER_NS = 60.0
 
@@ -109,16 +118,54 @@ def load_pydlpack():
     return None
 
 
-def load_nanobind(build_dir):
-    if not build_dir or not os.path.isdir(build_dir):
+def loud(message):
+    rule = "!" * 78
+    print(f"\n{rule}\n" + "\n".join(f"!!!  {line}" for line in message.splitlines()) + f"\n{rule}\n",
+          file=sys.stderr)
+
+
+def load_anchors(anchors_dir, samples):
+    """{name: module} of the anchor modules found in `anchors_dir` whose take(x) returns x.ndim
+    for each of `samples`; a loud note for each one missing or wrong."""
+    if not anchors_dir:
+        loud("no anchors folder (--anchors-dir / DLPACK_BENCH_ANCHORS_DIR): the import bounds use\n"
+             "the FIXED anchors, measured once on another day (`cargo xtask bench` builds them)")
         return {}
-    sys.path.insert(0, build_dir)
+    if not os.path.isdir(anchors_dir):
+        loud(f"anchors folder {anchors_dir} does not exist: the import bounds use the FIXED anchors")
+        return {}
+    sys.path.insert(0, anchors_dir)
     out = {}
-    for name in ("nb_anchor", "nb_anchor_fast"):
+    for name, module in ANCHOR_MODULES:
         try:
-            out[name] = importlib.import_module(name)
-        except ImportError:
-            pass
+            m = importlib.import_module(module)
+            for x in samples:
+                got = m.take(x)
+                if got != x.ndim or m.noop(1) != 1:
+                    raise ValueError(f"take({type(x).__name__} of ndim {x.ndim}) returned {got}")
+        except Exception as e:  # ImportError, or an anchor that does not import correctly
+            loud(f"{name} anchor ({module} in {anchors_dir}) not usable: {type(e).__name__}: {e}\n"
+                 f"its bound falls back to the FIXED anchor")
+            continue
+        out[name] = m
+    return out
+
+
+def anchor_versions():
+    """Versions of the anchors' libraries: nanobind's Python package (which built the module) and
+    the dlpark of the anchor crate's Cargo.lock."""
+    out = []
+    try:
+        import nanobind
+        out.append(f"nanobind {nanobind.__version__}")
+    except ImportError:
+        pass
+    try:
+        with open(os.path.join(HERE, "anchors", "dlpark", "Cargo.lock")) as f:
+            lock = f.read()
+        out.append("dlpark " + lock.split('name = "dlpark"\nversion = "', 1)[1].split('"', 1)[0])
+    except (OSError, IndexError):
+        pass
     return out
 
 
@@ -178,9 +225,33 @@ def build(args):
     except ImportError:
         torch = None
         print("note: torch not installed; torch cases left out", file=sys.stderr)
-    for what, x, anchor in (("numpy", "a", ANCHOR_NUMPY_NS), ("torch", "t", ANCHOR_TORCH_NS)):
-        if x not in g:
+    xs = {"numpy": "a", "torch": "t"}
+    # the peer anchors: each module's take(x) over its own noop(1), timed in the same run
+    samples = [np.zeros((2, 3, 4), dtype=np.float32)] + ([torch.zeros(2, 3)] if torch else [])
+    anchors = load_anchors(args.anchors_dir, samples)
+    anchor_cases = []
+    for name, m in anchors.items():
+        gm = dict(g, m=m)
+        mnoop = f"B {name}: noop(1)"
+        anchor_cases.append(("B", mnoop, "m.noop(1)", gm, None))
+        for what in ("numpy", "torch") if name == "nanobind" else ("torch", "numpy"):
+            if xs[what] in g:
+                anchor_cases.append(("B", f"B {name}: take({what})", f"m.take({xs[what]})", gm, mnoop))
+    # the bound of each borrowed import: the peer's same-run overhead, else the fixed number
+    anchor_used = []  # (what, which anchor, why, fn(results) -> ns over its noop)
+    for what, peer, fixed, fixed_who in (("numpy", "nanobind", ANCHOR_NUMPY_NS, "nanobind 3.1"),
+                                         ("torch", "dlpark", ANCHOR_TORCH_NS, "dlpark")):
+        if xs[what] not in g:
             continue
+        if peer in anchors:
+            anchor_used.append((what, f"{peer} take({what}), same run", "",
+                                lambda r, l=f"B {peer}: take({what})": r[l][2]))
+        else:
+            anchor_used.append((what, f"FIXED {fixed:.0f} ns",
+                                f"{fixed_who}, measured once; the {peer} anchor is not loaded",
+                                lambda r, v=fixed: v))
+    for what, anchor_what, _why, anchor in anchor_used:
+        x = xs[what]
         # The bounds hold for the import a #[pyfunction] taking a tensor for the call makes:
         # borrowed (NumPy's own fields; torch's dltensor_from_py_object_no_sync), which the
         # issue allows where honest. The owning import (a PyTensor that may outlive the call)
@@ -191,15 +262,8 @@ def build(args):
             checks.append((label, "goal" if kind == "must" else "info",
                            lambda r, l=label: r[l][2], GOAL_IMPORT_NS, "ns over noop", "overhead"))
             checks.append((label, kind, lambda r, l=label: r[l][2], anchor, "ns over noop",
-                           f"overhead (anchor {anchor:.0f} ns)"))
-    nb = load_nanobind(args.nanobind_dir)
-    for name, m in nb.items():
-        gn = dict(g, m=m)
-        nbnoop = f"B {name}: noop(1)"
-        cases.append(("B", nbnoop, "m.noop(1)", gn, None))
-        cases.append(("B", f"B {name}: take(numpy)", "m.take(a)", gn, nbnoop))
-        if "t" in g:
-            cases.append(("B", f"B {name}: take(torch)", "m.take(t)", gn, nbnoop))
+                           f"overhead; anchor: {anchor_what}"))
+    cases += anchor_cases
 
     # other producers: the import's overhead over the producer's own __dlpack__(max_version=(1, 3)):
     # take(x) costs the #[pyfunction] call (the no-op) + the producer's call + the import's own
@@ -231,30 +295,31 @@ def build(args):
         cases += [("C", small_l, stmt.format("a"), g, None), ("C", big_l, stmt.format("big"), g, None)]
         checks.append((big_l, "must", lambda r, b=big_l, s=small_l: r[b][0] / r[s][0], 1.2,
                        "x the 1 KiB time", "ratio 1 GiB / 1 KiB"))
-    return cases, checks
+    return cases, checks, anchor_used
 
 
 def versions():
     out = [f"python {platform.python_version()}", f"numpy {np.__version__}",
            f"dlpack {getattr(dlpack, '__version__', '?')}"]
-    for name in ("torch", "jax", "nanobind"):
+    for name in ("torch", "jax"):
         m = sys.modules.get(name)
         if m is not None:
             out.append(f"{name} {getattr(m, '__version__', '?')}")
-    return ", ".join(out) + f", {platform.machine()}"
+    return ", ".join(out + anchor_versions()) + f", {platform.machine()}"
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="exit 1 when a 'must' bound fails")
     ap.add_argument("--quick", action="store_true", help="fast smoke run (less warm-up, fewer repeats)")
-    ap.add_argument("--nanobind-dir", default=os.environ.get("DLPACK_BENCH_NANOBIND_DIR"),
-                    help="build folder of shared/bench/nanobind (nb_anchor*.so)")
+    ap.add_argument("--anchors-dir", default=os.environ.get("DLPACK_BENCH_ANCHORS_DIR"),
+                    help="folder of the anchor modules nanobind_anchor and dlpark_anchor "
+                         "(cargo xtask bench builds them into <target>/bench-anchors/python)")
     ap.add_argument("--warmup", type=float, default=None, help="warm-up seconds (default 15, quick 1)")
     args = ap.parse_args(argv)
 
     harness, hpath = (None, None) if args.quick else _find_harness()
-    cases, checks = build(args)
+    cases, checks, anchor_used = build(args)
     warm = args.warmup if args.warmup is not None else (1.0 if args.quick else 15.0)
     print(f"# dlpack exchange benchmark\n\n{versions()}")
     print(f"harness: {hpath or 'built-in (same method)'}; warm-up {warm:.0f} s; "
@@ -273,22 +338,30 @@ def main(argv=None):
         ns, _n, ovh = res[label]
         print(f"| {label} | {ns:.1f} | {'' if ovh is None else f'{ovh:+.1f}'} |")
 
+    # the anchors the import bounds use
+    print("\n| import bound | anchor | ns over its noop |")
+    print("| --- | --- | ---: |")
+    for what, anchor_what, why, anchor in anchor_used:
+        print(f"| B take_borrowed({what}) | {anchor_what}{f' ({why})' if why else ''} "
+              f"| {anchor(res):+.1f} |")
+
     # table of checks
     print("\n| case | ns | overhead | ratio/value | target | result |")
     print("| --- | ---: | ---: | ---: | --- | --- |")
     must_failed = []
     for label, kind, fn, bound, unit, what in checks:
         v = fn(res)
+        bound = bound(res) if callable(bound) else bound
         ns, _n, ovh = res[label]
         if kind == "must>=":
             ok = v >= bound
-            target = f"must >= {bound:g} {unit}"
+            target = f"must >= {bound:.4g} {unit}"
         elif kind == "info":
             ok = v <= bound
-            target = f"(reported) {bound:g} {unit}"
+            target = f"(reported) {bound:.4g} {unit}"
         else:
             ok = v <= bound
-            target = f"{kind} <= {bound:g} {unit}"
+            target = f"{kind} <= {bound:.4g} {unit}"
         verdict = ("PASS" if ok else "FAIL") if kind != "info" else ("within" if ok else "above")
         if not ok and kind.startswith("must"):
             must_failed.append((label, what, v, bound))
@@ -298,7 +371,7 @@ def main(argv=None):
     if must_failed:
         print(f"{len(must_failed)} 'must' bound(s) failed:")
         for label, what, v, bound in must_failed:
-            print(f"  - {label}: {what} = {v:.2f}, bound {bound:g}")
+            print(f"  - {label}: {what} = {v:.2f}, bound {bound:.4g}")
     else:
         print("all 'must' bounds hold")
     if args.check and must_failed:
