@@ -17,10 +17,12 @@
 //! - [`workspace`]: the workspace root, target dir and packages (`cargo metadata`).
 //! - [`tools`]: rustup toolchains, targets and components, and cargo subcommands.
 //! - [`gpu`]: the GPU simulator folder that tests put on `LD_LIBRARY_PATH`.
+//! - [`anchors`]: the peer modules (nanobind, dlpark) the Python benchmark times beside ours.
 //!
 //! xtask uses the workspace's own target directory (or `CARGO_TARGET_DIR` if the caller set one)
 //! and the toolchain that runs it (`$CARGO`); only the nightly steps (miri, fuzz) switch toolchain.
 
+mod anchors;
 mod cli;
 mod cmd;
 mod gpu;

@@ -4,6 +4,7 @@
 use std::cell::OnceCell;
 use std::path::Path;
 
+use crate::anchors;
 use crate::cmd::{Cmd, Error, Result};
 use crate::gpu;
 use crate::python::Venv;
@@ -402,9 +403,16 @@ fn run_gpu_suite(ws: &Workspace, sim: bool) -> Result<Outcome> {
 /// The Python benchmark: side-by-side timings against numpy, pydlpack and the import anchors.
 const PYTHON_BENCH: &str = "crates/dlpack-py/bench/bench_exchange.py";
 
-/// `cargo xtask bench [-- <criterion args>]`: the criterion benchmarks, then the Python
-/// benchmark (ratios measured in one process).
+/// `cargo xtask bench [-- <criterion args>]`: the criterion benchmarks, then the peer anchors
+/// (nanobind, dlpark; see [`anchors`]) and the Python benchmark, which times ours and the anchors
+/// in one process. An anchor that does not build is a loud skip: the script falls back to its
+/// fixed anchor numbers.
 pub fn bench(ws: &Workspace, criterion_args: &[String]) -> Result {
+    /// The venv of the "python env" step.
+    fn bench_venv(venv: &OnceCell<Venv>) -> Result<&Venv> {
+        venv.get()
+            .ok_or_else(|| Error::new("the python env step did not run"))
+    }
     let venv: OnceCell<Venv> = OnceCell::new();
     Plan::new("xtask bench")
         .step("criterion", || -> Result<Outcome> {
@@ -424,12 +432,19 @@ pub fn bench(ws: &Workspace, criterion_args: &[String]) -> Result {
             let _ = venv.set(Venv::ensure(ws)?);
             Ok(())
         })
+        .step(anchors::NANOBIND.0, || {
+            anchors::nanobind(ws, bench_venv(&venv)?)
+        })
+        .step(anchors::DLPARK.0, || {
+            anchors::dlpark(ws, bench_venv(&venv)?)
+        })
         .step("python", || {
-            let venv = venv
-                .get()
-                .ok_or_else(|| Error::new("the python env step did not run"))?;
+            let venv = bench_venv(&venv)?;
             venv.build_module(ws)?;
-            venv.script(ws, PYTHON_BENCH).run()
+            venv.script(ws, PYTHON_BENCH)
+                .arg("--anchors-dir")
+                .arg(anchors::modules_dir(ws))
+                .run()
         })
         .run()
 }
