@@ -22,9 +22,21 @@ fn take(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
     Ok(view.ndim())
 }
 
+/// Borrows `obj` for the call through its type's DLPack C exchange API (dlpark's
+/// `ExchangeApi::with_tensor_view_no_sync`: `dltensor_from_py_object_no_sync`, no allocation),
+/// like `dlpack._testing.take_borrowed`; types without the API go through [`take`].
+#[pyfunction]
+fn take_borrowed(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
+    match dlpark::python::consumer::exchange::ExchangeApi::from_object(obj.as_borrowed())? {
+        Some(api) => api.with_tensor_view_no_sync(obj.as_borrowed(), |t, _stream| t.ndim as usize),
+        None => take(obj),
+    }
+}
+
 #[pymodule]
 fn dlpark_anchor(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(noop, m)?)?;
     m.add_function(wrap_pyfunction!(take, m)?)?;
+    m.add_function(wrap_pyfunction!(take_borrowed, m)?)?;
     Ok(())
 }
