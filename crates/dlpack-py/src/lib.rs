@@ -22,6 +22,8 @@
 //! - [`interface`]: typestr / PEP 3118 format ⇄ DLPack dtype.
 //! - [`error`]: core errors → the spec's Python exceptions.
 //! - [`live`]: the live-tensor counter for leak tests.
+//! - [`pybuffer`]: the buffer protocol's C declarations (`Py_buffer`,
+//!   `PyObject_GetBuffer`, ...), which pyo3 has under `abi3` only from 3.11.
 //!
 //! Python version: the crate is built with pyo3's `abi3-py311`: the buffer
 //! protocol (`Py_buffer`, `PyObject_GetBuffer`, `bf_getbuffer`) is in the
@@ -43,6 +45,7 @@
 //! }
 //! ```
 
+mod bufferbase;
 pub mod capsule;
 pub mod error;
 pub mod gpu;
@@ -52,6 +55,7 @@ pub mod live;
 pub mod numpy;
 pub mod object;
 pub mod owner;
+pub mod pybuffer;
 pub mod shared;
 mod testing;
 pub mod typecache;

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::{ffi, intern};
 
 use crate::capsule::{consume_capsule, type_name};
 use crate::error::type_err;
@@ -74,7 +74,7 @@ fn asdlpack<'py>(
         return shared(SharedTensor::new(consume_capsule(obj)?));
     }
     // SAFETY: obj is live.
-    if unsafe { ffi::PyObject_CheckBuffer(obj.as_ptr()) } != 0 {
+    if unsafe { crate::pybuffer::PyObject_CheckBuffer(obj.as_ptr()) } != 0 {
         return shared(SharedTensor::new(via_buffer(obj)?.into()));
     }
     if let Ok(d) = obj.getattr(intern!(py, "__array_interface__")) {
@@ -121,6 +121,8 @@ DLDeviceType = enum.IntEnum('DLDeviceType', [
 #[pyo3(name = "_native")]
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    // The classes' base type first, so that a failure is an import error.
+    crate::bufferbase::init(py)?;
     m.add_function(wrap_pyfunction!(asdlpack, m)?)?;
     m.add_function(wrap_pyfunction!(capsule_info, m)?)?;
     m.add_function(wrap_pyfunction!(live_tensors, m)?)?;
