@@ -385,21 +385,48 @@ trait Surface: pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Syn
 }
 
 /// A `PyMethodDef` in a static (CPython only reads it).
-struct MethodDef(ffi::PyMethodDef);
+pub(crate) struct MethodDef(pub(crate) ffi::PyMethodDef);
 
 // SAFETY: immutable after construction; CPython only reads method defs.
 unsafe impl Sync for MethodDef {}
 
+/// A `METH_FASTCALL | METH_KEYWORDS` function (`_PyCFunctionFastWithKeywords`).
+pub(crate) type FastCallKw = unsafe extern "C" fn(
+    *mut ffi::PyObject,
+    *const *mut ffi::PyObject,
+    ffi::Py_ssize_t,
+    *mut ffi::PyObject,
+) -> *mut ffi::PyObject;
+
+/// `METH_FASTCALL`: in the limited API from Python 3.10 (so pyo3 declares it
+/// under `abi3` only from there, and compiles `#[pyfunction]`s and methods
+/// with arguments to `METH_VARARGS` below it: a tuple per call), and
+/// understood with this value and calling convention by every CPython >= 3.7.
+const METH_FASTCALL: c_int = 0x0080;
+
 impl MethodDef {
-    const fn dlpack(f: ffi::PyCFunctionFastWithKeywords) -> Self {
+    /// A `METH_FASTCALL | METH_KEYWORDS` function or method; `doc` starts
+    /// with the text signature (`name(args)\n--\n\n`).
+    pub(crate) const fn fastcall(name: &'static CStr, f: FastCallKw, doc: &'static CStr) -> Self {
         MethodDef(ffi::PyMethodDef {
-            ml_name: c"__dlpack__".as_ptr(),
+            ml_name: name.as_ptr(),
             ml_meth: ffi::PyMethodDefPointer {
-                PyCFunctionFastWithKeywords: f,
+                // SAFETY: C's `(PyCFunction)(void(*)(void))f`: the union field
+                // only stores the pointer; CPython calls it with the signature
+                // that ml_flags names (METH_FASTCALL | METH_KEYWORDS).
+                PyCFunction: unsafe { std::mem::transmute::<FastCallKw, ffi::PyCFunction>(f) },
             },
-            ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
-            ml_doc: c"__dlpack__($self, /, *, stream=None, max_version=None, dl_device=None, copy=None)\n--\n\nDLPack export: a fresh PyCapsule per call (\"dltensor_versioned\" when max_version's major is >= 1, else \"dltensor\").".as_ptr(),
+            ml_flags: METH_FASTCALL | ffi::METH_KEYWORDS,
+            ml_doc: doc.as_ptr(),
         })
+    }
+
+    const fn dlpack(f: FastCallKw) -> Self {
+        Self::fastcall(
+            c"__dlpack__",
+            f,
+            c"__dlpack__($self, /, *, stream=None, max_version=None, dl_device=None, copy=None)\n--\n\nDLPack export: a fresh PyCapsule per call (\"dltensor_versioned\" when max_version's major is >= 1, else \"dltensor\").",
+        )
     }
 }
 
@@ -440,7 +467,8 @@ fn keyword_index(names: &[Py<PyString>; 4], name: &Bound<'_, PyAny>) -> PyResult
     let s = name
         .cast::<PyString>()
         .map_err(|_| type_err("__dlpack__() keywords must be strings"))?;
-    let s = s.to_str()?;
+    let s = s.to_cow()?;
+    let s = &*s;
     DLPACK_KWNAMES_STR
         .iter()
         .position(|n| *n == s)
