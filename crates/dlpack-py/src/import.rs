@@ -346,7 +346,7 @@ pub fn extract(obj: &Bound<'_, PyAny>, opts: &ExtractOptions<'_>) -> PyResult<Py
         return Ok(PyTensor::new(via_dlpack(obj, opts)?, ImportPath::Dlpack));
     }
     // SAFETY: obj is live.
-    if unsafe { ffi::PyObject_CheckBuffer(obj.as_ptr()) } != 0 {
+    if unsafe { crate::pybuffer::PyObject_CheckBuffer(obj.as_ptr()) } != 0 {
         return Ok(PyTensor::new(via_buffer(obj)?.into(), ImportPath::Buffer));
     }
     let py = obj.py();
@@ -558,7 +558,7 @@ pub(crate) fn via_buffer(obj: &Bound<'_, PyAny>) -> PyResult<ManagedTensorVersio
     .py()
 }
 
-fn buffer_dims(v: &ffi::Py_buffer, ndim: usize) -> PyResult<(Vec<i64>, Vec<i64>)> {
+fn buffer_dims(v: &crate::pybuffer::Py_buffer, ndim: usize) -> PyResult<(Vec<i64>, Vec<i64>)> {
     if ndim == 0 {
         return Ok((Vec::new(), Vec::new()));
     }

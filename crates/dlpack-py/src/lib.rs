@@ -22,11 +22,19 @@
 //! - [`interface`]: typestr / PEP 3118 format ⇄ DLPack dtype.
 //! - [`error`]: core errors → the spec's Python exceptions.
 //! - [`live`]: the live-tensor counter for leak tests.
+//! - [`pybuffer`]: the buffer protocol's C declarations (`Py_buffer`,
+//!   `PyObject_GetBuffer`, ...), which pyo3 has under `abi3` only from 3.11.
 //!
-//! Python version: the crate is built with pyo3's `abi3-py311`: the buffer
-//! protocol (`Py_buffer`, `PyObject_GetBuffer`, `bf_getbuffer`) is in the
-//! limited API only from Python 3.11, and pyo3 exposes it under `abi3` only
-//! then. The wheel is `cp311-abi3` and needs Python ≥ 3.11.
+//! Python version: the crate is built with pyo3's `abi3-py39`; the wheel is
+//! `cp39-abi3` and runs on every CPython ≥ 3.9. The buffer protocol is in the
+//! limited API only from 3.11, and pyo3 exposes it under `abi3` only then:
+//! [`pybuffer`] declares it (CPython ≥ 3.9 exports it, and on Unix an
+//! extension's symbols resolve against the running interpreter), and the
+//! `bf_getbuffer` slot of [`Tensor`] and [`DLPackObject`] is on a small base
+//! type of theirs (`dlpack._BufferBase`, made with `PyType_FromSpec`, whose
+//! buffer slots CPython copies into the classes). On other targets
+//! (Windows' `python3.dll` exports the buffer functions only from 3.11) the
+//! crate is built with `abi3-py311` and the wheel is `cp311-abi3`.
 //!
 //! Architecture invariant: every protocol decision is the core's
 //! (`dlpack_core::protocol`); this crate only moves values across the
@@ -43,6 +51,7 @@
 //! }
 //! ```
 
+mod bufferbase;
 pub mod capsule;
 pub mod error;
 pub mod gpu;
@@ -52,6 +61,7 @@ pub mod live;
 pub mod numpy;
 pub mod object;
 pub mod owner;
+pub mod pybuffer;
 pub mod shared;
 mod testing;
 pub mod typecache;

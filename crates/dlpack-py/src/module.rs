@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::{ffi, intern};
 
 use crate::capsule::{consume_capsule, type_name};
 use crate::error::type_err;
 use crate::import::{ExtractOptions, Protocol, is_capsule, via_array_interface, via_buffer};
-use crate::object::{DEVICE_TYPE_ENUM, DLPackObject, Tensor, shared_of};
+use crate::object::{DEVICE_TYPE_ENUM, DLPackObject, MethodDef, Tensor, shared_of};
 use crate::shared::SharedTensor;
 use crate::typecache::type_info;
 
@@ -74,7 +75,7 @@ fn asdlpack<'py>(
         return shared(SharedTensor::new(consume_capsule(obj)?));
     }
     // SAFETY: obj is live.
-    if unsafe { ffi::PyObject_CheckBuffer(obj.as_ptr()) } != 0 {
+    if unsafe { crate::pybuffer::PyObject_CheckBuffer(obj.as_ptr()) } != 0 {
         return shared(SharedTensor::new(via_buffer(obj)?.into()));
     }
     if let Ok(d) = obj.getattr(intern!(py, "__array_interface__")) {
@@ -94,6 +95,79 @@ fn asdlpack<'py>(
          __array_interface__ or __cuda_array_interface__, and is not a DLPack capsule",
         type_name(obj)
     )))
+}
+
+/// pyo3's `asdlpack` function object: the argument parsing (and its error
+/// messages) of every call other than `asdlpack(obj)`.
+static ASDLPACK_GENERAL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+static ASDLPACK_DEF: MethodDef = MethodDef::fastcall(
+    c"asdlpack",
+    asdlpack_fastcall,
+    c"asdlpack(obj, *, protocol=None)\n--\n\nWraps `obj` as a DLPack producer (see `dlpack.asdlpack`).",
+);
+
+/// `dlpack.asdlpack` by `METH_FASTCALL`: it is called once per exchange, and
+/// pyo3 compiles `#[pyfunction]`s to `METH_VARARGS` under `abi3` before
+/// Python 3.10 (a tuple per call). The common call `asdlpack(obj)` goes
+/// straight to [`asdlpack`]; any other is passed to pyo3's function object.
+///
+/// # Safety
+///
+/// Called by CPython with an attached thread state: `args` holds `nargs`
+/// positional values followed by one value per name in `kwnames` (a tuple,
+/// or NULL).
+unsafe extern "C" fn asdlpack_fastcall(
+    _module: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls functions with an attached thread state.
+    let py = unsafe { Python::assume_attached() };
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> PyResult<_> {
+        if nargs == 1 && kwnames.is_null() {
+            // SAFETY: one positional value, borrowed for the call.
+            let obj = unsafe { Borrowed::from_ptr(py, *args) };
+            return asdlpack(&obj, None).map(|o| o.into_any().unbind());
+        }
+        let nkw = if kwnames.is_null() {
+            0
+        } else {
+            // SAFETY: kwnames is a tuple (borrowed for the call).
+            unsafe { ffi::PyTuple_Size(kwnames) }
+        };
+        // SAFETY: nargs positional values then nkw keyword values, borrowed.
+        let values = unsafe { std::slice::from_raw_parts(args, (nargs + nkw.max(0)) as usize) };
+        let value = |p: &*mut ffi::PyObject| {
+            // SAFETY: a live object borrowed for the call.
+            unsafe { Borrowed::from_ptr(py, *p) }
+        };
+        let positional = pyo3::types::PyTuple::new(py, values[..nargs as usize].iter().map(value))?;
+        let kwargs = pyo3::types::PyDict::new(py);
+        if nkw > 0 {
+            // SAFETY: as above.
+            let names = unsafe { Borrowed::from_ptr(py, kwnames) };
+            for (name, v) in names.try_iter()?.zip(&values[nargs as usize..]) {
+                kwargs.set_item(name?, value(v))?;
+            }
+        }
+        let general = ASDLPACK_GENERAL
+            .get(py)
+            .ok_or_else(|| type_err("dlpack._native is not initialised"))?;
+        Ok(general.bind(py).call(positional, Some(&kwargs))?.unbind())
+    }));
+    match r {
+        Ok(Ok(o)) => o.into_ptr(),
+        Ok(Err(e)) => {
+            e.restore(py);
+            std::ptr::null_mut()
+        }
+        Err(_) => {
+            pyo3::panic::PanicException::new_err("panic in asdlpack").restore(py);
+            std::ptr::null_mut()
+        }
+    }
 }
 
 /// Decodes an unconsumed DLPack capsule without consuming it.
@@ -121,7 +195,24 @@ DLDeviceType = enum.IntEnum('DLDeviceType', [
 #[pyo3(name = "_native")]
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    m.add_function(wrap_pyfunction!(asdlpack, m)?)?;
+    // The classes' base type first, so that a failure is an import error.
+    crate::bufferbase::init(py)?;
+    let general = wrap_pyfunction!(asdlpack, m)?;
+    let _ = ASDLPACK_GENERAL.set(py, general.into_any().unbind());
+    let name = m.name()?;
+    // SAFETY: the def is a static; the module and its name are live; a new
+    // reference or NULL with an exception set.
+    let f = unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyCFunction_NewEx(
+                std::ptr::from_ref(&ASDLPACK_DEF.0).cast_mut(),
+                m.as_ptr(),
+                name.as_ptr(),
+            ),
+        )?
+    };
+    m.add("asdlpack", f)?;
     m.add_function(wrap_pyfunction!(capsule_info, m)?)?;
     m.add_function(wrap_pyfunction!(live_tensors, m)?)?;
     m.add_class::<DLPackObject>()?;

@@ -29,11 +29,16 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyInt, PyString, PyTuple};
 use pyo3::{ffi, intern};
 
+use crate::bufferbase::BufferBase;
 use crate::capsule::{RawManaged, consume_capsule, new_capsule};
 use crate::error::{IntoPyResult, buffer_err, type_err};
 use crate::import::{ExtractOptions, device_of, is_keyword_type_error, via_dlpack};
 use crate::interface::{dtype_format, dtype_typestr};
 use crate::owner::Keep;
+use crate::pybuffer::{
+    Py_buffer, PyBUF_ANY_CONTIGUOUS, PyBUF_C_CONTIGUOUS, PyBUF_F_CONTIGUOUS, PyBUF_FORMAT,
+    PyBUF_ND, PyBUF_STRIDES, PyBUF_WRITABLE,
+};
 use crate::shared::{ExportSync, SharedTensor, export, share};
 
 /// `dlpack.DLDeviceType` members by value (set when the module is loaded).
@@ -125,31 +130,31 @@ fn buf_info(shared: &SharedTensor) -> PyResult<BufInfo> {
 unsafe fn fill_buffer(
     info: &BufInfo,
     owner: Bound<'_, PyAny>,
-    view: *mut ffi::Py_buffer,
+    view: *mut Py_buffer,
     flags: c_int,
 ) -> PyResult<()> {
-    if flags & ffi::PyBUF_WRITABLE != 0 && info.readonly {
+    if flags & PyBUF_WRITABLE != 0 && info.readonly {
         return Err(buffer_err(
             "the data is read-only; a writable buffer (PyBUF_WRITABLE) cannot be provided",
         ));
     }
     let want = |f: c_int| flags & f == f;
-    if want(ffi::PyBUF_C_CONTIGUOUS) && !info.c_contiguous {
+    if want(PyBUF_C_CONTIGUOUS) && !info.c_contiguous {
         return Err(buffer_err(
             "a C-contiguous buffer was requested but the data is not C-contiguous",
         ));
     }
-    if want(ffi::PyBUF_F_CONTIGUOUS) && !info.f_contiguous {
+    if want(PyBUF_F_CONTIGUOUS) && !info.f_contiguous {
         return Err(buffer_err(
             "an F-contiguous buffer was requested but the data is not F-contiguous",
         ));
     }
-    if want(ffi::PyBUF_ANY_CONTIGUOUS) && !(info.c_contiguous || info.f_contiguous) {
+    if want(PyBUF_ANY_CONTIGUOUS) && !(info.c_contiguous || info.f_contiguous) {
         return Err(buffer_err(
             "a contiguous buffer was requested but the data is not contiguous",
         ));
     }
-    if !want(ffi::PyBUF_STRIDES) && !info.c_contiguous {
+    if !want(PyBUF_STRIDES) && !info.c_contiguous {
         return Err(buffer_err(
             "the data is strided; the consumer must request strides (PyBUF_STRIDES)",
         ));
@@ -162,17 +167,17 @@ unsafe fn fill_buffer(
         (*view).itemsize = info.itemsize;
         (*view).readonly = c_int::from(info.readonly);
         (*view).ndim = info.shape.len() as c_int;
-        (*view).format = if want(ffi::PyBUF_FORMAT) {
+        (*view).format = if want(PyBUF_FORMAT) {
             info.format.as_ptr().cast_mut()
         } else {
             std::ptr::null_mut()
         };
-        (*view).shape = if want(ffi::PyBUF_ND) {
+        (*view).shape = if want(PyBUF_ND) {
             info.shape.as_ptr().cast_mut()
         } else {
             std::ptr::null_mut()
         };
-        (*view).strides = if want(ffi::PyBUF_STRIDES) {
+        (*view).strides = if want(PyBUF_STRIDES) {
             info.strides.as_ptr().cast_mut()
         } else {
             std::ptr::null_mut()
@@ -295,7 +300,7 @@ fn nbytes(view: &dlpack_core::tensor::TensorView<'_>) -> u64 {
 ///     Ok(())
 /// }).unwrap();
 /// ```
-#[pyclass(frozen, module = "dlpack", name = "Tensor")]
+#[pyclass(frozen, extends = BufferBase, module = "dlpack", name = "Tensor")]
 pub struct Tensor {
     shared: Arc<SharedTensor>,
     buf: PyOnceLock<BufInfo>,
@@ -380,21 +385,48 @@ trait Surface: pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Syn
 }
 
 /// A `PyMethodDef` in a static (CPython only reads it).
-struct MethodDef(ffi::PyMethodDef);
+pub(crate) struct MethodDef(pub(crate) ffi::PyMethodDef);
 
 // SAFETY: immutable after construction; CPython only reads method defs.
 unsafe impl Sync for MethodDef {}
 
+/// A `METH_FASTCALL | METH_KEYWORDS` function (`_PyCFunctionFastWithKeywords`).
+pub(crate) type FastCallKw = unsafe extern "C" fn(
+    *mut ffi::PyObject,
+    *const *mut ffi::PyObject,
+    ffi::Py_ssize_t,
+    *mut ffi::PyObject,
+) -> *mut ffi::PyObject;
+
+/// `METH_FASTCALL`: in the limited API from Python 3.10 (so pyo3 declares it
+/// under `abi3` only from there, and compiles `#[pyfunction]`s and methods
+/// with arguments to `METH_VARARGS` below it: a tuple per call), and
+/// understood with this value and calling convention by every CPython >= 3.7.
+const METH_FASTCALL: c_int = 0x0080;
+
 impl MethodDef {
-    const fn dlpack(f: ffi::PyCFunctionFastWithKeywords) -> Self {
+    /// A `METH_FASTCALL | METH_KEYWORDS` function or method; `doc` starts
+    /// with the text signature (`name(args)\n--\n\n`).
+    pub(crate) const fn fastcall(name: &'static CStr, f: FastCallKw, doc: &'static CStr) -> Self {
         MethodDef(ffi::PyMethodDef {
-            ml_name: c"__dlpack__".as_ptr(),
+            ml_name: name.as_ptr(),
             ml_meth: ffi::PyMethodDefPointer {
-                PyCFunctionFastWithKeywords: f,
+                // SAFETY: C's `(PyCFunction)(void(*)(void))f`: the union field
+                // only stores the pointer; CPython calls it with the signature
+                // that ml_flags names (METH_FASTCALL | METH_KEYWORDS).
+                PyCFunction: unsafe { std::mem::transmute::<FastCallKw, ffi::PyCFunction>(f) },
             },
-            ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
-            ml_doc: c"__dlpack__($self, /, *, stream=None, max_version=None, dl_device=None, copy=None)\n--\n\nDLPack export: a fresh PyCapsule per call (\"dltensor_versioned\" when max_version's major is >= 1, else \"dltensor\").".as_ptr(),
+            ml_flags: METH_FASTCALL | ffi::METH_KEYWORDS,
+            ml_doc: doc.as_ptr(),
         })
+    }
+
+    const fn dlpack(f: FastCallKw) -> Self {
+        Self::fastcall(
+            c"__dlpack__",
+            f,
+            c"__dlpack__($self, /, *, stream=None, max_version=None, dl_device=None, copy=None)\n--\n\nDLPack export: a fresh PyCapsule per call (\"dltensor_versioned\" when max_version's major is >= 1, else \"dltensor\").",
+        )
     }
 }
 
@@ -435,7 +467,8 @@ fn keyword_index(names: &[Py<PyString>; 4], name: &Bound<'_, PyAny>) -> PyResult
     let s = name
         .cast::<PyString>()
         .map_err(|_| type_err("__dlpack__() keywords must be strings"))?;
-    let s = s.to_str()?;
+    let s = s.to_cow()?;
+    let s = &*s;
     DLPACK_KWNAMES_STR
         .iter()
         .position(|n| *n == s)
@@ -597,14 +630,14 @@ unsafe extern "C" fn dlpack_fastcall<T: Surface>(
     }
 }
 
-/// `bf_getbuffer` of a [`Surface`] class.
+/// The buffer export of a [`Surface`] class.
 ///
 /// # Safety
 ///
 /// `view` is a writable `Py_buffer`.
 unsafe fn getbuffer<T: Surface>(
     slf: &Bound<'_, T>,
-    view: *mut ffi::Py_buffer,
+    view: *mut Py_buffer,
     flags: c_int,
 ) -> PyResult<()> {
     let py = slf.py();
@@ -615,6 +648,31 @@ unsafe fn getbuffer<T: Surface>(
     // SAFETY: CPython passes a writable view; info lives in slf, which the
     // view references.
     unsafe { fill_buffer(info, slf.clone().into_any(), view, flags) }
+}
+
+/// `bf_getbuffer` of both classes; the slot is their base's
+/// ([`crate::bufferbase`]), which only they extend.
+///
+/// # Safety
+///
+/// `view` is a writable `Py_buffer`.
+pub(crate) unsafe fn getbuffer_any(
+    obj: &Bound<'_, PyAny>,
+    view: *mut Py_buffer,
+    flags: c_int,
+) -> PyResult<()> {
+    if let Ok(o) = obj.cast::<DLPackObject>() {
+        // SAFETY: by the caller's contract.
+        return unsafe { getbuffer(o, view, flags) };
+    }
+    if let Ok(t) = obj.cast::<Tensor>() {
+        // SAFETY: by the caller's contract.
+        return unsafe { getbuffer(t, view, flags) };
+    }
+    Err(buffer_err(format!(
+        "{} does not export a buffer",
+        crate::capsule::type_name(obj)
+    )))
 }
 
 fn repr<T: Surface>(this: &T, py: Python<'_>) -> PyResult<String> {
@@ -632,7 +690,7 @@ fn repr<T: Surface>(this: &T, py: Python<'_>) -> PyResult<String> {
 
 /// The `#[pymethods]` of a [`Surface`] class: the whole protocol surface.
 macro_rules! protocol_surface {
-    ($ty:ty, $def:ident, { $($buffer:tt)* }) => {
+    ($ty:ty, $def:ident) => {
         static $def: MethodDef = MethodDef::dlpack(dlpack_fastcall::<$ty>);
 
         #[pymethods]
@@ -652,8 +710,6 @@ macro_rules! protocol_surface {
             fn __dlpack_c_exchange_api__(py: Python<'_>) -> PyResult<Py<PyAny>> {
                 exchange_api_capsule(py)
             }
-
-            $($buffer)*
 
             /// The wrapped object (a `Tensor` is its own source).
             #[getter]
@@ -720,34 +776,30 @@ macro_rules! protocol_surface {
     };
 }
 
-protocol_surface!(Tensor, TENSOR_DLPACK, {
-    // pyo3 refuses these slots from macro_rules tokens (the `unsafe fn`
-    // wrappers), so each class passes them from its own invocation.
-    unsafe fn __getbuffer__(
-        slf: Bound<'_, Self>,
-        view: *mut ffi::Py_buffer,
-        flags: c_int,
-    ) -> PyResult<()> {
-        // SAFETY: CPython calls bf_getbuffer with a writable view.
-        unsafe { getbuffer(&slf, view, flags) }
-    }
+/// `IntoPyObject` of a class: pyo3 derives it only for classes without
+/// `extends`, and these extend their buffer base.
+macro_rules! into_pyobject {
+    ($ty:ty) => {
+        impl<'py> IntoPyObject<'py> for $ty {
+            type Target = Self;
+            type Output = Bound<'py, Self>;
+            type Error = PyErr;
 
-    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
-});
-protocol_surface!(DLPackObject, DLPACK_OBJECT_DLPACK, {
-    // pyo3 refuses these slots from macro_rules tokens (the `unsafe fn`
-    // wrappers), so each class passes them from its own invocation.
-    unsafe fn __getbuffer__(
-        slf: Bound<'_, Self>,
-        view: *mut ffi::Py_buffer,
-        flags: c_int,
-    ) -> PyResult<()> {
-        // SAFETY: CPython calls bf_getbuffer with a writable view.
-        unsafe { getbuffer(&slf, view, flags) }
-    }
+            fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, Self>> {
+                Bound::new(py, self)
+            }
+        }
+    };
+}
 
-    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
-});
+into_pyobject!(Tensor);
+into_pyobject!(DLPackObject);
+
+// The buffer protocol is not here: pyo3 emits `bf_getbuffer` under `abi3`
+// only from Python 3.11, so the slot is on the classes' base type
+// (`crate::bufferbase`), which calls `getbuffer_any`.
+protocol_surface!(Tensor, TENSOR_DLPACK);
+protocol_surface!(DLPackObject, DLPACK_OBJECT_DLPACK);
 
 impl Surface for Tensor {
     const REPR_NAME: &'static str = "Tensor";
@@ -846,7 +898,7 @@ enum Inner {
 }
 
 /// The result of `dlpack.asdlpack(obj)`: a DLPack producer over `obj`.
-#[pyclass(frozen, module = "dlpack", name = "DLPackObject")]
+#[pyclass(frozen, extends = BufferBase, module = "dlpack", name = "DLPackObject")]
 pub struct DLPackObject {
     source: Py<PyAny>,
     inner: Inner,

@@ -16,6 +16,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 
 use crate::live::LiveToken;
+use crate::pybuffer::{Py_buffer, PyBUF_RECORDS_RO, PyBuffer_Release, PyObject_GetBuffer};
 
 /// Whether Python objects may be released from here: the interpreter is
 /// initialised (not finalised). Attaching may still be refused while it is
@@ -67,7 +68,7 @@ impl Drop for PyObjectRef {
 ///
 /// The `Py_buffer` is boxed: exporters may point `shape`/`strides` into the
 /// struct itself, so it must not move while the view is held.
-pub struct HeldBuffer(Box<ffi::Py_buffer>);
+pub struct HeldBuffer(Box<Py_buffer>);
 
 impl std::fmt::Debug for HeldBuffer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -89,10 +90,9 @@ impl HeldBuffer {
     /// reported by the exporter in `readonly`).
     pub fn get(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
         // SAFETY: an all-zero Py_buffer is a valid "empty" value to fill.
-        let mut view: Box<ffi::Py_buffer> = Box::new(unsafe { std::mem::zeroed() });
+        let mut view: Box<Py_buffer> = Box::new(unsafe { std::mem::zeroed() });
         // SAFETY: obj is live, the GIL is held, view is writable and pinned.
-        let rc =
-            unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), &mut *view, ffi::PyBUF_RECORDS_RO) };
+        let rc = unsafe { PyObject_GetBuffer(obj.as_ptr(), &mut *view, PyBUF_RECORDS_RO) };
         if rc != 0 {
             let py = obj.py();
             let err = PyErr::fetch(py);
@@ -114,7 +114,7 @@ impl HeldBuffer {
     }
 
     /// The filled view.
-    pub fn view(&self) -> &ffi::Py_buffer {
+    pub fn view(&self) -> &Py_buffer {
         &self.0
     }
 }
@@ -124,10 +124,10 @@ impl Drop for HeldBuffer {
         if !interpreter_alive() {
             return; // leak: the interpreter is gone
         }
-        let view: *mut ffi::Py_buffer = &mut *self.0;
+        let view: *mut Py_buffer = &mut *self.0;
         // SAFETY: the view was filled by PyObject_GetBuffer and is released
         // once, with the GIL.
-        Python::try_attach(|_| unsafe { ffi::PyBuffer_Release(view) });
+        Python::try_attach(|_| unsafe { PyBuffer_Release(view) });
     }
 }
 

@@ -6,7 +6,7 @@
 //! `PyObject_VectorcallMethod` is in the stable ABI from Python 3.12; it is
 //! an exported CPython function with the same signature since 3.9, so on
 //! Unix (where an extension's symbols are resolved against the running
-//! interpreter) it is used on every supported version (>= 3.11). Elsewhere
+//! interpreter) it is used on every supported version (>= 3.9). Elsewhere
 //! (Windows' `python3.dll` exports it only from 3.12) the calls fall back to
 //! `PyObject_Call` with a keyword dict.
 

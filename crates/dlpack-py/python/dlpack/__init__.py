@@ -5,8 +5,8 @@
 a bare DLPack capsule) into a DLPack producer that also speaks the buffer
 protocol and the array interfaces it honestly can.
 
-Requires Python >= 3.11 (the buffer protocol is in the stable ABI only from
-3.11).
+Requires Python >= 3.9 (one ``abi3`` wheel for every later CPython; on
+Windows >= 3.11).
 """
 
 from ._native import (

@@ -1,4 +1,4 @@
-"""Type stubs for the ``dlpack`` package (Python >= 3.11)."""
+"""Type stubs for the ``dlpack`` package (Python >= 3.9)."""
 
 import enum
 from typing import Any, Literal, final

@@ -1,6 +1,8 @@
 """DLPackObject / Tensor -> buffer protocol, __array_interface__, numba; read-only stays read-only."""
 
+import ctypes
 import gc
+import sys
 
 import numpy as np
 import pytest
@@ -132,6 +134,125 @@ def test_tensor_buffer_and_array_interface():
     assert tro.__array_interface__["data"][1] is True
     with pytest.raises(TypeError):
         memoryview(tro)[0] = 1.0
+
+
+def _both_classes():
+    """A writable and a read-only instance of each class."""
+    ro = np.arange(6.0)
+    ro.flags.writeable = False
+    return [
+        ("DLPackObject", dlpack.asdlpack(np.arange(6.0)), dlpack.asdlpack(ro)),
+        ("Tensor", testing.arange(6, dtype="float64"), testing.arange(6, dtype="float64", read_only=True)),
+    ]
+
+
+class _PyBuffer(ctypes.Structure):
+    _fields_ = [("buf", ctypes.c_void_p), ("obj", ctypes.c_void_p), ("len", ctypes.c_ssize_t),
+                ("itemsize", ctypes.c_ssize_t), ("readonly", ctypes.c_int), ("ndim", ctypes.c_int),
+                ("format", ctypes.c_char_p), ("shape", ctypes.POINTER(ctypes.c_ssize_t)),
+                ("strides", ctypes.POINTER(ctypes.c_ssize_t)), ("suboffsets", ctypes.c_void_p),
+                ("internal", ctypes.c_void_p)]
+
+
+PyBUF_SIMPLE, PyBUF_WRITABLE, PyBUF_FORMAT, PyBUF_ND = 0, 0x1, 0x4, 0x8
+PyBUF_STRIDES = 0x10 | PyBUF_ND
+PyBUF_F_CONTIGUOUS = 0x40 | PyBUF_STRIDES
+PyBUF_RECORDS_RO = PyBUF_STRIDES | PyBUF_FORMAT
+
+
+def _get_buffer(obj, flags):
+    """PyObject_GetBuffer(obj, &view, flags) as C calls it: (readonly, ndim, len, format,
+    shape, strides, buf), or the exception of the exporter (view.obj is then NULL)."""
+    view = _PyBuffer()
+    get = ctypes.pythonapi.PyObject_GetBuffer
+    get.argtypes = [ctypes.py_object, ctypes.POINTER(_PyBuffer), ctypes.c_int]
+    get.restype = ctypes.c_int
+    try:
+        get(obj, ctypes.byref(view), flags)
+    except BaseException:
+        assert view.obj is None
+        raise
+    release = ctypes.pythonapi.PyBuffer_Release
+    release.argtypes = [ctypes.POINTER(_PyBuffer)]
+    release.restype = None
+    try:
+        assert view.obj == id(obj)
+        nd = view.ndim
+        return (view.readonly, nd, view.len, view.format,
+                tuple(view.shape[:nd]) if view.shape else None,
+                tuple(view.strides[:nd]) if view.strides else None, view.buf)
+    finally:
+        release(ctypes.byref(view))
+
+
+@pytest.mark.parametrize("name", ["DLPackObject", "Tensor"])
+def test_buffer_slot_through_the_base_type(name):
+    """The buffer slot lives on the classes' base type and reaches both classes with the
+    request flags as C consumers pass them; read-only stays read-only."""
+    _, obj, ro = next(c for c in _both_classes() if c[0] == name)
+    assert type(obj).__name__ == name and type(obj).__base__.__name__ == "_BufferBase"
+    addr = np_ptr(np.asarray(obj))
+    assert _get_buffer(obj, PyBUF_WRITABLE) == (0, 1, 48, None, None, None, addr)
+    assert _get_buffer(obj, PyBUF_RECORDS_RO)[:6] == (0, 1, 48, b"d", (6,), (8,))
+    assert _get_buffer(ro, PyBUF_RECORDS_RO)[:6] == (1, 1, 48, b"d", (6,), (8,))
+    assert _get_buffer(ro, PyBUF_ND)[:6] == (1, 1, 48, None, (6,), None)
+    with pytest.raises(BufferError, match="read-only"):
+        _get_buffer(ro, PyBUF_WRITABLE | PyBUF_FORMAT)
+    buf = (ctypes.c_double * 6).from_buffer(obj)  # writable, no strides
+    buf[5] = 50.0
+    assert np.asarray(obj)[5] == 50.0 and memoryview(obj)[5] == 50.0
+    del buf
+    with pytest.raises(TypeError):
+        (ctypes.c_double * 6).from_buffer(ro)
+
+
+def test_buffer_request_flags_are_honoured():
+    strided = dlpack.asdlpack(np.arange(6.0)[::2])
+    with pytest.raises(BufferError, match="strided"):
+        _get_buffer(strided, PyBUF_SIMPLE)
+    assert _get_buffer(strided, PyBUF_STRIDES)[4:6] == ((3,), (16,))
+    with pytest.raises(BufferError, match="F-contiguous"):
+        _get_buffer(dlpack.asdlpack(np.zeros((2, 3))), PyBUF_F_CONTIGUOUS)
+    assert _get_buffer(dlpack.asdlpack(np.zeros((2, 3), order="F")), PyBUF_F_CONTIGUOUS)[4:6] == (
+        (2, 3), (8, 16))
+
+
+def test_buffer_base_has_no_instances():
+    base = dlpack.Tensor.__base__
+    assert base is dlpack.DLPackObject.__base__
+    assert (base.__module__, base.__name__) == ("dlpack", "_BufferBase")
+    with pytest.raises(TypeError):
+        base()
+
+    class Sub(base):
+        pass
+
+    with pytest.raises(TypeError):
+        Sub()
+    with pytest.raises(TypeError):
+        base.__new__(Sub)
+    with pytest.raises(TypeError):
+        base.__new__(dlpack.Tensor)  # not through Python: pyo3 writes the Rust value
+    with pytest.raises(TypeError):
+        object.__new__(dlpack.DLPackObject)
+
+
+@pytest.mark.parametrize("name", ["DLPackObject", "Tensor"])
+def test_instances_hold_their_type_once(name):
+    """Deallocation drops each instance's reference to its (heap) type exactly once,
+    and the GC sees that reference."""
+    make = {"DLPackObject": lambda: dlpack.asdlpack(np.arange(3.0)),
+            "Tensor": lambda: testing.arange(3)}[name]
+    cls = type(make())
+    gc.collect()
+    before = sys.getrefcount(cls)
+    objs = [make() for _ in range(100)]
+    assert sys.getrefcount(cls) == before + 100
+    assert cls in gc.get_referents(objs[0])
+    memoryview(objs[0]).release()
+    del objs
+    gc.collect()
+    assert sys.getrefcount(cls) == before
 
 
 def test_buffer_export_keeps_source_alive():

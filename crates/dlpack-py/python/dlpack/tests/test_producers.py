@@ -411,6 +411,24 @@ def test_forced_buffer_on_object_without_buffer():
         dlpack.asdlpack(torch.arange(3), protocol="buffer")
 
 
+def test_asdlpack_arguments():
+    """asdlpack(obj) has a call path of its own; every other call is parsed as the
+    signature says, with the usual messages."""
+    import inspect
+    assert str(inspect.signature(dlpack.asdlpack)) == "(obj, *, protocol=None)"
+    assert dlpack.asdlpack.__module__ == "dlpack._native"
+    a = np.arange(3.0)
+    assert np.from_dlpack(dlpack.asdlpack(obj=a)).tolist() == [0.0, 1.0, 2.0]
+    assert dlpack.asdlpack(a, protocol=None).source is a
+    assert dlpack.asdlpack(obj=a, protocol="buffer").source is a
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'obj'"):
+        dlpack.asdlpack()
+    with pytest.raises(TypeError, match="takes 1 positional arguments but 2 were given"):
+        dlpack.asdlpack(a, "buffer")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'x'"):
+        dlpack.asdlpack(a, x=1)
+
+
 def test_protocol_is_keyword_only():
     with pytest.raises(TypeError):
         dlpack.asdlpack(np.arange(3), "buffer")
