@@ -27,6 +27,13 @@ pub const FEATURE_OVERRIDES: &[(&str, &[&str])] = &[
     ("dlpack-rocm", &["gpu"]),
 ];
 
+/// Packages checked and tested a second time with these features, beside the `--all-features`
+/// run: a configuration users get that `--all-features` hides. `dlpack-py`'s features
+/// `abi3-py39`/`abi3-py311` (the wheel's stable ABI) switch pyo3 to the limited API; a crate
+/// linking dlpack-py gets the full API by default.
+pub const EXTRA_SELECTIONS: &[(&str, &[&str])] =
+    &[("dlpack-py", &["module", "ndarray", "cuda", "rocm"])];
+
 /// The `hip-sys` build of `dlpack-rocm`: the package, its features, the Debian package that
 /// provides HIP's headers and library, and the `HIP_PATH` hip-sys's build script needs.
 const HIP_SYS_RUN: (&str, &str, &str, &str) =
@@ -506,6 +513,16 @@ fn workspace_selections(ws: &Workspace) -> Vec<Vec<String>> {
                 selection.extend(["--features".to_owned(), features.join(",")]);
             }
             selections.push(selection);
+        }
+    }
+    for (package, features) in EXTRA_SELECTIONS {
+        if ws.has_package(package) {
+            selections.push(vec![
+                "-p".to_owned(),
+                (*package).to_owned(),
+                "--features".to_owned(),
+                features.join(","),
+            ]);
         }
     }
     selections

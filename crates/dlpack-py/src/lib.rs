@@ -25,16 +25,19 @@
 //! - [`pybuffer`]: the buffer protocol's C declarations (`Py_buffer`,
 //!   `PyObject_GetBuffer`, ...), which pyo3 has under `abi3` only from 3.11.
 //!
-//! Python version: the crate is built with pyo3's `abi3-py39`; the wheel is
-//! `cp39-abi3` and runs on every CPython ≥ 3.9. The buffer protocol is in the
-//! limited API only from 3.11, and pyo3 exposes it under `abi3` only then:
-//! [`pybuffer`] declares it (CPython ≥ 3.9 exports it, and on Unix an
-//! extension's symbols resolve against the running interpreter), and the
-//! `bf_getbuffer` slot of [`Tensor`] and [`DLPackObject`] is on a small base
-//! type of theirs (`dlpack._BufferBase`, made with `PyType_FromSpec`, whose
-//! buffer slots CPython copies into the classes). On other targets
-//! (Windows' `python3.dll` exports the buffer functions only from 3.11) the
-//! crate is built with `abi3-py311` and the wheel is `cp311-abi3`.
+//! Python version: the `dlpack` wheel is built with the feature `abi3-py39`
+//! (pyo3's stable ABI from 3.9): one `cp39-abi3` wheel for every CPython ≥
+//! 3.9. Without it (the default) the crate uses the full API of the
+//! interpreter pyo3 was configured for, so a crate linking it keeps fast
+//! `#[pyfunction]` calls. The buffer protocol is in the limited API only from
+//! 3.11, and pyo3 exposes it under `abi3` only then: [`pybuffer`] declares it
+//! (CPython ≥ 3.9 exports it, and on Unix an extension's symbols resolve
+//! against the running interpreter), and the `bf_getbuffer` slot of
+//! [`Tensor`] and [`DLPackObject`] is on a small base type of theirs
+//! (`dlpack._BufferBase`, made with `PyType_FromSpec`, whose buffer slots
+//! CPython copies into the classes), in every configuration. On other
+//! targets (Windows' `python3.dll` exports the buffer functions only from
+//! 3.11) a limited build needs `abi3-py311` (a `cp311-abi3` wheel).
 //!
 //! Architecture invariant: every protocol decision is the core's
 //! (`dlpack_core::protocol`); this crate only moves values across the
