@@ -125,11 +125,11 @@ unsafe extern "C" fn asdlpack_fastcall(
 ) -> *mut ffi::PyObject {
     // SAFETY: CPython calls functions with an attached thread state.
     let py = unsafe { Python::assume_attached() };
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> PyResult<_> {
+    crate::object::c_entry(py, "asdlpack", || {
         if nargs == 1 && kwnames.is_null() {
             // SAFETY: one positional value, borrowed for the call.
             let obj = unsafe { Borrowed::from_ptr(py, *args) };
-            return asdlpack(&obj, None).map(|o| o.into_any().unbind());
+            return asdlpack(&obj, None).map(Bound::into_ptr);
         }
         let nkw = if kwnames.is_null() {
             0
@@ -155,19 +155,8 @@ unsafe extern "C" fn asdlpack_fastcall(
         let general = ASDLPACK_GENERAL
             .get(py)
             .ok_or_else(|| type_err("dlpack._native is not initialised"))?;
-        Ok(general.bind(py).call(positional, Some(&kwargs))?.unbind())
-    }));
-    match r {
-        Ok(Ok(o)) => o.into_ptr(),
-        Ok(Err(e)) => {
-            e.restore(py);
-            std::ptr::null_mut()
-        }
-        Err(_) => {
-            pyo3::panic::PanicException::new_err("panic in asdlpack").restore(py);
-            std::ptr::null_mut()
-        }
-    }
+        Ok(general.bind(py).call(positional, Some(&kwargs))?.into_ptr())
+    })
 }
 
 /// Decodes an unconsumed DLPack capsule without consuming it.

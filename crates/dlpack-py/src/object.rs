@@ -556,6 +556,28 @@ fn copy_of(v: &Bound<'_, PyAny>) -> PyResult<bool> {
     })
 }
 
+/// The body of a hand-written C entry point (`METH_FASTCALL` functions and
+/// methods): runs `f`, returns its new reference, or sets its error (a panic
+/// becomes `PanicException` naming `what`) and returns NULL. No panic
+/// unwinds into CPython.
+pub(crate) fn c_entry<'py>(
+    py: Python<'py>,
+    what: &str,
+    f: impl FnOnce() -> PyResult<*mut ffi::PyObject>,
+) -> *mut ffi::PyObject {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => {
+            e.restore(py);
+            std::ptr::null_mut()
+        }
+        Err(_) => {
+            pyo3::panic::PanicException::new_err(format!("panic in {what}")).restore(py);
+            std::ptr::null_mut()
+        }
+    }
+}
+
 /// `__dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None)`
 /// by vectorcall (see [`method_descriptor`]).
 ///
@@ -572,7 +594,7 @@ unsafe extern "C" fn dlpack_fastcall<T: Surface>(
 ) -> *mut ffi::PyObject {
     // SAFETY: CPython calls methods with an attached thread state.
     let py = unsafe { Python::assume_attached() };
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> PyResult<_> {
+    c_entry(py, "__dlpack__", || {
         // SAFETY: borrowed references valid for the call.
         let slf = unsafe { Borrowed::from_ptr(py, slf) };
         // SAFETY: the method descriptor checked that `slf` is an instance of
@@ -616,18 +638,7 @@ unsafe extern "C" fn dlpack_fastcall<T: Surface>(
             copy,
         )
         .map(Bound::into_ptr)
-    }));
-    match r {
-        Ok(Ok(p)) => p,
-        Ok(Err(e)) => {
-            e.restore(py);
-            std::ptr::null_mut()
-        }
-        Err(_) => {
-            pyo3::panic::PanicException::new_err("panic in __dlpack__").restore(py);
-            std::ptr::null_mut()
-        }
-    }
+    })
 }
 
 /// The buffer export of a [`Surface`] class.
