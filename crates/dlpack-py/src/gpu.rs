@@ -515,10 +515,13 @@ impl DeviceBuffer {
         dl_device: Option<&Bound<'py, PyAny>>,
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.tensor
-            .bind(py)
-            .get()
-            .dlpack_call(py, stream, max_version, dl_device, copy)
+        let args = crate::object::DlpackArgs {
+            stream,
+            max_version,
+            dl_device,
+            copy,
+        };
+        self.tensor.bind(py).get().dlpack_call(py, &args)
     }
 
     fn __dlpack_device__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {

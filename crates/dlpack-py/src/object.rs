@@ -240,37 +240,45 @@ fn array_interface<'py>(
     Ok(d)
 }
 
-/// Parses `__dlpack__` arguments for our own export.
-fn request(
-    stream: Option<&Bound<'_, PyAny>>,
-    max_version: Option<(i64, i64)>,
-    dl_device: Option<&Bound<'_, PyAny>>,
-    copy: Option<bool>,
-) -> PyResult<DlpackRequest> {
-    let stream = match stream {
-        None => None,
-        Some(s) => Some(s.extract::<i64>().map_err(|_| {
-            type_err(format!(
-                "stream must be None or an int (a stream handle, -1, 1 or 2), got {}",
-                crate::capsule::type_name(s)
-            ))
-        })?),
-    };
-    let dl_device = match dl_device {
-        None => None,
-        Some(d) => {
-            let (t, id): (i32, i32) = d.extract().map_err(|_| {
-                type_err("dl_device must be a (device_type, device_id) tuple of ints")
-            })?;
-            Some(DLDevice::new(DLDeviceType(t), id))
-        }
-    };
-    Ok(DlpackRequest {
-        stream,
-        max_version,
-        dl_device,
-        copy,
-    })
+/// The arguments of a `__dlpack__` call as Python passed them (keyword-only;
+/// `None` when absent), decoded into the core's request by [`DlpackArgs::request`].
+#[derive(Clone, Copy, Default)]
+pub(crate) struct DlpackArgs<'a, 'py> {
+    pub(crate) stream: Option<&'a Bound<'py, PyAny>>,
+    pub(crate) max_version: Option<(i64, i64)>,
+    pub(crate) dl_device: Option<&'a Bound<'py, PyAny>>,
+    pub(crate) copy: Option<bool>,
+}
+
+impl DlpackArgs<'_, '_> {
+    /// The request the core plans with; `TypeError` for a `stream` or
+    /// `dl_device` of the wrong type.
+    fn request(&self) -> PyResult<DlpackRequest> {
+        let stream = match self.stream {
+            None => None,
+            Some(s) => Some(s.extract::<i64>().map_err(|_| {
+                type_err(format!(
+                    "stream must be None or an int (a stream handle, -1, 1 or 2), got {}",
+                    crate::capsule::type_name(s)
+                ))
+            })?),
+        };
+        let dl_device = match self.dl_device {
+            None => None,
+            Some(d) => {
+                let (t, id): (i32, i32) = d.extract().map_err(|_| {
+                    type_err("dl_device must be a (device_type, device_id) tuple of ints")
+                })?;
+                Some(DLDevice::new(DLDeviceType(t), id))
+            }
+        };
+        Ok(DlpackRequest {
+            stream,
+            max_version: self.max_version,
+            dl_device,
+            copy: self.copy,
+        })
+    }
 }
 
 fn nbytes(view: &dlpack_core::tensor::TensorView<'_>) -> u64 {
@@ -371,10 +379,7 @@ trait Surface: pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Syn
     fn dlpack<'py>(
         &self,
         py: Python<'py>,
-        stream: Option<&Bound<'py, PyAny>>,
-        max_version: Option<(i64, i64)>,
-        dl_device: Option<&Bound<'py, PyAny>>,
-        copy: Option<bool>,
+        args: &DlpackArgs<'_, 'py>,
     ) -> PyResult<Bound<'py, PyAny>>;
 
     /// `__dlpack_device__`.
@@ -630,14 +635,13 @@ unsafe extern "C" fn dlpack_fastcall<T: Surface>(
         let [stream, max_version, dl_device, copy] = vals;
         let max_version = max_version.map(|v| max_version_of(&v)).transpose()?;
         let copy = copy.map(|v| copy_of(&v)).transpose()?;
-        this.dlpack(
-            py,
-            stream.as_deref(),
+        let args = DlpackArgs {
+            stream: stream.as_deref(),
             max_version,
-            dl_device.as_deref(),
+            dl_device: dl_device.as_deref(),
             copy,
-        )
-        .map(Bound::into_ptr)
+        };
+        this.dlpack(py, &args).map(Bound::into_ptr)
     })
 }
 
@@ -826,18 +830,13 @@ impl Surface for Tensor {
     fn dlpack<'py>(
         &self,
         py: Python<'py>,
-        stream: Option<&Bound<'py, PyAny>>,
-        max_version: Option<(i64, i64)>,
-        dl_device: Option<&Bound<'py, PyAny>>,
-        copy: Option<bool>,
+        args: &DlpackArgs<'_, 'py>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.dlpack_call(py, stream, max_version, dl_device, copy)
+        self.dlpack_call(py, args)
     }
 
     fn dlpack_device<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let t = self.device.get_or_try_init(py, || {
-            device_tuple(py, self.shared.device()).map(Bound::unbind)
-        })?;
+        let t = cached_device(py, &self.device, self.shared.device())?;
         Ok(t.bind(py).clone().into_any())
     }
 
@@ -860,12 +859,9 @@ impl Surface for DLPackObject {
     fn dlpack<'py>(
         &self,
         py: Python<'py>,
-        stream: Option<&Bound<'py, PyAny>>,
-        max_version: Option<(i64, i64)>,
-        dl_device: Option<&Bound<'py, PyAny>>,
-        copy: Option<bool>,
+        args: &DlpackArgs<'_, 'py>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        DLPackObject::dlpack(self, py, stream, max_version, dl_device, copy)
+        DLPackObject::dlpack(self, py, args)
     }
 
     fn dlpack_device<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -883,12 +879,9 @@ impl Tensor {
     pub(crate) fn dlpack_call<'py>(
         &self,
         py: Python<'py>,
-        stream: Option<&Bound<'py, PyAny>>,
-        max_version: Option<(i64, i64)>,
-        dl_device: Option<&Bound<'py, PyAny>>,
-        copy: Option<bool>,
+        args: &DlpackArgs<'_, 'py>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let req = request(stream, max_version, dl_device, copy)?;
+        let req = args.request()?;
         new_capsule(py, export(&self.shared, &req)?)
     }
 }
@@ -928,33 +921,28 @@ impl std::fmt::Debug for DLPackObject {
 impl DLPackObject {
     /// An object sharing an imported tensor; `source` is what it came from.
     pub fn shared(source: Py<PyAny>, shared: Arc<SharedTensor>) -> Self {
-        DLPackObject {
-            source,
-            inner: Inner::Shared(shared),
-            buf: PyOnceLock::new(),
-            device: PyOnceLock::new(),
-        }
+        Self::with_inner(source, Inner::Shared(shared))
     }
 
     /// An object over a NumPy array (exactly `numpy.ndarray`, whose dtype
     /// and byte order DLPack can describe, checked by the caller).
     pub(crate) fn numpy(array: Py<PyAny>) -> Self {
-        DLPackObject {
-            source: array,
-            inner: Inner::Numpy(PyOnceLock::new()),
-            buf: PyOnceLock::new(),
-            device: PyOnceLock::new(),
-        }
+        Self::with_inner(array, Inner::Numpy(PyOnceLock::new()))
     }
 
     /// An object forwarding every `__dlpack__` call to `producer`.
     pub fn forward(producer: Py<PyAny>) -> Self {
+        let inner = Inner::Forward {
+            device: PyOnceLock::new(),
+            shared: PyOnceLock::new(),
+        };
+        Self::with_inner(producer, inner)
+    }
+
+    fn with_inner(source: Py<PyAny>, inner: Inner) -> Self {
         DLPackObject {
-            source: producer,
-            inner: Inner::Forward {
-                device: PyOnceLock::new(),
-                shared: PyOnceLock::new(),
-            },
+            source,
+            inner,
             buf: PyOnceLock::new(),
             device: PyOnceLock::new(),
         }
@@ -991,68 +979,50 @@ impl DLPackObject {
     fn dlpack<'py>(
         &self,
         py: Python<'py>,
-        stream: Option<&Bound<'py, PyAny>>,
-        max_version: Option<(i64, i64)>,
-        dl_device: Option<&Bound<'py, PyAny>>,
-        copy: Option<bool>,
+        args: &DlpackArgs<'_, 'py>,
     ) -> PyResult<Bound<'py, PyAny>> {
         match &self.inner {
             Inner::Shared(s) => {
-                let req = request(stream, max_version, dl_device, copy)?;
+                let req = args.request()?;
                 new_capsule(py, export(s, &req)?)
             }
             Inner::Numpy(_) => {
-                let req = request(stream, max_version, dl_device, copy)?;
+                let req = args.request()?;
                 // SAFETY: Inner::Numpy holds exactly a numpy.ndarray.
                 match unsafe { crate::numpy::numpy_dlpack(self.source.bind(py), &req)? } {
                     Some(raw) => new_capsule(py, raw),
                     None => new_capsule(py, export(self.shared_tensor(py)?, &req)?),
                 }
             }
-            Inner::Forward { .. } => {
+            Inner::Forward { device, .. } => {
                 // Validate against the producer's device first (stream
                 // values, dl_device, copy, max_version), so that the errors
                 // are the spec's whatever the producer would say.
-                let (device, _) = self.forward_device(py)?;
-                let req = request(stream, max_version, dl_device, copy)?;
+                let (device, _) = self.forward_device(py, device)?;
+                let req = args.request()?;
                 plan_dlpack(device, false, &req).py()?;
-                forward_dlpack(self.source.bind(py), stream, max_version, dl_device, copy)
+                forward_dlpack(self.source.bind(py), args)
             }
         }
     }
 
     fn dlpack_device<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match &self.inner {
-            Inner::Shared(s) => {
-                let t = self
-                    .device
-                    .get_or_try_init(py, || device_tuple(py, s.device()).map(Bound::unbind))?;
-                Ok(t.bind(py).clone().into_any())
-            }
-            Inner::Numpy(_) => {
-                let t = self
-                    .device
-                    .get_or_try_init(py, || device_tuple(py, DLDevice::cpu()).map(Bound::unbind))?;
-                Ok(t.bind(py).clone().into_any())
-            }
-            Inner::Forward { .. } => {
-                let (_, t) = self.forward_device(py)?;
-                Ok(t.bind(py).clone().into_any())
-            }
-        }
+        let t = match &self.inner {
+            Inner::Shared(s) => cached_device(py, &self.device, s.device())?,
+            Inner::Numpy(_) => cached_device(py, &self.device, DLDevice::cpu())?,
+            Inner::Forward { device, .. } => self.forward_device(py, device)?.1,
+        };
+        Ok(t.bind(py).clone().into_any())
     }
 
-    /// The forwarded producer's device (asked once; a `None` device id reads
-    /// as 0), and its `(DLDeviceType, id)` tuple.
-    fn forward_device(&self, py: Python<'_>) -> PyResult<(DLDevice, &Py<PyTuple>)> {
-        let Inner::Forward { device, .. } = &self.inner else {
-            let d = self.shared_tensor(py)?.device();
-            let t = self
-                .device
-                .get_or_try_init(py, || device_tuple(py, d).map(Bound::unbind))?;
-            return Ok((d, t));
-        };
-        let (d, t) = device.get_or_try_init(py, || -> PyResult<_> {
+    /// The forwarded producer's device (asked once, into `cell`; a `None`
+    /// device id reads as 0), and its `(DLDeviceType, id)` tuple.
+    fn forward_device<'a>(
+        &self,
+        py: Python<'_>,
+        cell: &'a PyOnceLock<(DLDevice, Py<PyTuple>)>,
+    ) -> PyResult<(DLDevice, &'a Py<PyTuple>)> {
+        let (d, t) = cell.get_or_try_init(py, || -> PyResult<_> {
             let d = device_of(self.source.bind(py))?;
             Ok((d, device_tuple(py, d)?.unbind()))
         })?;
@@ -1060,16 +1030,28 @@ impl DLPackObject {
     }
 }
 
+/// The `(DLDeviceType, id)` tuple of `device`, made once into `cell`.
+fn cached_device<'a>(
+    py: Python<'_>,
+    cell: &'a PyOnceLock<Py<PyTuple>>,
+    device: DLDevice,
+) -> PyResult<&'a Py<PyTuple>> {
+    cell.get_or_try_init(py, || device_tuple(py, device).map(Bound::unbind))
+}
+
 /// Forwards a `__dlpack__` call to `producer` with the same arguments, and
 /// converts the answer when its ABI is not the one `max_version` asks for.
 fn forward_dlpack<'py>(
     producer: &Bound<'py, PyAny>,
-    stream: Option<&Bound<'py, PyAny>>,
-    max_version: Option<(i64, i64)>,
-    dl_device: Option<&Bound<'py, PyAny>>,
-    copy: Option<bool>,
+    args: &DlpackArgs<'_, 'py>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = producer.py();
+    let DlpackArgs {
+        stream,
+        max_version,
+        dl_device,
+        copy,
+    } = *args;
     let want = negotiate_version(max_version).py()?;
     let name = intern!(py, "__dlpack__");
     let kwargs = PyDict::new(py);
