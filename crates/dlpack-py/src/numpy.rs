@@ -12,9 +12,10 @@
 use std::ffi::{c_int, c_long, c_void};
 use std::mem::MaybeUninit;
 
+use dlpack_core::export::Export;
 use dlpack_core::ffi::{DLDataType, DLDevice, DLTensor};
 use dlpack_core::managed::{AnyManagedTensor, ManagedTensorVersioned};
-use dlpack_core::protocol::{Abi, DlpackRequest, Transfer, plan_dlpack};
+use dlpack_core::protocol::{DlpackRequest, Transfer, plan_dlpack};
 use dlpack_core::tensor::{Flags, TensorView};
 use numpy::npyffi::{self, NPY_ARRAY_WRITEABLE, PyArrayObject};
 use numpy::{PY_ARRAY_API, PyUntypedArray};
@@ -23,9 +24,9 @@ use pyo3::{PyTypeInfo, ffi};
 
 use crate::capsule::RawManaged;
 use crate::error::{IntoPyResult, buffer_err};
-use crate::import::{export_host, host_export};
+use crate::import::host_export;
 use crate::object::Tensor;
-use crate::owner::PyObjectRef;
+use crate::owner::{Keep, PyObjectRef};
 use crate::shared::SharedTensor;
 
 /// NumPy's `NPY_MAXDIMS` (64 since NumPy 2).
@@ -248,10 +249,21 @@ pub(crate) unsafe fn numpy_owned(obj: &Bound<'_, PyAny>) -> PyResult<ManagedTens
     // SAFETY: by the caller's contract; the fields are used before obj or
     // buf go away.
     let f = unsafe { numpy_fields(obj.as_ptr(), &mut buf)? };
-    export_host(
+    array_export(obj, &f, DLDevice::cpu())?.versioned().py()
+}
+
+/// The export of an array's memory as read by [`numpy_fields`], as
+/// `device`, with the array as owner.
+#[inline(always)]
+fn array_export<'a>(
+    obj: &Bound<'_, PyAny>,
+    f: &NumpyFields<'a>,
+    device: DLDevice,
+) -> PyResult<Export<'a, Keep<PyObjectRef>>> {
+    host_export(
         PyObjectRef::new(obj),
         f.data.cast(),
-        DLDevice::cpu(),
+        device,
         f.dtype,
         f.shape,
         Some(f.strides),
@@ -292,20 +304,8 @@ pub(crate) unsafe fn numpy_dlpack(
     let Transfer::Share { device } = plan.transfer else {
         return Ok(None);
     };
-    let ex = host_export(
-        PyObjectRef::new(obj),
-        f.data.cast(),
-        device,
-        f.dtype,
-        f.shape,
-        Some(f.strides),
-        f.read_only,
-    )
-    .py()?;
-    Ok(Some(match plan.abi {
-        Abi::Versioned => ex.versioned().py()?.into(),
-        Abi::Legacy => ex.legacy().py()?.into(),
-    }))
+    let ex = array_export(obj, &f, device)?;
+    crate::shared::build(ex, plan.abi).map(Some)
 }
 
 /// A NumPy array over a tensor's memory (no copy). The array's base object

@@ -199,6 +199,14 @@ fn share_view(
     // SAFETY: the view's layout was validated for exactly this shape, these
     // strides and this storage (dtype and padding flag).
     let ex = unsafe { ex.with_layout(*view.layout()) };
+    build(ex, abi)
+}
+
+/// Builds `ex` as a managed tensor of `abi`.
+pub(crate) fn build<O: dlpack_core::export::TensorOwner>(
+    ex: Export<'_, O>,
+    abi: Abi,
+) -> PyResult<RawManaged> {
     Ok(match abi {
         Abi::Versioned => ex.versioned().py()?.into(),
         Abi::Legacy => ex.legacy().py()?.into(),
@@ -238,10 +246,7 @@ pub(crate) fn copy_to_host(
         .shape(view.shape())
         .copied(true)
         .subbyte_padded(view.flags().is_subbyte_padded());
-    Ok(match abi {
-        Abi::Versioned => ex.versioned().py()?.into(),
-        Abi::Legacy => ex.legacy().py()?.into(),
-    })
+    build(ex, abi)
 }
 
 /// The elements of a host-accessible view in row-major order.
@@ -357,8 +362,5 @@ fn copy_from_device(
         Some(s) => ex.strides(s),
         None => ex,
     };
-    Ok(match abi {
-        Abi::Versioned => ex.versioned().py()?.into(),
-        Abi::Legacy => ex.legacy().py()?.into(),
-    })
+    build(ex, abi)
 }
