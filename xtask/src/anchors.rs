@@ -165,14 +165,7 @@ fn ensure_cxx_compiler() -> Result {
         return Ok(());
     }
     eprintln!("no C++ compiler (`c++`): installing Debian's {CXX_DEB}");
-    Cmd::new("apt-get")
-        .arg("update")
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .run()?;
-    Cmd::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends", CXX_DEB])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .run()
+    crate::tools::apt_install(CXX_DEB)
 }
 
 /// The venv's `bin` folder (its interpreter's folder).

@@ -273,14 +273,7 @@ fn ensure_hip_headers() -> Result {
         return Ok(());
     }
     eprintln!("HIP headers missing: installing Debian's {deb}");
-    Cmd::new("apt-get")
-        .arg("update")
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .run()?;
-    Cmd::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends", deb])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .run()
+    crate::tools::apt_install(deb)
 }
 
 /// The `hip-sys` build of `dlpack-rocm`, tested against the simulator (which comes first on the

@@ -1,8 +1,20 @@
-//! Toolchains, targets, components and cargo subcommands: find what is installed, install what is
+//! Toolchains, targets, components, cargo subcommands and Debian packages: find what is installed, install what is
 //! missing (with rustup or `cargo install`), and say clearly what could not be found.
 
 use crate::cmd::{Cmd, Result};
 use crate::workspace::Workspace;
+
+/// Installs a Debian package with apt (non-interactive), after refreshing the package lists.
+pub fn apt_install(deb: &str) -> Result {
+    Cmd::new("apt-get")
+        .arg("update")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .run()?;
+    Cmd::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends", deb])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .run()
+}
 
 /// Whether rustup lists `target` as installed for the toolchain that runs xtask; adds it if not.
 pub fn ensure_target(target: &str) -> Result {
