@@ -167,9 +167,9 @@ fn capsule_state(obj: &Bound<'_, PyAny>) -> PyResult<CapsuleState> {
         Abi::from_capsule_name(unsafe { CStr::from_ptr(raw) })
     };
     if let Some(abi) = abi {
-        // SAFETY: the name matches (passing the capsule's own name pointer
-        // makes CPython's check a pointer compare), so GetPointer succeeds
-        // (capsules never hold NULL).
+        // SAFETY: we pass the capsule's own name, so CPython's name check
+        // (a strcmp, even for the same pointer) matches and GetPointer
+        // succeeds (capsules never hold NULL).
         let p = unsafe { ffi::PyCapsule_GetPointer(obj.as_ptr(), raw) };
         return Ok(CapsuleState::Fresh(abi, p));
     }
