@@ -133,58 +133,67 @@ pub unsafe fn release_raw(raw: RawManaged) {
     }
 }
 
-/// Which DLPack capsule an object is, decided by its name only.
-enum CapsuleState {
-    Fresh(Abi, *mut c_void),
-    Used(&'static str),
-}
-
-fn capsule_state(obj: &Bound<'_, PyAny>) -> PyResult<CapsuleState> {
+/// The ABI and pointer of an unconsumed DLPack capsule, or `None` for
+/// anything else (which [`not_fresh`] then explains). The hot half of
+/// every capsule import: a type check, a name compare and `GetPointer`.
+#[inline]
+fn fresh_capsule(obj: &Bound<'_, PyAny>) -> Option<(Abi, *mut c_void)> {
     // SAFETY: obj is a live object; the GIL is held.
     if unsafe { ffi::PyCapsule_CheckExact(obj.as_ptr()) } == 0 {
-        return Err(type_err(format!(
-            "expected a DLPack PyCapsule, got an object of type {}",
-            type_name(obj)
-        )));
+        return None;
     }
     // SAFETY: obj is a capsule; the name pointer is valid while it lives.
     let raw = unsafe { ffi::PyCapsule_GetName(obj.as_ptr()) };
     // Our own capsules (and many producers') use static names: compare the
     // pointers first, then the bytes.
-    let versioned = DLTENSOR_VERSIONED.as_ptr();
-    let legacy = DLTENSOR.as_ptr();
-    let abi = if ptr::eq(raw, versioned) {
-        Some(Abi::Versioned)
-    } else if ptr::eq(raw, legacy) {
-        Some(Abi::Legacy)
+    let abi = if ptr::eq(raw, DLTENSOR_VERSIONED.as_ptr()) {
+        Abi::Versioned
+    } else if ptr::eq(raw, DLTENSOR.as_ptr()) {
+        Abi::Legacy
     } else if raw.is_null() {
-        // GetName on a capsule sets no error for a NULL name.
-        return Err(type_err(
-            "the PyCapsule has no name; a DLPack capsule is named \"dltensor\" or \"dltensor_versioned\"",
-        ));
+        return None;
     } else {
         // SAFETY: non-NULL capsule names are NUL-terminated C strings.
-        Abi::from_capsule_name(unsafe { CStr::from_ptr(raw) })
+        Abi::from_capsule_name(unsafe { CStr::from_ptr(raw) })?
     };
-    if let Some(abi) = abi {
-        // SAFETY: we pass the capsule's own name, so CPython's name check
-        // (a strcmp, even for the same pointer) matches and GetPointer
-        // succeeds (capsules never hold NULL).
-        let p = unsafe { ffi::PyCapsule_GetPointer(obj.as_ptr(), raw) };
-        return Ok(CapsuleState::Fresh(abi, p));
+    // SAFETY: we pass the capsule's own name, so CPython's name check (a
+    // strcmp, even for the same pointer) matches and GetPointer succeeds
+    // (capsules never hold NULL).
+    let p = unsafe { ffi::PyCapsule_GetPointer(obj.as_ptr(), raw) };
+    Some((abi, p))
+}
+
+/// Why `obj` is not an unconsumed DLPack capsule: `ValueError` for a
+/// consumed one, `TypeError` for anything else.
+#[cold]
+#[inline(never)]
+fn not_fresh(obj: &Bound<'_, PyAny>) -> PyErr {
+    // SAFETY: obj is a live object; the GIL is held.
+    if unsafe { ffi::PyCapsule_CheckExact(obj.as_ptr()) } == 0 {
+        return type_err(format!(
+            "expected a DLPack PyCapsule, got an object of type {}",
+            type_name(obj)
+        ));
     }
-    // SAFETY: raw is non-NULL here (checked above), NUL-terminated.
+    // SAFETY: obj is a capsule; the name pointer is valid while it lives.
+    let raw = unsafe { ffi::PyCapsule_GetName(obj.as_ptr()) };
+    if raw.is_null() {
+        // GetName on a capsule sets no error for a NULL name.
+        return type_err(
+            "the PyCapsule has no name; a DLPack capsule is named \"dltensor\" or \"dltensor_versioned\"",
+        );
+    }
+    // SAFETY: raw is non-NULL, NUL-terminated.
     let name = unsafe { CStr::from_ptr(raw) };
-    if name == USED_DLTENSOR {
-        return Ok(CapsuleState::Used("used_dltensor"));
+    if name == USED_DLTENSOR || name == USED_DLTENSOR_VERSIONED {
+        return value_err(format!(
+            "the DLPack capsule was already consumed (it is named {name:?}); a capsule can be consumed only once"
+        ));
     }
-    if name == USED_DLTENSOR_VERSIONED {
-        return Ok(CapsuleState::Used("used_dltensor_versioned"));
-    }
-    Err(type_err(format!(
+    type_err(format!(
         "the PyCapsule is named {name:?}; a DLPack capsule is named \"dltensor\" (DLManagedTensor) \
          or \"dltensor_versioned\" (DLManagedTensorVersioned)"
-    )))
+    ))
 }
 
 /// Takes ownership of the tensor in a DLPack capsule: checks the name,
@@ -205,34 +214,26 @@ fn capsule_state(obj: &Bound<'_, PyAny>) -> PyResult<CapsuleState> {
 /// println!("{:?}", tensor.view().shape());
 /// # Ok(()) }
 /// ```
+#[inline]
 pub fn consume_capsule(obj: &Bound<'_, PyAny>) -> PyResult<AnyManagedTensor> {
-    match capsule_state(obj)? {
-        CapsuleState::Used(name) => Err(value_err(format!(
-            "the DLPack capsule was already consumed (it is named {name:?}); a capsule can be consumed only once"
-        ))),
-        CapsuleState::Fresh(abi, p) => {
-            // SAFETY: obj is a capsule; the used name is static.
-            if unsafe { ffi::PyCapsule_SetName(obj.as_ptr(), abi.used_capsule_name().as_ptr()) }
-                != 0
-            {
-                // Nothing was taken: the capsule keeps its fresh name.
-                return Err(PyErr::fetch(obj.py()));
-            }
-            // The capsule no longer owns the tensor, so its destructor has
-            // nothing left to do: drop it (as PyTorch's from_dlpack does).
-            // Producers' destructors often probe a consumed capsule with
-            // PyCapsule_GetPointer, which raises and clears a ValueError on
-            // every release.
-            // SAFETY: obj is a live capsule; a NULL destructor is allowed.
-            if unsafe { ffi::PyCapsule_SetDestructor(obj.as_ptr(), None) } != 0 {
-                // Cannot fail for a valid capsule; keep the destructor then.
-                drop(PyErr::take(obj.py()));
-            }
-            // SAFETY: we own the tensor now (renamed); from_raw takes it over in
-            // every outcome.
-            unsafe { take_raw(abi, p) }
-        }
+    let Some((abi, p)) = fresh_capsule(obj) else {
+        return Err(not_fresh(obj));
+    };
+    // SAFETY: obj is a capsule; the used name is static.
+    if unsafe { ffi::PyCapsule_SetName(obj.as_ptr(), abi.used_capsule_name().as_ptr()) } != 0 {
+        // Nothing was taken: the capsule keeps its fresh name.
+        return Err(PyErr::fetch(obj.py()));
     }
+    // The capsule no longer owns the tensor, so its destructor has nothing
+    // left to do: drop it (as PyTorch's from_dlpack does). Producers'
+    // destructors often probe a consumed capsule with PyCapsule_GetPointer,
+    // which raises and clears a ValueError on every release. Cannot fail for
+    // a valid capsule (and the destructor would then see the used name).
+    // SAFETY: obj is a live capsule; a NULL destructor is allowed.
+    unsafe { ffi::PyCapsule_SetDestructor(obj.as_ptr(), None) };
+    // SAFETY: we own the tensor now (renamed); from_raw takes it over in
+    // every outcome.
+    unsafe { take_raw(abi, p) }
 }
 
 /// Takes ownership of a raw managed tensor of the given ABI.
@@ -240,6 +241,7 @@ pub fn consume_capsule(obj: &Bound<'_, PyAny>) -> PyResult<AnyManagedTensor> {
 /// # Safety
 ///
 /// `p` is a valid, owned managed tensor of ABI `abi`.
+#[inline]
 pub(crate) unsafe fn take_raw(abi: Abi, p: *mut c_void) -> PyResult<AnyManagedTensor> {
     // SAFETY: by the caller's contract.
     unsafe {
@@ -256,14 +258,7 @@ pub(crate) unsafe fn take_raw(abi: Abi, p: *mut c_void) -> PyResult<AnyManagedTe
 /// Decodes an unconsumed capsule without consuming it (`dlpack.capsule_info`).
 pub fn capsule_info<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
     let py = obj.py();
-    let (abi, p) = match capsule_state(obj)? {
-        CapsuleState::Used(name) => {
-            return Err(value_err(format!(
-                "the DLPack capsule was already consumed (it is named {name:?})"
-            )));
-        }
-        CapsuleState::Fresh(abi, p) => (abi, p),
-    };
+    let (abi, p) = fresh_capsule(obj).ok_or_else(|| not_fresh(obj))?;
     let d = PyDict::new(py);
     // SAFETY: a fresh capsule holds a live managed tensor of its ABI; we only
     // read the header fields, and the version first.

@@ -444,48 +444,68 @@ fn via_exchange(
 }
 
 /// Calls `obj.__dlpack__(...)` as a consumer and takes the capsule.
+#[inline]
 pub(crate) fn via_dlpack(
     obj: &Bound<'_, PyAny>,
     opts: &ExtractOptions<'_>,
 ) -> PyResult<AnyManagedTensor> {
+    if !opts.is_plain() {
+        return via_dlpack_kwargs(obj, opts);
+    }
+    // No stream: no need to ask for the device first (a CUDA producer given
+    // no stream orders on the legacy default stream).
+    match crate::vcall::dlpack_max_version_1_3(obj) {
+        Ok(cap) => consume_capsule(&cap),
+        Err(err) => retry_legacy(obj, opts, err),
+    }
+}
+
+/// `via_dlpack` with a stream, `dl_device`, `copy` or another `max_version`.
+#[inline(never)]
+fn via_dlpack_kwargs(
+    obj: &Bound<'_, PyAny>,
+    opts: &ExtractOptions<'_>,
+) -> PyResult<AnyManagedTensor> {
     let py = obj.py();
-    let name = intern!(py, "__dlpack__");
-    let result = if opts.is_plain() {
-        // No stream: no need to ask for the device first (a CUDA producer
-        // given no stream orders on the legacy default stream).
-        crate::vcall::dlpack_max_version_1_3(obj)
-    } else {
-        let kwargs = PyDict::new(py);
-        kwargs.set_item(intern!(py, "max_version"), opts.max_version)?;
-        if let Some(s) = consumer_stream(obj, opts.stream)? {
+    let kwargs = PyDict::new(py);
+    kwargs.set_item(intern!(py, "max_version"), opts.max_version)?;
+    if let Some(s) = consumer_stream(obj, opts.stream)? {
+        kwargs.set_item(intern!(py, "stream"), s)?;
+    }
+    if let Some(d) = opts.dl_device {
+        kwargs.set_item(intern!(py, "dl_device"), (d.device_type.0, d.device_id))?;
+    }
+    if let Some(c) = opts.copy {
+        kwargs.set_item(intern!(py, "copy"), c)?;
+    }
+    match obj.call_method(intern!(py, "__dlpack__"), (), Some(&kwargs)) {
+        Ok(cap) => consume_capsule(&cap),
+        Err(err) => retry_legacy(obj, opts, err),
+    }
+}
+
+/// After `__dlpack__(max_version=...)` failed with `err`: a producer from
+/// before DLPack 1.0 (no `max_version` keyword) is asked again without it,
+/// unless the consumer needs `dl_device` or `copy`, which such a producer
+/// cannot honour.
+#[cold]
+#[inline(never)]
+fn retry_legacy(
+    obj: &Bound<'_, PyAny>,
+    opts: &ExtractOptions<'_>,
+    err: PyErr,
+) -> PyResult<AnyManagedTensor> {
+    let py = obj.py();
+    if !is_keyword_type_error(py, &err) || opts.dl_device.is_some() || opts.copy.is_some() {
+        return Err(err);
+    }
+    let cap = match consumer_stream(obj, opts.stream)? {
+        Some(s) => {
+            let kwargs = PyDict::new(py);
             kwargs.set_item(intern!(py, "stream"), s)?;
+            obj.call_method(intern!(py, "__dlpack__"), (), Some(&kwargs))?
         }
-        if let Some(d) = opts.dl_device {
-            kwargs.set_item(intern!(py, "dl_device"), (d.device_type.0, d.device_id))?;
-        }
-        if let Some(c) = opts.copy {
-            kwargs.set_item(intern!(py, "copy"), c)?;
-        }
-        obj.call_method(name, (), Some(&kwargs))
-    };
-    let cap = match result {
-        Ok(cap) => cap,
-        Err(err)
-            if is_keyword_type_error(py, &err)
-                && opts.dl_device.is_none()
-                && opts.copy.is_none() =>
-        {
-            // A producer from before DLPack 1.0: no max_version keyword.
-            match consumer_stream(obj, opts.stream)? {
-                Some(s) => {
-                    let kwargs = PyDict::new(py);
-                    kwargs.set_item(intern!(py, "stream"), s)?;
-                    obj.call_method(name, (), Some(&kwargs))?
-                }
-                None => crate::vcall::dlpack_no_args(obj)?,
-            }
-        }
-        Err(err) => return Err(err),
+        None => crate::vcall::dlpack_no_args(obj)?,
     };
     consume_capsule(&cap)
 }
