@@ -12,7 +12,10 @@ when that file is found): warm-up over all cases, per case a loop count from Tim
 (>= 0.2 s), then best of 5 repeats interleaved round-robin; ns per call.  "overhead" is the case
 minus its reference (the module's own `_testing.noop(1)`, or the producer's own `__dlpack__`); for
 other producers the bound is on take(x) - x.__dlpack__(max_version=(1, 3)) - (noop(1) - pass): what
-the import adds to the #[pyfunction] call and to the producer's own work.
+the import adds to the #[pyfunction] call and to the producer's own work.  Reported beside it: the
+same call made from Rust with the capsule dropped unconsumed (`_testing.call_dlpack`, the floor of any
+compiled consumer), the import's own work over that call, and numpy's np.from_dlpack(x) over the
+producer's call (a peer compiled consumer).
 
 Peer anchors: the bounds of the borrowed import (`B take_borrowed(numpy)`, `B take_borrowed(torch)`)
 are what a peer's import adds over a no-op function of its own module, measured in the same run:
@@ -299,6 +302,20 @@ def build(args):
         checks.append((label, "must", lambda r, l=label: r[l][2] - (r[noop][0] - r[floor][0]),
                        MUST_OTHER_PRODUCER_NS, "ns over the call + own __dlpack__",
                        "take - own call - (noop - empty)"))
+        # where it goes: calling the producer from compiled code at all (the interpreter is
+        # re-entered from C instead of inlining a Python-to-Python call), then the import's own
+        # work on the capsule; and a peer C consumer (numpy) over the same producer
+        call = f"B call({what}) (C call only)"
+        peer = f"B np.from_dlpack({what})"
+        cases.append(("B", call, "T.call_dlpack(x)", gx, own))
+        cases.append(("B", peer, "np.from_dlpack(x)", gx, own))
+        checks.append((call, "info", lambda r, c=call: r[c][2] - (r[noop][0] - r[floor][0]),
+                       MUST_OTHER_PRODUCER_NS, "ns over the call + own __dlpack__",
+                       "the C call alone: call - own call - (noop - empty)"))
+        checks.append((label, "info", lambda r, l=label, c=call: r[l][0] - r[c][0],
+                       MUST_OTHER_PRODUCER_NS, "ns", "the import's own work: take - call"))
+        checks.append((peer, "info", lambda r, p=peer: r[p][2], MUST_OTHER_PRODUCER_NS,
+                       "ns over own __dlpack__", "numpy as the consumer: np.from_dlpack - own call"))
 
     # --- C: 1 KiB vs 1 GiB (zero-copy: the size must not matter)
     big = np.empty(1 << 28, dtype=np.float32)  # 1 GiB, pages never touched

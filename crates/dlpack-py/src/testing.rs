@@ -25,6 +25,19 @@ fn take(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
     Ok(extract(obj, &ExtractOptions::default())?.view().ndim())
 }
 
+/// Calls `obj.__dlpack__(max_version=(1, 3))` from Rust exactly as the
+/// import does and drops the capsule unconsumed (its destructor releases
+/// the tensor): what calling the producer from compiled code costs, the
+/// floor under every import from a producer with only `__dlpack__`.
+#[pyfunction]
+fn call_dlpack(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let cap = crate::vcall::dlpack_max_version_1_3(obj)?;
+    // SAFETY: cap is a live object.
+    Ok(usize::from(
+        unsafe { pyo3::ffi::PyCapsule_CheckExact(cap.as_ptr()) } != 0,
+    ))
+}
+
 /// Imports `obj` borrowed, for the call; returns ndim.
 #[pyfunction]
 fn take_borrowed(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
@@ -217,6 +230,7 @@ fn arange(n: usize, dtype: &str, shape: Option<Vec<i64>>, read_only: bool) -> Py
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(noop, m)?)?;
     m.add_function(wrap_pyfunction!(take, m)?)?;
+    m.add_function(wrap_pyfunction!(call_dlpack, m)?)?;
     m.add_function(wrap_pyfunction!(take_borrowed, m)?)?;
     m.add_function(wrap_pyfunction!(import_info, m)?)?;
     m.add_function(wrap_pyfunction!(sum_f64, m)?)?;

@@ -11,12 +11,13 @@ from ._native import _testing as _t
 noop = _t.noop
 take = _t.take
 take_borrowed = _t.take_borrowed
+call_dlpack = _t.call_dlpack
 import_info = _t.import_info
 sum_f64 = _t.sum_f64
 fill = _t.fill
 arange = _t.arange
 
-__all__ = ["noop", "take", "take_borrowed", "import_info", "sum_f64", "fill", "arange"]
+__all__ = ["noop", "take", "take_borrowed", "call_dlpack", "import_info", "sum_f64", "fill", "arange"]
 
 _DEVICE = ("DeviceBuffer", "stream_create", "stream_destroy", "driver_present",
            "forget_pooled_events")

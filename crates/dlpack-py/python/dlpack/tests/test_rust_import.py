@@ -1,6 +1,7 @@
 """Rust-side import (dlpack._testing): take / take_borrowed / import_info / sum_f64 / fill."""
 
 import array
+import sys
 
 import numpy as np
 import pytest
@@ -260,3 +261,18 @@ def test_noop_and_live_counter():
         testing.import_info(_again(name, src))
     del src
     assert live() == base
+
+
+def test_call_dlpack_releases_unconsumed_capsule():
+    # The benchmark's C-call floor: the producer is called as the import calls it and the
+    # capsule is dropped unconsumed, so its destructor must release the tensor.
+    base = live()
+    t = testing.arange(6)
+    before = sys.getrefcount(t)
+    assert testing.call_dlpack(t) == 1
+    assert testing.call_dlpack(dlpack.asdlpack(bytearray(4))) == 1
+    assert sys.getrefcount(t) == before
+    del t
+    assert live() == base
+    with pytest.raises(AttributeError):
+        testing.call_dlpack(object())
