@@ -467,18 +467,22 @@ fn via_dlpack_kwargs(
     opts: &ExtractOptions<'_>,
 ) -> PyResult<AnyManagedTensor> {
     let py = obj.py();
-    let kwargs = PyDict::new(py);
-    kwargs.set_item(intern!(py, "max_version"), opts.max_version)?;
-    if let Some(s) = consumer_stream(obj, opts.stream)? {
-        kwargs.set_item(intern!(py, "stream"), s)?;
-    }
-    if let Some(d) = opts.dl_device {
-        kwargs.set_item(intern!(py, "dl_device"), (d.device_type.0, d.device_id))?;
-    }
-    if let Some(c) = opts.copy {
-        kwargs.set_item(intern!(py, "copy"), c)?;
-    }
-    match obj.call_method(intern!(py, "__dlpack__"), (), Some(&kwargs)) {
+    let stream = consumer_stream(obj, opts.stream)?
+        .map(|s| s.into_pyobject(py))
+        .transpose()?;
+    let max_version = opts.max_version.into_pyobject(py)?;
+    let dl_device = opts
+        .dl_device
+        .map(|d| (d.device_type.0, d.device_id).into_pyobject(py))
+        .transpose()?;
+    let copy = opts.copy.map(|c| pyo3::types::PyBool::new(py, c));
+    let kwargs = [
+        stream.as_deref(),
+        Some(max_version.as_any()),
+        dl_device.as_ref().map(|d| d.as_any()),
+        copy.as_deref().map(|c| c.as_any()),
+    ];
+    match crate::vcall::dlpack_call(obj, kwargs) {
         Ok(cap) => consume_capsule(&cap),
         Err(err) => retry_legacy(obj, opts, err),
     }
@@ -499,14 +503,10 @@ fn retry_legacy(
     if !is_keyword_type_error(py, &err) || opts.dl_device.is_some() || opts.copy.is_some() {
         return Err(err);
     }
-    let cap = match consumer_stream(obj, opts.stream)? {
-        Some(s) => {
-            let kwargs = PyDict::new(py);
-            kwargs.set_item(intern!(py, "stream"), s)?;
-            obj.call_method(intern!(py, "__dlpack__"), (), Some(&kwargs))?
-        }
-        None => crate::vcall::dlpack_no_args(obj)?,
-    };
+    let stream = consumer_stream(obj, opts.stream)?
+        .map(|s| s.into_pyobject(py))
+        .transpose()?;
+    let cap = crate::vcall::dlpack_call(obj, [stream.as_deref(), None, None, None])?;
     consume_capsule(&cap)
 }
 

@@ -1053,21 +1053,15 @@ fn forward_dlpack<'py>(
         copy,
     } = *args;
     let want = negotiate_version(max_version).py()?;
-    let name = intern!(py, "__dlpack__");
-    let kwargs = PyDict::new(py);
-    if let Some(s) = stream {
-        kwargs.set_item(intern!(py, "stream"), s)?;
-    }
-    if let Some(v) = max_version {
-        kwargs.set_item(intern!(py, "max_version"), v)?;
-    }
-    if let Some(d) = dl_device {
-        kwargs.set_item(intern!(py, "dl_device"), d)?;
-    }
-    if let Some(c) = copy {
-        kwargs.set_item(intern!(py, "copy"), c)?;
-    }
-    let cap = match producer.call_method(name, (), Some(&kwargs)) {
+    let max_version = max_version.map(|v| v.into_pyobject(py)).transpose()?;
+    let copy = copy.map(|c| pyo3::types::PyBool::new(py, c));
+    let kwargs = [
+        stream,
+        max_version.as_ref().map(|v| v.as_any()),
+        dl_device,
+        copy.as_deref().map(|c| c.as_any()),
+    ];
+    let cap = match crate::vcall::dlpack_call(producer, kwargs) {
         Ok(c) => c,
         Err(e)
             if max_version.is_some()
@@ -1076,11 +1070,7 @@ fn forward_dlpack<'py>(
                 && is_keyword_type_error(py, &e) =>
         {
             // A producer from before DLPack 1.0: retry without max_version.
-            let kwargs = PyDict::new(py);
-            if let Some(s) = stream {
-                kwargs.set_item(intern!(py, "stream"), s)?;
-            }
-            producer.call_method(name, (), Some(&kwargs))?
+            crate::vcall::dlpack_call(producer, [stream, None, None, None])?
         }
         Err(e) => return Err(e),
     };

@@ -1,7 +1,9 @@
 //! Calling `obj.__dlpack__(...)` the way the interpreter itself does:
 //! `PyObject_VectorcallMethod` with the arguments in an array and a cached
-//! tuple of keyword names, so no bound method, argument tuple or keyword
-//! dict is built per call.
+//! tuple of keyword names (one per subset of the four keywords), so no bound
+//! method, argument tuple or keyword dict is built per call. Every call the
+//! crate makes to a producer's `__dlpack__` goes through [`dlpack_call`]:
+//! the import, its pre-1.0 retry, and `DLPackObject`'s forwarding.
 //!
 //! `PyObject_VectorcallMethod` is in the stable ABI from Python 3.12; it is
 //! an exported CPython function with the same signature since 3.9, so on
@@ -29,8 +31,49 @@ unsafe extern "C" {
 #[cfg(unix)]
 const ARGUMENTS_OFFSET: usize = 1 << (usize::BITS - 1);
 
-static MAX_VERSION_NAMES: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
+/// `__dlpack__`'s keywords, in the order their values are passed.
+const KEYWORDS: [&str; 4] = ["stream", "max_version", "dl_device", "copy"];
+
+/// The keyword-name tuple of each subset of [`KEYWORDS`] (bit `i` set:
+/// `KEYWORDS[i]` passed), built once. Interned, like a function's parameter
+/// names: CPython matches keywords by identity first and compares strings
+/// only on a miss.
+static KWNAMES: [PyOnceLock<Py<PyTuple>>; 16] = [const { PyOnceLock::new() }; 16];
 static MAX_VERSION_1_3: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
+
+/// The `__dlpack__` keyword arguments of one call: `stream`, `max_version`,
+/// `dl_device`, `copy`, each passed only when `Some`.
+pub(crate) type DlpackKwargs<'a, 'py> = [Option<&'a Bound<'py, PyAny>>; 4];
+
+/// `obj.__dlpack__(**kwargs)` with the keywords that are `Some`.
+pub(crate) fn dlpack_call<'py>(
+    obj: &Bound<'py, PyAny>,
+    kwargs: DlpackKwargs<'_, 'py>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let mut mask = 0;
+    let mut values: [&Bound<'py, PyAny>; 4] = [obj; 4];
+    let mut n = 0;
+    for (i, v) in kwargs.iter().enumerate() {
+        if let Some(v) = v {
+            mask |= 1 << i;
+            values[n] = v;
+            n += 1;
+        }
+    }
+    let names = KWNAMES[mask]
+        .get_or_try_init(py, || {
+            let names = KEYWORDS
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, k)| PyString::intern(py, k))
+                .collect::<Vec<_>>();
+            PyTuple::new(py, names).map(Bound::unbind)
+        })?
+        .bind(py);
+    call_method_kw(obj, pyo3::intern!(py, "__dlpack__"), names, &values[..n])
+}
 
 /// `obj.<name>(**{kw: value for kw, value in kwargs})`, with `names` the
 /// cached tuple of keyword names (same order as `values`).
@@ -44,7 +87,7 @@ fn call_method_kw<'py>(
     #[cfg(unix)]
     {
         let py = obj.py();
-        let mut args: [*mut ffi::PyObject; 4] = [std::ptr::null_mut(); 4];
+        let mut args: [*mut ffi::PyObject; 6] = [std::ptr::null_mut(); 6];
         args[1] = obj.as_ptr();
         for (slot, v) in args[2..].iter_mut().zip(values) {
             *slot = v.as_ptr();
@@ -55,9 +98,9 @@ fn call_method_kw<'py>(
             names.as_ptr()
         };
         // SAFETY: args[1..2 + values.len()] are borrowed live objects (self,
-        // then the keyword values), args[0] is a scratch slot the callee may
-        // use (ARGUMENTS_OFFSET); kwnames is a tuple of str of length
-        // values.len() (or NULL); the GIL is held.
+        // then the keyword values, at most four), args[0] is a scratch slot
+        // the callee may use (ARGUMENTS_OFFSET); kwnames is a tuple of str of
+        // length values.len() (or NULL); the GIL is held.
         let r = unsafe {
             PyObject_VectorcallMethod(
                 name.as_ptr(),
@@ -82,31 +125,8 @@ fn call_method_kw<'py>(
 /// `obj.__dlpack__(max_version=(1, 3))`.
 pub(crate) fn dlpack_max_version_1_3<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
-    let names = MAX_VERSION_NAMES
-        .get_or_try_init(py, || {
-            // Interned, like the function's parameter names: CPython matches
-            // keywords by identity first and compares strings only on a miss.
-            PyTuple::new(py, [PyString::intern(py, "max_version")]).map(Bound::unbind)
-        })?
-        .bind(py);
     let value = MAX_VERSION_1_3
         .get_or_try_init(py, || PyTuple::new(py, [1u32, 3]).map(Bound::unbind))?
         .bind(py);
-    call_method_kw(
-        obj,
-        pyo3::intern!(py, "__dlpack__"),
-        names,
-        &[value.as_any()],
-    )
-}
-
-/// `obj.__dlpack__()`.
-pub(crate) fn dlpack_no_args<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    let py = obj.py();
-    call_method_kw(
-        obj,
-        pyo3::intern!(py, "__dlpack__"),
-        &PyTuple::empty(py),
-        &[],
-    )
+    dlpack_call(obj, [None, Some(value.as_any()), None, None])
 }
