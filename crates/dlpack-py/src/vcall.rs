@@ -33,6 +33,9 @@ const ARGUMENTS_OFFSET: usize = 1 << (usize::BITS - 1);
 
 /// `__dlpack__`'s keywords, in the order their values are passed.
 const KEYWORDS: [&str; 4] = ["stream", "max_version", "dl_device", "copy"];
+/// The subset `{max_version}` of [`KEYWORDS`].
+const MAX_VERSION_ONLY: usize = 1 << 1;
+const _: () = assert!(matches!(KEYWORDS[1].as_bytes(), b"max_version"));
 
 /// The keyword-name tuple of each subset of [`KEYWORDS`] (bit `i` set:
 /// `KEYWORDS[i]` passed), built once. Interned, like a function's parameter
@@ -50,7 +53,6 @@ pub(crate) fn dlpack_call<'py>(
     obj: &Bound<'py, PyAny>,
     kwargs: DlpackKwargs<'_, 'py>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let py = obj.py();
     let mut mask = 0;
     let mut values: [&Bound<'py, PyAny>; 4] = [obj; 4];
     let mut n = 0;
@@ -61,18 +63,28 @@ pub(crate) fn dlpack_call<'py>(
             n += 1;
         }
     }
-    let names = KWNAMES[mask]
-        .get_or_try_init(py, || {
-            let names = KEYWORDS
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| mask & (1 << i) != 0)
-                .map(|(_, k)| PyString::intern(py, k))
-                .collect::<Vec<_>>();
-            PyTuple::new(py, names).map(Bound::unbind)
-        })?
-        .bind(py);
-    call_method_kw(obj, pyo3::intern!(py, "__dlpack__"), names, &values[..n])
+    let py = obj.py();
+    call_method_kw(
+        obj,
+        pyo3::intern!(py, "__dlpack__"),
+        kwnames(py, mask)?,
+        &values[..n],
+    )
+}
+
+/// The cached keyword-name tuple of the subset `mask` of [`KEYWORDS`].
+#[inline]
+fn kwnames(py: Python<'_>, mask: usize) -> PyResult<&Bound<'_, PyTuple>> {
+    let names = KWNAMES[mask].get_or_try_init(py, || {
+        let names = KEYWORDS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1 << i) != 0)
+            .map(|(_, k)| PyString::intern(py, k))
+            .collect::<Vec<_>>();
+        PyTuple::new(py, names).map(Bound::unbind)
+    })?;
+    Ok(names.bind(py))
 }
 
 /// `obj.<name>(**{kw: value for kw, value in kwargs})`, with `names` the
@@ -122,11 +134,17 @@ fn call_method_kw<'py>(
     }
 }
 
-/// `obj.__dlpack__(max_version=(1, 3))`.
+/// `obj.__dlpack__(max_version=(1, 3))`: the import's call, made without
+/// [`dlpack_call`]'s keyword bookkeeping.
 pub(crate) fn dlpack_max_version_1_3<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     let value = MAX_VERSION_1_3
         .get_or_try_init(py, || PyTuple::new(py, [1u32, 3]).map(Bound::unbind))?
         .bind(py);
-    dlpack_call(obj, [None, Some(value.as_any()), None, None])
+    call_method_kw(
+        obj,
+        pyo3::intern!(py, "__dlpack__"),
+        kwnames(py, MAX_VERSION_ONLY)?,
+        &[value.as_any()],
+    )
 }
