@@ -465,10 +465,18 @@ fn dlpack_kwnames(py: Python<'_>) -> &[Py<PyString>; 4] {
 
 /// Which `__dlpack__` keyword `name` is: the interned name (pointer
 /// comparison, what callers pass in practice), else by value.
+#[inline]
 fn keyword_index(names: &[Py<PyString>; 4], name: &Bound<'_, PyAny>) -> PyResult<usize> {
-    if let Some(i) = names.iter().position(|n| n.as_ptr() == name.as_ptr()) {
-        return Ok(i);
+    match names.iter().position(|n| n.as_ptr() == name.as_ptr()) {
+        Some(i) => Ok(i),
+        None => keyword_index_by_value(name),
     }
+}
+
+/// [`keyword_index`] for a keyword that is not the interned name.
+#[cold]
+#[inline(never)]
+fn keyword_index_by_value(name: &Bound<'_, PyAny>) -> PyResult<usize> {
     let s = name
         .cast::<PyString>()
         .map_err(|_| type_err("__dlpack__() keywords must be strings"))?;
