@@ -293,29 +293,34 @@ def build(args):
         others.append(("jax", jnp.arange(256, dtype=jnp.float32)))
     except ImportError:
         pass
+    def beyond_call_floor(label):
+        """The case's overhead over its reference, less the #[pyfunction] call floor."""
+        return lambda r: r[label][2] - (r[noop][0] - r[floor][0])
+
     for what, x in others:
         gx = dict(g, x=x)
         own = f"B {what}: x.__dlpack__(max_version=(1, 3))"
         label = f"B take({what})"
-        cases.append(("B", own, "x.__dlpack__(max_version=(1, 3))", gx, None))
-        cases.append(("B", label, "T.take(x)", gx, own))
-        checks.append((label, "must", lambda r, l=label: r[l][2] - (r[noop][0] - r[floor][0]),
-                       MUST_OTHER_PRODUCER_NS, "ns over the call + own __dlpack__",
-                       "take - own call - (noop - empty)"))
         # where it goes: calling the producer from compiled code at all (the interpreter is
         # re-entered from C instead of inlining a Python-to-Python call), then the import's own
         # work on the capsule; and a peer C consumer (numpy) over the same producer
         call = f"B call({what}) (C call only)"
         peer = f"B np.from_dlpack({what})"
-        cases.append(("B", call, "T.call_dlpack(x)", gx, own))
-        cases.append(("B", peer, "np.from_dlpack(x)", gx, own))
-        checks.append((call, "info", lambda r, c=call: r[c][2] - (r[noop][0] - r[floor][0]),
-                       MUST_OTHER_PRODUCER_NS, "ns over the call + own __dlpack__",
-                       "the C call alone: call - own call - (noop - empty)"))
-        checks.append((label, "info", lambda r, l=label, c=call: r[l][0] - r[c][0],
-                       MUST_OTHER_PRODUCER_NS, "ns", "the import's own work: take - call"))
-        checks.append((peer, "info", lambda r, p=peer: r[p][2], MUST_OTHER_PRODUCER_NS,
-                       "ns over own __dlpack__", "numpy as the consumer: np.from_dlpack - own call"))
+        cases += [("B", own, "x.__dlpack__(max_version=(1, 3))", gx, None),
+                  ("B", label, "T.take(x)", gx, own),
+                  ("B", call, "T.call_dlpack(x)", gx, own),
+                  ("B", peer, "np.from_dlpack(x)", gx, own)]
+        over = "ns over the call + own __dlpack__"
+        checks += [
+            (label, "must", beyond_call_floor(label), MUST_OTHER_PRODUCER_NS, over,
+             "take - own call - (noop - empty)"),
+            (call, "info", beyond_call_floor(call), MUST_OTHER_PRODUCER_NS, over,
+             "the C call alone: call - own call - (noop - empty)"),
+            (label, "info", lambda r, l=label, c=call: r[l][0] - r[c][0], MUST_OTHER_PRODUCER_NS,
+             "ns", "the import's own work: take - call"),
+            (peer, "info", lambda r, p=peer: r[p][2], MUST_OTHER_PRODUCER_NS,
+             "ns over own __dlpack__", "numpy as the consumer: np.from_dlpack - own call"),
+        ]
 
     # --- C: 1 KiB vs 1 GiB (zero-copy: the size must not matter)
     big = np.empty(1 << 28, dtype=np.float32)  # 1 GiB, pages never touched
