@@ -910,7 +910,7 @@ enum Inner {
 }
 
 /// The result of `dlpack.asdlpack(obj)`: a DLPack producer over `obj`.
-#[pyclass(frozen, extends = BufferBase, module = "dlpack", name = "DLPackObject")]
+#[pyclass(frozen, extends = BufferBase, freelist = 16, module = "dlpack", name = "DLPackObject")]
 pub struct DLPackObject {
     source: Py<PyAny>,
     inner: Inner,
