@@ -2,14 +2,16 @@
 
 Usage (inside the test venv, after `maturin develop --profile wheel`):
 
-    python crates/dlpack-py/bench/bench_exchange.py            # full run (~2-3 min), report only
+    python crates/dlpack-py/bench/bench_exchange.py            # full run (~2 min), report only
     python crates/dlpack-py/bench/bench_exchange.py --check    # exit 1 when a "must" bound fails
     python crates/dlpack-py/bench/bench_exchange.py --quick    # smoke run (~15 s)
     python crates/dlpack-py/bench/bench_exchange.py --anchors-dir <target>/bench-anchors/python
 
-Method (the one of shared/bench/nanobind/time_nanobind.py, whose functions are imported by path
-when that file is found): warm-up over all cases, per case a loop count from Timer.autorange()
-(>= 0.2 s), then best of 5 repeats interleaved round-robin; ns per call.  "overhead" is the case
+Method: warm-up over all cases, per case a loop count of >= 0.02 s, then 41 repeats interleaved
+round-robin over all cases, each case keeping its best; ns per call.  Many short repeats find a
+quiet moment for every case on a host whose speed drifts (this VM's drifted by up to 2x between
+runs); with the 5 repeats of >= 0.2 s of shared/bench/nanobind/time_nanobind.py (`--harness`,
+imported by path when found) two runs of one build differed by 2x.  "overhead" is the case
 minus its reference (the module's own `_testing.noop(1)`, or the producer's own `__dlpack__`); for
 other producers the bound is on take(x) - x.__dlpack__(max_version=(1, 3)) - (noop(1) - pass): what
 the import adds to the #[pyfunction] call and to the producer's own work.  Reported beside it: the
@@ -57,7 +59,7 @@ MUST_OTHER_PRODUCER_NS = 60.0
 
 
 # --------------------------------------------------------------------------------------
-# harness: reuse time_nanobind.py when it can be found, else the same method here
+# harness: time_nanobind.py on request (--harness), else the built-in method
 # --------------------------------------------------------------------------------------
 def _find_harness():
     cands = [os.environ.get("DLPACK_BENCH_HARNESS")]
@@ -353,20 +355,29 @@ def main(argv=None):
                     help="folder of the anchor modules nanobind_anchor and dlpark_anchor "
                          "(cargo xtask bench builds them into <target>/bench-anchors/python)")
     ap.add_argument("--warmup", type=float, default=None, help="warm-up seconds (default 15, quick 1)")
+    ap.add_argument("--repeat", type=int, default=None, help="interleaved repeats (default 41, quick 3)")
+    ap.add_argument("--min-time", type=float, default=0.02, help="seconds per repeat (default 0.02)")
+    ap.add_argument("--harness", action="store_true",
+                    help="time with shared/bench/nanobind/time_nanobind.py (5 repeats of >= 0.2 s)")
     args = ap.parse_args(argv)
 
-    harness, hpath = (None, None) if args.quick else _find_harness()
+    repeat = args.repeat or (3 if args.quick else 41)
+    min_time = args.min_time
+    harness, hpath = _find_harness() if args.harness else (None, None)
+    if args.harness and harness is None:
+        print("note: time_nanobind.py not found; the built-in method is used", file=sys.stderr)
     cases, checks, anchor_used = build(args)
     warm = args.warmup if args.warmup is not None else (1.0 if args.quick else 15.0)
     print(f"# dlpack exchange benchmark\n\n{versions()}")
-    print(f"harness: {hpath or 'built-in (same method)'}; warm-up {warm:.0f} s; "
-          f"{'quick: best of 3, >= 0.02 s per repeat' if args.quick else 'best of 5 interleaved repeats, >= 0.2 s each'}\n")
+    method = (f"{hpath}: best of 5 interleaved repeats, >= 0.2 s each" if harness is not None
+              else f"best of {repeat} interleaved repeats, >= {min_time:g} s each")
+    print(f"method: {method}; warm-up {warm:.0f} s\n")
     if harness is not None:
         harness.warmup(cases, seconds=warm)
         res = harness.run(cases)
     else:
         _warmup(cases, warm)
-        res = _run(cases, repeat=3 if args.quick else 5, min_time=0.02 if args.quick else 0.2)
+        res = _run(cases, repeat=repeat, min_time=min_time)
 
     # table of cases
     print("| case | ns/call | overhead ns |")
