@@ -454,10 +454,7 @@ pub(crate) fn via_dlpack(
     }
     // No stream: no need to ask for the device first (a CUDA producer given
     // no stream orders on the legacy default stream).
-    match crate::vcall::dlpack_max_version_1_3(obj) {
-        Ok(cap) => consume_capsule(&cap),
-        Err(err) => retry_legacy(obj, opts, err),
-    }
+    consume_capsule(&crate::vcall::dlpack_max_version_1_3(obj)?)
 }
 
 /// `via_dlpack` with a stream, `dl_device`, `copy` or another `max_version`.
@@ -482,32 +479,7 @@ fn via_dlpack_kwargs(
         dl_device.as_ref().map(|d| d.as_any()),
         copy.as_deref().map(|c| c.as_any()),
     ];
-    match crate::vcall::dlpack_call(obj, kwargs) {
-        Ok(cap) => consume_capsule(&cap),
-        Err(err) => retry_legacy(obj, opts, err),
-    }
-}
-
-/// After `__dlpack__(max_version=...)` failed with `err`: a producer from
-/// before DLPack 1.0 (no `max_version` keyword) is asked again without it,
-/// unless the consumer needs `dl_device` or `copy`, which such a producer
-/// cannot honour.
-#[cold]
-#[inline(never)]
-fn retry_legacy(
-    obj: &Bound<'_, PyAny>,
-    opts: &ExtractOptions<'_>,
-    err: PyErr,
-) -> PyResult<AnyManagedTensor> {
-    let py = obj.py();
-    if !is_keyword_type_error(py, &err) || opts.dl_device.is_some() || opts.copy.is_some() {
-        return Err(err);
-    }
-    let stream = consumer_stream(obj, opts.stream)?
-        .map(|s| s.into_pyobject(py))
-        .transpose()?;
-    let cap = crate::vcall::dlpack_call(obj, [stream.as_deref(), None, None, None])?;
-    consume_capsule(&cap)
+    consume_capsule(&crate::vcall::dlpack_call(obj, kwargs)?)
 }
 
 /// The stream to pass: the consumer's, only for devices with streams.
@@ -534,11 +506,6 @@ pub(crate) fn device_of(obj: &Bound<'_, PyAny>) -> PyResult<DLDevice> {
             ))
         })?;
     Ok(DLDevice::new(DLDeviceType(t), id.unwrap_or(0)))
-}
-
-pub(crate) fn is_keyword_type_error(py: Python<'_>, err: &PyErr) -> bool {
-    err.is_instance_of::<pyo3::exceptions::PyTypeError>(py)
-        && err.value(py).to_string().contains("keyword")
 }
 
 /// Imports through the buffer protocol; the view is held for the tensor's

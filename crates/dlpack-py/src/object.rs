@@ -32,7 +32,7 @@ use pyo3::{ffi, intern};
 use crate::bufferbase::BufferBase;
 use crate::capsule::{RawManaged, consume_capsule, new_capsule};
 use crate::error::{IntoPyResult, buffer_err, type_err};
-use crate::import::{ExtractOptions, device_of, is_keyword_type_error, via_dlpack};
+use crate::import::{ExtractOptions, device_of, via_dlpack};
 use crate::interface::{dtype_format, dtype_typestr};
 use crate::owner::Keep;
 use crate::pybuffer::{
@@ -1069,19 +1069,7 @@ fn forward_dlpack<'py>(
         dl_device,
         copy.as_deref().map(|c| c.as_any()),
     ];
-    let cap = match crate::vcall::dlpack_call(producer, kwargs) {
-        Ok(c) => c,
-        Err(e)
-            if max_version.is_some()
-                && dl_device.is_none()
-                && copy.is_none()
-                && is_keyword_type_error(py, &e) =>
-        {
-            // A producer from before DLPack 1.0: retry without max_version.
-            crate::vcall::dlpack_call(producer, [stream, None, None, None])?
-        }
-        Err(e) => return Err(e),
-    };
+    let cap = crate::vcall::dlpack_call(producer, kwargs)?;
     if !crate::import::is_capsule(&cap) {
         return Err(type_err(format!(
             "the producer's __dlpack__ returned {}, not a PyCapsule",

@@ -48,8 +48,47 @@ static MAX_VERSION_1_3: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
 /// `dl_device`, `copy`, each passed only when `Some`.
 pub(crate) type DlpackKwargs<'a, 'py> = [Option<&'a Bound<'py, PyAny>>; 4];
 
-/// `obj.__dlpack__(**kwargs)` with the keywords that are `Some`.
+/// `obj.__dlpack__(**kwargs)` with the keywords that are `Some`, with the
+/// fallback real consumers use for a producer from before DLPack 1.0 (see
+/// [`retry_without_max_version`]).
 pub(crate) fn dlpack_call<'py>(
+    obj: &Bound<'py, PyAny>,
+    kwargs: DlpackKwargs<'_, 'py>,
+) -> PyResult<Bound<'py, PyAny>> {
+    dlpack_call_once(obj, kwargs).or_else(|err| retry_without_max_version(obj, kwargs, err))
+}
+
+/// After `obj.__dlpack__(**kwargs)` failed with `err`: a producer from
+/// before DLPack 1.0 rejects the `max_version` keyword with a `TypeError`;
+/// it is asked again with `stream` only, unless the call also asked for
+/// `dl_device` or `copy`, which such a producer cannot honour.
+#[cold]
+#[inline(never)]
+fn retry_without_max_version<'py>(
+    obj: &Bound<'py, PyAny>,
+    kwargs: DlpackKwargs<'_, 'py>,
+    err: PyErr,
+) -> PyResult<Bound<'py, PyAny>> {
+    let [stream, max_version, dl_device, copy] = kwargs;
+    if max_version.is_none()
+        || dl_device.is_some()
+        || copy.is_some()
+        || !is_keyword_type_error(obj.py(), &err)
+    {
+        return Err(err);
+    }
+    dlpack_call_once(obj, [stream, None, None, None])
+}
+
+/// Whether `err` is a `TypeError` about keywords (what a function without
+/// the keyword raises).
+fn is_keyword_type_error(py: Python<'_>, err: &PyErr) -> bool {
+    err.is_instance_of::<pyo3::exceptions::PyTypeError>(py)
+        && err.value(py).to_string().contains("keyword")
+}
+
+/// `obj.__dlpack__(**kwargs)` with the keywords that are `Some`, once.
+fn dlpack_call_once<'py>(
     obj: &Bound<'py, PyAny>,
     kwargs: DlpackKwargs<'_, 'py>,
 ) -> PyResult<Bound<'py, PyAny>> {
@@ -63,13 +102,7 @@ pub(crate) fn dlpack_call<'py>(
             n += 1;
         }
     }
-    let py = obj.py();
-    call_method_kw(
-        obj,
-        pyo3::intern!(py, "__dlpack__"),
-        kwnames(py, mask)?,
-        &values[..n],
-    )
+    call_dlpack_kw(obj, kwnames(obj.py(), mask)?, &values[..n])
 }
 
 /// The cached keyword-name tuple of the subset `mask` of [`KEYWORDS`].
@@ -87,18 +120,19 @@ fn kwnames(py: Python<'_>, mask: usize) -> PyResult<&Bound<'_, PyTuple>> {
     Ok(names.bind(py))
 }
 
-/// `obj.<name>(**{kw: value for kw, value in kwargs})`, with `names` the
-/// cached tuple of keyword names (same order as `values`).
-fn call_method_kw<'py>(
+/// `obj.__dlpack__(**{kw: value for kw, value in zip(names, values)})`,
+/// with `names` a cached tuple of keyword names.
+#[inline]
+fn call_dlpack_kw<'py>(
     obj: &Bound<'py, PyAny>,
-    name: &Bound<'py, PyString>,
     names: &Bound<'py, PyTuple>,
     values: &[&Bound<'py, PyAny>],
 ) -> PyResult<Bound<'py, PyAny>> {
     debug_assert_eq!(names.len(), values.len());
+    let py = obj.py();
+    let name = pyo3::intern!(py, "__dlpack__");
     #[cfg(unix)]
     {
-        let py = obj.py();
         let mut args: [*mut ffi::PyObject; 6] = [std::ptr::null_mut(); 6];
         args[1] = obj.as_ptr();
         for (slot, v) in args[2..].iter_mut().zip(values) {
@@ -126,7 +160,7 @@ fn call_method_kw<'py>(
     }
     #[cfg(not(unix))]
     {
-        let kwargs = pyo3::types::PyDict::new(obj.py());
+        let kwargs = pyo3::types::PyDict::new(py);
         for (k, v) in names.iter().zip(values) {
             kwargs.set_item(k, v)?;
         }
@@ -134,17 +168,15 @@ fn call_method_kw<'py>(
     }
 }
 
-/// `obj.__dlpack__(max_version=(1, 3))`: the import's call, made without
-/// [`dlpack_call`]'s keyword bookkeeping.
+/// `obj.__dlpack__(max_version=(1, 3))` (and the pre-1.0 fallback of
+/// [`dlpack_call`]): the import's call, made without [`dlpack_call`]'s
+/// keyword bookkeeping.
 pub(crate) fn dlpack_max_version_1_3<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     let value = MAX_VERSION_1_3
         .get_or_try_init(py, || PyTuple::new(py, [1u32, 3]).map(Bound::unbind))?
         .bind(py);
-    call_method_kw(
-        obj,
-        pyo3::intern!(py, "__dlpack__"),
-        kwnames(py, MAX_VERSION_ONLY)?,
-        &[value.as_any()],
-    )
+    call_dlpack_kw(obj, kwnames(py, MAX_VERSION_ONLY)?, &[value.as_any()]).or_else(|err| {
+        retry_without_max_version(obj, [None, Some(value.as_any()), None, None], err)
+    })
 }
