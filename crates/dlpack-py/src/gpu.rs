@@ -511,16 +511,11 @@ impl DeviceBuffer {
         &self,
         py: Python<'py>,
         stream: Option<&Bound<'py, PyAny>>,
-        max_version: Option<(i64, i64)>,
+        max_version: Option<&Bound<'py, PyAny>>,
         dl_device: Option<&Bound<'py, PyAny>>,
-        copy: Option<bool>,
+        copy: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let args = crate::object::DlpackArgs {
-            stream,
-            max_version,
-            dl_device,
-            copy,
-        };
+        let args = crate::object::DlpackArgs::parse([stream, max_version, dl_device, copy])?;
         self.tensor.bind(py).get().dlpack_call(py, &args)
     }
 

@@ -240,21 +240,37 @@ fn array_interface<'py>(
     Ok(d)
 }
 
-/// The arguments of a `__dlpack__` call as Python passed them (keyword-only;
-/// `None` when absent), decoded into the core's request by [`DlpackArgs::request`].
+/// The arguments of a `__dlpack__` call: the values as Python passed them
+/// (keyword-only; `None` when absent or `None`), which a forwarding object
+/// passes on unchanged, with `max_version` and `copy` decoded; the core's
+/// request is [`DlpackArgs::request`].
 #[derive(Clone, Copy, Default)]
 pub(crate) struct DlpackArgs<'a, 'py> {
-    pub(crate) stream: Option<&'a Bound<'py, PyAny>>,
+    /// `stream`, `max_version`, `dl_device`, `copy` as passed (the order of
+    /// [`crate::vcall::KEYWORDS`]).
+    pub(crate) passed: crate::vcall::DlpackKwargs<'a, 'py>,
+    /// `passed`'s `max_version`, decoded.
     pub(crate) max_version: Option<(i64, i64)>,
-    pub(crate) dl_device: Option<&'a Bound<'py, PyAny>>,
+    /// `passed`'s `copy`, decoded.
     pub(crate) copy: Option<bool>,
 }
 
-impl DlpackArgs<'_, '_> {
+impl<'a, 'py> DlpackArgs<'a, 'py> {
+    /// Decodes `max_version` and `copy` (`TypeError` for values of the wrong
+    /// type); `stream` and `dl_device` are decoded by [`DlpackArgs::request`].
+    pub(crate) fn parse(passed: crate::vcall::DlpackKwargs<'a, 'py>) -> PyResult<Self> {
+        Ok(DlpackArgs {
+            passed,
+            max_version: passed[1].map(max_version_of).transpose()?,
+            copy: passed[3].map(copy_of).transpose()?,
+        })
+    }
+
     /// The request the core plans with; `TypeError` for a `stream` or
     /// `dl_device` of the wrong type.
     fn request(&self) -> PyResult<DlpackRequest> {
-        let stream = match self.stream {
+        let [stream, _, dl_device, _] = self.passed;
+        let stream = match stream {
             None => None,
             Some(s) => Some(s.extract::<i64>().map_err(|_| {
                 type_err(format!(
@@ -263,7 +279,7 @@ impl DlpackArgs<'_, '_> {
                 ))
             })?),
         };
-        let dl_device = match self.dl_device {
+        let dl_device = match dl_device {
             None => None,
             Some(d) => {
                 let (t, id): (i32, i32) = d.extract().map_err(|_| {
@@ -452,17 +468,6 @@ fn method_descriptor<T: Surface>(py: Python<'_>, def: &'static MethodDef) -> PyR
     Ok(unsafe { Bound::from_owned_ptr(py, d) }.unbind())
 }
 
-/// The keyword names of `__dlpack__`, interned.
-static DLPACK_KWNAMES: PyOnceLock<[Py<PyString>; 4]> = PyOnceLock::new();
-const DLPACK_KWNAMES_STR: [&str; 4] = ["stream", "max_version", "dl_device", "copy"];
-
-/// The interned keyword names of `__dlpack__`.
-fn dlpack_kwnames(py: Python<'_>) -> &[Py<PyString>; 4] {
-    DLPACK_KWNAMES.get_or_init(py, || {
-        DLPACK_KWNAMES_STR.map(|n| PyString::intern(py, n).unbind())
-    })
-}
-
 /// Which `__dlpack__` keyword `name` is: the interned name (pointer
 /// comparison, what callers pass in practice), else by value.
 #[inline]
@@ -482,7 +487,7 @@ fn keyword_index_by_value(name: &Bound<'_, PyAny>) -> PyResult<usize> {
         .map_err(|_| type_err("__dlpack__() keywords must be strings"))?;
     let s = s.to_cow()?;
     let s = &*s;
-    DLPACK_KWNAMES_STR
+    crate::vcall::KEYWORDS
         .iter()
         .position(|n| *n == s)
         .ok_or_else(|| {
@@ -620,7 +625,7 @@ unsafe extern "C" fn dlpack_fastcall<T: Surface>(
         }
         let mut vals: [Option<Borrowed<'_, '_, PyAny>>; 4] = [None; 4];
         if !kwnames.is_null() {
-            let kw = dlpack_kwnames(py);
+            let kw = crate::vcall::keyword_names(py);
             // SAFETY: kwnames is a tuple of names (borrowed for the call).
             let names = unsafe { Borrowed::from_ptr(py, kwnames) };
             // SAFETY: CPython passes a tuple.
@@ -630,7 +635,7 @@ unsafe extern "C" fn dlpack_fastcall<T: Surface>(
                 if vals[k].is_some() {
                     return Err(type_err(format!(
                         "__dlpack__() got multiple values for argument '{}'",
-                        DLPACK_KWNAMES_STR[k]
+                        crate::vcall::KEYWORDS[k]
                     )));
                 }
                 // SAFETY: one value per keyword name, after the positionals.
@@ -640,15 +645,7 @@ unsafe extern "C" fn dlpack_fastcall<T: Surface>(
                 }
             }
         }
-        let [stream, max_version, dl_device, copy] = vals;
-        let max_version = max_version.map(|v| max_version_of(&v)).transpose()?;
-        let copy = copy.map(|v| copy_of(&v)).transpose()?;
-        let args = DlpackArgs {
-            stream: stream.as_deref(),
-            max_version,
-            dl_device: dl_device.as_deref(),
-            copy,
-        };
+        let args = DlpackArgs::parse(vals.each_ref().map(|v| v.as_deref()))?;
         this.dlpack(py, &args).map(Bound::into_ptr)
     })
 }
@@ -1054,22 +1051,8 @@ fn forward_dlpack<'py>(
     args: &DlpackArgs<'_, 'py>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = producer.py();
-    let DlpackArgs {
-        stream,
-        max_version,
-        dl_device,
-        copy,
-    } = *args;
-    let want = negotiate_version(max_version).py()?;
-    let max_version = max_version.map(|v| v.into_pyobject(py)).transpose()?;
-    let copy = copy.map(|c| pyo3::types::PyBool::new(py, c));
-    let kwargs = [
-        stream,
-        max_version.as_ref().map(|v| v.as_any()),
-        dl_device,
-        copy.as_deref().map(|c| c.as_any()),
-    ];
-    let cap = crate::vcall::dlpack_call(producer, kwargs)?;
+    let want = negotiate_version(args.max_version).py()?;
+    let cap = crate::vcall::dlpack_call(producer, args.passed)?;
     if !crate::import::is_capsule(&cap) {
         return Err(type_err(format!(
             "the producer's __dlpack__ returned {}, not a PyCapsule",

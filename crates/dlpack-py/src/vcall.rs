@@ -31,16 +31,24 @@ unsafe extern "C" {
 #[cfg(unix)]
 const ARGUMENTS_OFFSET: usize = 1 << (usize::BITS - 1);
 
-/// `__dlpack__`'s keywords, in the order their values are passed.
-const KEYWORDS: [&str; 4] = ["stream", "max_version", "dl_device", "copy"];
+/// `__dlpack__`'s keywords, in the order their values are passed (here and
+/// to our own `__dlpack__`).
+pub(crate) const KEYWORDS: [&str; 4] = ["stream", "max_version", "dl_device", "copy"];
+
+/// [`KEYWORDS`] as interned strings, made once.
+static KEYWORD_NAMES: PyOnceLock<[Py<PyString>; 4]> = PyOnceLock::new();
+
+/// [`KEYWORDS`] interned: CPython matches keywords by identity first and
+/// compares strings only on a miss, and callers pass interned names.
+pub(crate) fn keyword_names(py: Python<'_>) -> &[Py<PyString>; 4] {
+    KEYWORD_NAMES.get_or_init(py, || KEYWORDS.map(|k| PyString::intern(py, k).unbind()))
+}
 /// The subset `{max_version}` of [`KEYWORDS`].
 const MAX_VERSION_ONLY: usize = 1 << 1;
 const _: () = assert!(matches!(KEYWORDS[1].as_bytes(), b"max_version"));
 
 /// The keyword-name tuple of each subset of [`KEYWORDS`] (bit `i` set:
-/// `KEYWORDS[i]` passed), built once. Interned, like a function's parameter
-/// names: CPython matches keywords by identity first and compares strings
-/// only on a miss.
+/// `KEYWORDS[i]` passed), built once from [`keyword_names`].
 static KWNAMES: [PyOnceLock<Py<PyTuple>>; 16] = [const { PyOnceLock::new() }; 16];
 static MAX_VERSION_1_3: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
 
@@ -109,11 +117,11 @@ fn dlpack_call_once<'py>(
 #[inline]
 fn kwnames(py: Python<'_>, mask: usize) -> PyResult<&Bound<'_, PyTuple>> {
     let names = KWNAMES[mask].get_or_try_init(py, || {
-        let names = KEYWORDS
+        let names = keyword_names(py)
             .iter()
             .enumerate()
             .filter(|(i, _)| mask & (1 << i) != 0)
-            .map(|(_, k)| PyString::intern(py, k))
+            .map(|(_, k)| k.bind(py))
             .collect::<Vec<_>>();
         PyTuple::new(py, names).map(Bound::unbind)
     })?;
