@@ -281,23 +281,28 @@ impl<'a, O: TensorOwner> Export<'a, O> {
             }
             None => layout::analyze(shape, self.strides, storage)?,
         };
-        if layout.elements != 0 {
+        // Every byte the layout reaches lies in the owner's memory:
+        // `byte_offset + start >= 0` and `byte_offset + end <= len`, where
+        // `start <= 0 < end` for a non-empty layout (checked in u64: the
+        // offsets fit in isize, so the sums cannot wrap).
+        if layout.elements != 0
+            && (self.byte_offset < layout.start.unsigned_abs()
+                || self
+                    .byte_offset
+                    .checked_add(layout.end as u64)
+                    .is_none_or(|end| end > m.len as u64))
+        {
             let first = i128::from(self.byte_offset);
-            let (start, end) = (
-                first + i128::from(layout.start),
-                first + i128::from(layout.end),
-            );
-            if start < 0 || end > m.len as i128 {
-                return Err(Error::OutOfBounds {
-                    start,
-                    end,
-                    len: m.len,
-                });
-            }
+            return Err(Error::OutOfBounds {
+                start: first + i128::from(layout.start),
+                end: first + i128::from(layout.end),
+                len: m.len,
+            });
         }
+        let addressable = m.device.device_type.has_addressable_data();
         let (data, byte_offset) = if layout.elements == 0 {
             (ptr::null_mut(), 0)
-        } else if m.device.device_type.has_addressable_data() {
+        } else if addressable {
             // In bounds of the owner's memory (checked above).
             (
                 m.ptr
@@ -318,7 +323,7 @@ impl<'a, O: TensorOwner> Export<'a, O> {
         };
         let rebase = (layout.elements != 0).then_some(Rebase {
             base: |owner: &mut ManuallyDrop<O>| owner.memory().ptr,
-            offset: if m.device.device_type.has_addressable_data() {
+            offset: if addressable {
                 self.byte_offset as usize
             } else {
                 0
@@ -560,19 +565,36 @@ impl Assemble for DLManagedTensorVersioned {
 #[repr(C)]
 struct Block<M, O> {
     managed: M,
-    ndim: usize,
+    /// The allocation's size in bytes (its alignment is [`Block::ALIGN`]).
+    size: usize,
     owner: ManuallyDrop<O>,
 }
 
-fn block_layout<M, O>(ndim: usize) -> Result<(AllocLayout, usize), Error> {
-    let dims = AllocLayout::array::<i64>(ndim.checked_mul(2).ok_or(Error::TooManyDims { ndim })?)
-        .map_err(|_| Error::TooManyDims { ndim })?;
-    let (layout, offset) = AllocLayout::new::<Block<M, O>>()
-        .extend(dims)
-        .map_err(|_| Error::TooManyDims { ndim })?;
-    Ok((layout.pad_to_align(), offset))
+impl<M, O> Block<M, O> {
+    /// Where the shape and strides start: after the block, aligned for i64.
+    const DIMS_OFFSET: usize = size_of::<Self>().next_multiple_of(core::mem::align_of::<i64>());
+    /// The alignment of the whole allocation.
+    const ALIGN: usize = if core::mem::align_of::<Self>() > core::mem::align_of::<i64>() {
+        core::mem::align_of::<Self>()
+    } else {
+        core::mem::align_of::<i64>()
+    };
 }
 
+/// The allocation of a block with `ndim` dimensions, and the offset of its
+/// shape and strides (`2 * ndim` `i64`s after the block).
+#[inline]
+fn block_layout<M, O>(ndim: usize) -> Result<(AllocLayout, usize), Error> {
+    let size = ndim
+        .checked_mul(2 * size_of::<i64>())
+        .and_then(|dims| dims.checked_add(Block::<M, O>::DIMS_OFFSET))
+        .ok_or(Error::TooManyDims { ndim })?;
+    let layout = AllocLayout::from_size_align(size, Block::<M, O>::ALIGN)
+        .map_err(|_| Error::TooManyDims { ndim })?;
+    Ok((layout.pad_to_align(), Block::<M, O>::DIMS_OFFSET))
+}
+
+#[inline(always)]
 fn build_block<M: Assemble, O: Send + 'static>(
     owner: O,
     header: Header,
@@ -604,17 +626,42 @@ fn build_block<M: Assemble, O: Send + 'static>(
     if ndim != 0 {
         // SAFETY: shape_ptr/strides_ptr address ndim writable, aligned i64s
         // each, disjoint from `shape`/`strides` (a fresh allocation).
+        // Element-wise loops rather than `memcpy`: ndim is small, and a
+        // library call costs more than the copy.
         let filled = unsafe {
-            ptr::copy_nonoverlapping(shape.as_ptr(), shape_ptr, ndim);
+            let shape_out = core::slice::from_raw_parts_mut(shape_ptr, ndim);
             let out = core::slice::from_raw_parts_mut(strides_ptr, ndim);
             match strides {
                 Some(strides) => {
-                    out.copy_from_slice(strides);
+                    debug_assert_eq!(strides.len(), ndim, "checked by the layout analysis");
+                    let strides = &strides[..ndim];
+                    // Not `copy_from_slice`: for a few dimensions the
+                    // library call costs more than the copy.
+                    #[allow(clippy::manual_memcpy)]
+                    for axis in 0..ndim {
+                        shape_out[axis] = shape[axis];
+                        out[axis] = strides[axis];
+                    }
                     Ok(())
                 }
-                // Fails only for size-zero shapes whose other extents
-                // multiply beyond i64.
-                None => layout::row_major_strides(shape, out),
+                // The strides of a non-empty tensor are partial products
+                // of its element count, which fits (checked by the layout
+                // analysis); a size-zero shape's may not.
+                None if layout.elements != 0 => {
+                    let mut stride: i64 = 1;
+                    for ((o, s), &extent) in
+                        shape_out.iter_mut().zip(out.iter_mut()).zip(shape).rev()
+                    {
+                        *o = extent;
+                        *s = stride;
+                        stride = stride.wrapping_mul(extent);
+                    }
+                    Ok(())
+                }
+                None => {
+                    shape_out.copy_from_slice(shape);
+                    layout::row_major_strides(shape, out)
+                }
             }
         };
         if let Err(err) = filled {
@@ -630,7 +677,7 @@ fn build_block<M: Assemble, O: Send + 'static>(
     // SAFETY: `block` is a fresh allocation laid out for Block<M, O>; the
     // fields are written in place through raw pointers.
     let data = unsafe {
-        ptr::addr_of_mut!((*block).ndim).write(ndim);
+        ptr::addr_of_mut!((*block).size).write(alloc_layout.size());
         let owner_slot = ptr::addr_of_mut!((*block).owner);
         owner_slot.write(ManuallyDrop::new(owner));
         match rebase {
@@ -672,11 +719,13 @@ unsafe extern "C" fn delete_block<M, O>(managed: *mut M) {
     // build_block (this deleter is only installed there), not yet freed: the
     // DLPack contract has the deleter called exactly once.
     unsafe {
-        let ndim = ptr::addr_of!((*block).ndim).read();
+        let size = ptr::addr_of!((*block).size).read();
         ManuallyDrop::drop(&mut *ptr::addr_of_mut!((*block).owner));
-        // The layout was computed successfully for this ndim at build time.
-        if let Ok((alloc_layout, _)) = block_layout::<M, O>(ndim) {
-            dealloc(block.cast(), alloc_layout);
-        }
+        // The size and alignment of the allocation, as block_layout made
+        // them (a valid layout).
+        dealloc(
+            block.cast(),
+            AllocLayout::from_size_align_unchecked(size, Block::<M, O>::ALIGN),
+        );
     }
 }

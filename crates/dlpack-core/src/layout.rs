@@ -52,7 +52,69 @@ impl Layout {
 /// assert_eq!((layout.elements, layout.start, layout.end), (3, -32, 4));
 /// assert!(!layout.c_contiguous);
 /// ```
+#[inline]
 pub fn analyze(shape: &[i64], strides: Option<&[i64]>, storage: Storage) -> Result<Layout, Error> {
+    if let Storage::Bytes(size) = storage {
+        if let Some(layout) = compact(shape, strides, size) {
+            return Ok(layout);
+        }
+    }
+    analyze_general(shape, strides, storage)
+}
+
+/// The layout of a non-empty, compact row-major tensor of whole-byte
+/// elements (what NumPy, PyTorch and our own exports send almost always),
+/// proven in one pass; `None` for every other layout, including every one
+/// that breaks a rule, so that [`analyze_general`] finds and names the error.
+///
+/// It proves what [`analyze_general`] would: every extent is >= 1 (so none
+/// is negative and the tensor is not empty), each stride of an extent > 1
+/// equals the product of the later extents (so the elements are compact
+/// and the lowest one is the first), and that product, the element count,
+/// times the element size fits in `isize` (so no offset overflows).
+#[inline]
+fn compact(shape: &[i64], strides: Option<&[i64]>, size: u32) -> Option<Layout> {
+    let mut elements: i64 = 1;
+    match strides {
+        None => {
+            for &extent in shape.iter().rev() {
+                if extent < 1 {
+                    return None;
+                }
+                elements = elements.checked_mul(extent)?;
+            }
+        }
+        Some(strides) => {
+            if strides.len() != shape.len() {
+                return None;
+            }
+            for (&extent, &stride) in shape.iter().zip(strides).rev() {
+                if extent < 1 || (extent != 1 && stride != elements) {
+                    return None;
+                }
+                elements = elements.checked_mul(extent)?;
+            }
+        }
+    }
+    let end = elements.checked_mul(i64::from(size))?;
+    if end as u64 > isize::MAX as u64 {
+        return None;
+    }
+    Some(Layout {
+        elements: elements as u64,
+        start: 0,
+        end,
+        c_contiguous: true,
+    })
+}
+
+/// [`analyze`] for any layout: checks every rule in turn and names the
+/// first one broken.
+fn analyze_general(
+    shape: &[i64],
+    strides: Option<&[i64]>,
+    storage: Storage,
+) -> Result<Layout, Error> {
     if let Some(strides) = strides {
         if strides.len() != shape.len() {
             return Err(Error::StridesLength {
@@ -201,6 +263,8 @@ pub fn row_major_strides(shape: &[i64], out: &mut [i64]) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::vec;
+    use std::vec::Vec;
 
     #[test]
     fn malformed_layouts() {
@@ -310,6 +374,68 @@ mod tests {
         assert!(!is_f_contiguous(&[2, 3], Some(&[3, 1])));
         assert!(is_f_contiguous(&[1, 3], None));
         assert!(!is_f_contiguous(&[2, 3], None));
+    }
+
+    /// The one-pass proof of [`compact`] agrees with [`analyze_general`]
+    /// wherever it answers, and answers for the compact layouts.
+    #[test]
+    fn compact_agrees_with_the_general_analysis() {
+        let shapes: &[&[i64]] = &[
+            &[],
+            &[1],
+            &[7],
+            &[0],
+            &[-1],
+            &[2, 3],
+            &[1, 3],
+            &[3, 1],
+            &[2, 0, 3],
+            &[2, -3],
+            &[1 << 31, 1 << 31],
+            &[1 << 32, 1 << 32],
+            &[i64::MAX],
+            &[4, 5, 6, 7],
+        ];
+        for &shape in shapes {
+            let mut row_major = vec![0; shape.len()];
+            let _ = row_major_strides(shape, &mut row_major);
+            let mut unit_zero = row_major.clone();
+            for (s, &e) in unit_zero.iter_mut().zip(shape) {
+                if e == 1 {
+                    *s = 0;
+                }
+            }
+            let reversed: Vec<i64> = row_major.iter().map(|s| -s).collect();
+            let short: Vec<i64> = row_major.iter().skip(1).copied().collect();
+            let candidates: [Option<&[i64]>; 5] = [
+                None,
+                Some(&row_major),
+                Some(&unit_zero),
+                Some(&reversed),
+                Some(&short),
+            ];
+            for strides in candidates {
+                for size in [1, 2, 4, 8, 16] {
+                    let general = analyze_general(shape, strides, Storage::Bytes(size));
+                    if let Some(fast) = compact(shape, strides, size) {
+                        assert_eq!(Ok(fast), general, "{shape:?} {strides:?} {size}");
+                    }
+                    assert_eq!(
+                        analyze(shape, strides, Storage::Bytes(size)),
+                        general,
+                        "{shape:?} {strides:?} {size}"
+                    );
+                    let is_compact = general.is_ok_and(|l| l.c_contiguous && l.elements != 0);
+                    let sent_compact = strides.is_none_or(|s| s == row_major || s == unit_zero);
+                    if is_compact && sent_compact {
+                        assert!(
+                            compact(shape, strides, size).is_some(),
+                            "{shape:?} {strides:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -155,14 +155,16 @@ impl<'a> TensorView<'a> {
                 });
             }
             if raw.device.device_type.has_addressable_data() {
+                // The first element's address, and the lowest and one past
+                // the highest byte reached, free of overflow: for a
+                // non-empty layout `start <= 0 < end`, both within isize.
                 let in_range = usize::try_from(raw.byte_offset)
                     .ok()
                     .and_then(|off| (raw.data as usize).checked_add(off))
-                    .and_then(|first| {
-                        first.checked_add_signed(layout.start as isize)?;
-                        first.checked_add_signed(layout.end as isize)
-                    })
-                    .is_some();
+                    .is_some_and(|first| {
+                        first >= layout.start.unsigned_abs() as usize
+                            && first.checked_add(layout.end as usize).is_some()
+                    });
                 if !in_range {
                     return Err(Error::AddressOverflow {
                         byte_offset: raw.byte_offset,

@@ -108,25 +108,45 @@ impl<T: Element, D: Dimension + 'static> ArrayOwner for ArcArray<T, D> {
 fn reach(dim: &[usize], strides: &[isize]) -> (isize, isize) {
     let mut low = 0isize;
     let mut high = 0isize;
-    for (&extent, &stride) in dim.iter().zip(strides) {
-        if extent > 1 {
-            // Cannot overflow: ndarray keeps every reachable offset within
-            // isize (in bytes, hence in elements).
-            let off = (extent as isize - 1) * stride;
-            if off < 0 {
-                low += off;
-            } else {
-                high += off;
-            }
-        }
+    let strides = &strides[..dim.len()];
+    for axis in 0..dim.len() {
+        // Cannot overflow: ndarray keeps every reachable offset within
+        // isize (in bytes, hence in elements); extents are >= 1 here.
+        let off = (dim[axis] as isize - 1).wrapping_mul(strides[axis]);
+        low += off.min(0);
+        high += off.max(0);
     }
     (low, high)
 }
 
-/// The owner as the core sees it: the array and whether it is writable.
+/// The byte range an owner's whole array reaches: its lowest element, as
+/// an offset in elements from the first one, and the length in bytes (0
+/// for an empty array). Computed once per export.
+#[derive(Copy, Clone, Debug)]
+struct Span {
+    low: isize,
+    len: usize,
+}
+
+impl Span {
+    fn of<T, D: Dimension>(whole: &ArrayView<'_, T, D>) -> Span {
+        if whole.is_empty() {
+            return Span { low: 0, len: 0 };
+        }
+        let (low, high) = reach(whole.shape(), whole.strides());
+        Span {
+            low,
+            len: (high - low + 1) as usize * core::mem::size_of::<T>(),
+        }
+    }
+}
+
+/// The owner as the core sees it: the array, whether it is writable, and
+/// the span of the whole array (fixed while the owner holds it).
 struct Owner<O> {
     array: O,
     writable: bool,
+    span: Span,
 }
 
 // SAFETY: `memory` describes the byte range reached by the owned array —
@@ -140,20 +160,13 @@ struct Owner<O> {
 // `Send + Sync` elements is `Send`.
 unsafe impl<O: ArrayOwner> TensorOwner for Owner<O> {
     fn memory(&mut self) -> Memory {
-        let size = core::mem::size_of::<O::Elem>();
-        let first = self.array.first_ptr();
-        let whole = self.array.whole();
-        let (ptr, len) = if whole.is_empty() {
-            (first, 0)
-        } else {
-            let (low, high) = reach(whole.shape(), whole.strides());
-            // wrapping_offset keeps `first`'s provenance; the result is the
-            // lowest element of the array, inside its buffer.
-            (first.wrapping_offset(low), (high - low + 1) as usize * size)
-        };
+        // wrapping_offset keeps `first`'s provenance; the result is the
+        // lowest element of the array, inside its buffer (or `first` itself
+        // for an empty array, whose span is zero).
+        let ptr = self.array.first_ptr().wrapping_offset(self.span.low);
         Memory {
             ptr: ptr.cast(),
-            len,
+            len: self.span.len,
             device: DLDevice::cpu(),
             dtype: Some(O::Elem::DTYPE),
             read_only: !self.writable,
@@ -191,23 +204,28 @@ pub struct ArrayExport<O: ArrayOwner, D: Dimension = <O as ArrayOwner>::Dim> {
     /// `None` for an empty view.
     offset: Option<usize>,
     read_only: bool,
+    /// What the owner's whole array reaches.
+    span: Span,
 }
 
 impl<O: ArrayOwner> ArrayExport<O> {
     /// Starts an export of the whole array.
     pub fn new(owner: O) -> Self {
         let whole = owner.whole();
-        let (dim, strides) = (whole.raw_dim(), strides_of(&whole));
+        let (dim, strides, span) = (whole.raw_dim(), strides_of(&whole), Span::of(&whole));
+        // The whole array starts at its first element: `-low` elements
+        // above its lowest one.
+        let offset =
+            (span.len != 0).then(|| span.low.unsigned_abs() * core::mem::size_of::<O::Elem>());
         drop(whole);
-        let mut export = ArrayExport {
+        ArrayExport {
             owner,
             dim,
             strides,
-            offset: None,
+            offset,
             read_only: false,
-        };
-        export.offset = export.offset_of_first(export.owner.whole().as_ptr(), export.dim.size());
-        export
+            span,
+        }
     }
 }
 
@@ -247,6 +265,7 @@ impl<O: ArrayOwner, D: Dimension> ArrayExport<O, D> {
             strides,
             offset: None,
             read_only: self.read_only,
+            span: self.span,
         };
         export.offset = export.offset_of_first(first, export.dim.size());
         export
@@ -275,10 +294,11 @@ impl<O: ArrayOwner, D: Dimension> ArrayExport<O, D> {
         if elements == 0 {
             return None;
         }
-        let whole = self.owner.whole();
-        let (low, _) = reach(whole.shape(), whole.strides());
-        let low_addr = (whole.as_ptr() as usize)
-            .wrapping_add_signed(low.wrapping_mul(core::mem::size_of::<O::Elem>() as isize));
+        let low_addr = (self.owner.whole().as_ptr() as usize).wrapping_add_signed(
+            self.span
+                .low
+                .wrapping_mul(core::mem::size_of::<O::Elem>() as isize),
+        );
         Some((first as usize).wrapping_sub(low_addr))
     }
 
@@ -338,11 +358,13 @@ impl<O: ArrayOwner, D: Dimension> ArrayExport<O, D> {
             strides,
             offset,
             read_only,
+            span,
         } = self;
         let writable = owner.writable();
         let owner = Owner {
             array: owner,
             writable,
+            span,
         };
         with_i64_dims(dim.slice(), strides.slice(), |shape, strides| {
             let byte_offset =

@@ -83,7 +83,7 @@ pub fn array_view<'a, T: Element, D: Dimension>(
         dim,
         abs_strides,
         low,
-        signed,
+        any_negative,
         empty,
     } = Geometry::<T, D>::of(view)?;
     // SAFETY: `low` is the lowest address the tensor reaches (an aligned
@@ -101,8 +101,10 @@ pub fn array_view<'a, T: Element, D: Dimension>(
             ArrayView::from_shape_ptr(dim.strides(abs_strides), low)
         }
     };
-    for axis in negative_axes(&signed) {
-        array.invert_axis(Axis(axis));
+    if any_negative {
+        for axis in negative_axes(view) {
+            array.invert_axis(Axis(axis));
+        }
     }
     Ok(array)
 }
@@ -171,7 +173,7 @@ pub unsafe fn array_view_mut<'a, T: Element, D: Dimension>(
         dim,
         abs_strides,
         low,
-        signed,
+        any_negative,
         empty,
     } = Geometry::<T, D>::of(view)?;
     check_no_overlap(view)?;
@@ -186,8 +188,10 @@ pub unsafe fn array_view_mut<'a, T: Element, D: Dimension>(
             ArrayViewMut::from_shape_ptr(dim.strides(abs_strides), low)
         }
     };
-    for axis in negative_axes(&signed) {
-        array.invert_axis(Axis(axis));
+    if any_negative {
+        for axis in negative_axes(view) {
+            array.invert_axis(Axis(axis));
+        }
     }
     Ok(array)
 }
@@ -262,8 +266,9 @@ struct Geometry<T, D> {
     abs_strides: D,
     /// Lowest address reached (dangling for size-zero tensors).
     low: *mut T,
-    /// Signed stride per axis as ndarray stores it (`isize as usize`).
-    signed: D,
+    /// Whether some stride is negative (those axes are inverted after
+    /// building from the lowest address).
+    any_negative: bool,
     /// Size zero: build with ndarray's default strides (it rejects all-zero
     /// custom strides for mutable views even when empty).
     empty: bool,
@@ -286,11 +291,25 @@ impl<T: Element, D: Dimension> Geometry<T, D> {
         // The tensor's reach in elements (0 when empty); bounds the strides
         // kept on extent-1 axes.
         let reach = layout.span_bytes() / core::mem::size_of::<T>() as u64;
+        let shape = view.shape();
+        let raw_strides = view.raw_strides();
         let mut dim = D::zeros(ndim);
         let mut abs_strides = D::zeros(ndim);
-        let mut signed = D::zeros(ndim);
+        // Written through slices: indexing a dynamic-rank `Dim` checks and
+        // dispatches on every access.
+        let (dim_out, abs_out) = (dim.slice_mut(), abs_strides.slice_mut());
         let mut nonzero_product: usize = 1;
-        for (axis, &extent) in view.shape().iter().enumerate() {
+        let mut any_negative = false;
+        // Row-major strides when the producer sent none: the product of the
+        // later extents (overflow ruled out by the layout analysis).
+        let mut row_major: i64 = 1;
+        for axis in (0..ndim).rev() {
+            let extent = shape[axis];
+            let sent = match raw_strides {
+                Some(strides) => strides[axis],
+                None => row_major,
+            };
+            row_major = row_major.wrapping_mul(extent.max(1));
             let extent = usize::try_from(extent).map_err(|_| Error::LayoutOverflow)?;
             if extent != 0 {
                 nonzero_product = nonzero_product
@@ -298,15 +317,15 @@ impl<T: Element, D: Dimension> Geometry<T, D> {
                     .filter(|&p| p <= isize::MAX as usize)
                     .ok_or(Error::LayoutOverflow)?;
             }
-            let stride = match view.stride(axis) {
+            let stride = match sent {
                 _ if empty => 0,
                 s if extent <= 1 && s.unsigned_abs() > reach => 0,
                 s => s,
             };
             let stride = isize::try_from(stride).map_err(|_| Error::LayoutOverflow)?;
-            dim[axis] = extent;
-            abs_strides[axis] = stride.unsigned_abs();
-            signed[axis] = stride as usize;
+            dim_out[axis] = extent;
+            abs_out[axis] = stride.unsigned_abs();
+            any_negative |= stride < 0;
         }
         let low = if empty {
             first
@@ -324,20 +343,20 @@ impl<T: Element, D: Dimension> Geometry<T, D> {
             dim,
             abs_strides,
             low,
-            signed,
+            any_negative,
             empty,
         })
     }
 }
 
 /// Axes whose stride is negative, to invert after building from the lowest
-/// address.
-fn negative_axes<D: Dimension>(signed: &D) -> impl Iterator<Item = usize> + '_ {
-    signed
-        .slice()
-        .iter()
+/// address. [`Geometry::of`] zeroes some strides of extent-1 axes; such an
+/// axis may be listed here all the same: inverting an axis of extent 1
+/// moves nothing.
+fn negative_axes<'v>(view: &'v TensorView<'_>) -> impl Iterator<Item = usize> + 'v {
+    view.strides()
         .enumerate()
-        .filter(|&(_, &s)| (s as isize) < 0)
+        .filter(|&(_, s)| s < 0)
         .map(|(axis, _)| axis)
 }
 

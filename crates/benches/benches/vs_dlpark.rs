@@ -1,0 +1,306 @@
+//! dlpack-core / dlpack-ndarray side by side with dlpark 0.10, the other
+//! Rust DLPack crate, on every operation both offer.
+//!
+//! Each operation is one criterion group with two functions, `ours` and
+//! `dlpark`, measured in the same run over the same inputs, so both see the
+//! same machine state; `cargo xtask bench` prints the ratio table from the
+//! medians (BENCHMARKS.md keeps it).
+//!
+//! Heap behaviour: inputs are made in batches of [`BATCH`] before the clock
+//! starts and outputs are released after it stops (unless releasing is the
+//! operation), so the allocator recycles the same blocks as in steady use and
+//! glibc's heap trimming does not land inside a timed region.
+//!
+//! What each side does is what its user writes for the operation: dlpark's
+//! export is `Dynamic::new(shape, strides).prepare_as().initialize(Box<owner>)`
+//! plus the scalar fields, its import `Managed::from_raw` plus `validate()`,
+//! its view `ArrayViewD::try_from_dlpack`.
+
+use std::ffi::c_void;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use dlpack_core::export::Export;
+use dlpack_core::ffi::DLManagedTensorVersioned;
+use dlpack_core::managed::ManagedTensorVersioned;
+use dlpark::TryFromDlpack;
+use dlpark::allocation::dynamic;
+use dlpark::metadata::Dynamic;
+use ndarray::{Array2, ArrayViewD};
+
+/// Inputs made (and outputs released) per batch, outside the clock.
+const BATCH: u64 = 256;
+
+/// Times `routine` over `iters` inputs made by `make`, in batches of
+/// [`BATCH`]: only the loop over `routine` is on the clock.
+fn batched<I, O>(
+    iters: u64,
+    mut make: impl FnMut() -> I,
+    mut routine: impl FnMut(I) -> O,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut outputs = Vec::with_capacity(BATCH as usize);
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(BATCH);
+        left -= n;
+        let inputs: Vec<I> = (0..n).map(|_| make()).collect();
+        let start = Instant::now();
+        for input in inputs {
+            outputs.push(black_box(routine(input)));
+        }
+        total += start.elapsed();
+        outputs.clear();
+    }
+    total
+}
+
+/// Row-major strides of `shape`, in elements.
+fn compact_strides(shape: &[i64]) -> Vec<i64> {
+    let mut strides = vec![1i64; shape.len()];
+    for axis in (0..shape.len().saturating_sub(1)).rev() {
+        strides[axis] = strides[axis + 1] * shape[axis + 1];
+    }
+    strides
+}
+
+/// dlpark's export of a `Vec<f32>` with `shape`, as its user writes it.
+fn dlpark_export_vec(v: Vec<f32>, shape: &[i64], strides: &[i64]) -> dlpark::versioned::Dlpack {
+    let data = v.as_ptr() as *mut c_void;
+    let prepared = Dynamic::new(shape, strides)
+        .prepare_as::<dlpark::ffi::DLManagedTensorVersioned>()
+        .unwrap();
+    let mut initialized = prepared.initialize(Box::new(v));
+    initialized.set_data(data);
+    initialized.set_dtype(<f32 as dlpark::DlpackElement>::DTYPE);
+    initialized.set_device(dlpark::ffi::DLDevice::CPU);
+    // SAFETY: data, dtype and device describe the boxed Vec, which the
+    // tensor owns as its context; shape and strides were copied in.
+    unsafe { initialized.finish() }
+}
+
+/// Export → versioned managed tensor → release, for a `Vec<f32>` of
+/// `shape` (the release is on the clock: it is half of an export's life).
+fn export_vec(c: &mut Criterion, name: &str, shape: &'static [i64]) {
+    let len = shape.iter().product::<i64>() as usize;
+    let strides = compact_strides(shape);
+    let mut group = c.benchmark_group(format!("vs_dlpark/{name}"));
+    group.bench_function("ours", |b| {
+        b.iter_custom(|iters| {
+            batched(
+                iters,
+                || vec![1.0f32; len],
+                |v| drop(Export::new(v).shape(shape).versioned().unwrap()),
+            )
+        })
+    });
+    group.bench_function("dlpark", |b| {
+        b.iter_custom(|iters| {
+            batched(
+                iters,
+                || vec![1.0f32; len],
+                |v| drop(dlpark_export_vec(v, shape, &strides)),
+            )
+        })
+    });
+    group.finish();
+}
+
+fn export_vec_1d(c: &mut Criterion) {
+    export_vec(c, "export_vec_1000_and_release", &[1000]);
+}
+
+fn export_vec_3d(c: &mut Criterion) {
+    export_vec(c, "export_vec_10x10x10_and_release", &[10, 10, 10]);
+}
+
+/// Export of an owned `Array2<f32>` 100×10 → release.
+fn export_array2(c: &mut Criterion) {
+    let make = || Array2::<f32>::ones((100, 10));
+    let mut group = c.benchmark_group("vs_dlpark/export_array2_100x10_and_release");
+    group.bench_function("ours", |b| {
+        b.iter_custom(|iters| {
+            batched(iters, make, |a| {
+                drop(
+                    dlpack_ndarray::export::ArrayExport::new(a)
+                        .versioned()
+                        .unwrap(),
+                )
+            })
+        })
+    });
+    group.bench_function("dlpark", |b| {
+        b.iter_custom(|iters| {
+            batched(iters, make, |a| {
+                let initialized: dynamic::Initialized<dlpark::ffi::DLManagedTensorVersioned> =
+                    Box::new(a).try_into().unwrap();
+                // SAFETY: dlpark's ndarray producer filled every field.
+                drop(unsafe { initialized.finish() })
+            })
+        })
+    });
+    group.finish();
+}
+
+/// A raw versioned tensor over `data` (1000 f32, 1-d) with no deleter: the
+/// import's own work (take ownership, validate, drop) and nothing else.
+struct Foreign {
+    _data: Vec<f32>,
+    _shape: Box<[i64; 1]>,
+    _strides: Box<[i64; 1]>,
+    managed: Box<DLManagedTensorVersioned>,
+}
+
+impl Foreign {
+    fn new() -> Self {
+        let mut data = vec![0f32; 1000];
+        let mut shape = Box::new([1000i64]);
+        // DLPack >= 1.2 tensors carry strides (dlpark refuses NULL ones).
+        let mut strides = Box::new([1i64]);
+        // SAFETY: an all-zero DLManagedTensorVersioned is valid (null
+        // pointers, no deleter); every field read is set below.
+        let mut managed: Box<DLManagedTensorVersioned> = Box::new(unsafe { std::mem::zeroed() });
+        managed.version.major = 1;
+        managed.version.minor = 3;
+        managed.dl_tensor.data = data.as_mut_ptr().cast();
+        managed.dl_tensor.device = dlpack_core::ffi::DLDevice::cpu();
+        managed.dl_tensor.ndim = 1;
+        managed.dl_tensor.dtype = dlpack_core::ffi::DLDataType::F32;
+        managed.dl_tensor.shape = shape.as_mut_ptr();
+        managed.dl_tensor.strides = strides.as_mut_ptr();
+        Foreign {
+            _data: data,
+            _shape: shape,
+            _strides: strides,
+            managed,
+        }
+    }
+
+    fn raw(&mut self) -> *mut DLManagedTensorVersioned {
+        &mut *self.managed
+    }
+}
+
+/// Take ownership of a raw versioned tensor and validate it (no deleter).
+fn import_raw(c: &mut Criterion) {
+    let mut foreign = Foreign::new();
+    let raw = foreign.raw();
+    let mut group = c.benchmark_group("vs_dlpark/import_raw_and_validate");
+    group.bench_function("ours", |b| {
+        b.iter(|| {
+            // SAFETY: `raw` is a valid tensor with no deleter, alive here.
+            let t = unsafe { ManagedTensorVersioned::from_raw(black_box(raw)) }.unwrap();
+            black_box(t.view().num_elements())
+        })
+    });
+    group.bench_function("dlpark", |b| {
+        b.iter(|| {
+            // SAFETY: as above; dlpark's ffi struct has the same C layout.
+            let t = unsafe { dlpark::versioned::Dlpack::from_raw(black_box(raw.cast())) }.unwrap();
+            let n = t.validate().unwrap().shape().len();
+            black_box(n)
+        })
+    });
+    group.finish();
+}
+
+/// A fresh export (1000 f32), as the raw pointer a producer hands over.
+fn fresh_raw() -> *mut DLManagedTensorVersioned {
+    Export::new(vec![0f32; 1000])
+        .versioned()
+        .unwrap()
+        .into_raw()
+}
+
+/// Take ownership of a fresh export, validate it and release it through its
+/// real deleter (the same producer for both sides).
+fn import_fresh(c: &mut Criterion) {
+    let mut group = c.benchmark_group("vs_dlpark/import_fresh_export_and_release");
+    group.bench_function("ours", |b| {
+        b.iter_custom(|iters| {
+            batched(iters, fresh_raw, |raw| {
+                // SAFETY: `raw` is a fresh export, owned from here on.
+                let t = unsafe { ManagedTensorVersioned::from_raw(raw) }.unwrap();
+                black_box(t.view().num_elements());
+            })
+        })
+    });
+    group.bench_function("dlpark", |b| {
+        b.iter_custom(|iters| {
+            batched(iters, fresh_raw, |raw| {
+                // SAFETY: as above; same C layout.
+                let t = unsafe { dlpark::versioned::Dlpack::from_raw(raw.cast()) }.unwrap();
+                black_box(t.validate().unwrap().shape().len());
+            })
+        })
+    });
+    group.finish();
+}
+
+/// `ArrayViewD<f32>` of an imported tensor (held, so only the view is timed).
+fn view_dyn(c: &mut Criterion) {
+    let ours = {
+        // SAFETY: a fresh export, owned from here on.
+        unsafe { ManagedTensorVersioned::from_raw(fresh_raw()) }.unwrap()
+    };
+    // SAFETY: a fresh export, owned from here on.
+    let theirs = unsafe { dlpark::versioned::Dlpack::from_raw(fresh_raw().cast()) }.unwrap();
+    let mut group = c.benchmark_group("vs_dlpark/ndarray_view_dyn");
+    group.bench_function("ours", |b| {
+        b.iter(|| {
+            let view = black_box(&ours).view();
+            let array = dlpack_ndarray::import::array_view_dyn::<f32>(&view).unwrap();
+            black_box(array.len())
+        })
+    });
+    group.bench_function("dlpark", |b| {
+        b.iter(|| {
+            // SAFETY: the tensor's memory is alive and unaliased mutably.
+            let array =
+                unsafe { ArrayViewD::<f32>::try_from_dlpack(black_box(&theirs), ()) }.unwrap();
+            black_box(array.len())
+        })
+    });
+    group.finish();
+}
+
+/// Import a fresh export, view it as `ArrayViewD<f32>`, read it, release it.
+fn import_view_drop(c: &mut Criterion) {
+    let mut group = c.benchmark_group("vs_dlpark/import_view_and_release");
+    group.bench_function("ours", |b| {
+        b.iter_custom(|iters| {
+            batched(iters, fresh_raw, |raw| {
+                // SAFETY: `raw` is a fresh export, owned from here on.
+                let t = unsafe { ManagedTensorVersioned::from_raw(raw) }.unwrap();
+                let view = t.view();
+                let array = dlpack_ndarray::import::array_view_dyn::<f32>(&view).unwrap();
+                black_box(array.len());
+            })
+        })
+    });
+    group.bench_function("dlpark", |b| {
+        b.iter_custom(|iters| {
+            batched(iters, fresh_raw, |raw| {
+                // SAFETY: as above; same C layout.
+                let t = unsafe { dlpark::versioned::Dlpack::from_raw(raw.cast()) }.unwrap();
+                // SAFETY: the tensor's memory is alive while `t` is.
+                let array = unsafe { ArrayViewD::<f32>::try_from_dlpack(&t, ()) }.unwrap();
+                black_box(array.len());
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    export_vec_1d,
+    export_vec_3d,
+    export_array2,
+    import_raw,
+    import_fresh,
+    view_dyn,
+    import_view_drop
+);
+criterion_main!(benches);

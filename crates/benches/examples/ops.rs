@@ -1,0 +1,210 @@
+//! The operations of `benches/vs_dlpark.rs`, one per run, for counting
+//! instructions (steady on a host whose clock speed drifts):
+//!
+//! ```sh
+//! valgrind --tool=callgrind --toggle-collect='ops::timed' \
+//!     target/release/examples/ops export_vec_1000_and_release ours
+//! ```
+//!
+//! Only `timed` (the operation, [`ROUNDS`] times over inputs made before) is
+//! counted; `cargo xtask bench` runs every operation on both sides and
+//! prints instructions per operation and their ratio.
+
+use std::ffi::c_void;
+use std::hint::black_box;
+
+use dlpack_core::export::Export;
+use dlpack_core::ffi::{DLDataType, DLDevice, DLManagedTensorVersioned};
+use dlpack_core::managed::ManagedTensorVersioned;
+use dlpark::TryFromDlpack;
+use ndarray::{Array2, ArrayViewD};
+
+/// Times each operation runs; callers divide the count by it.
+const ROUNDS: usize = 1000;
+
+/// The operations, as named in the criterion groups of `vs_dlpark`.
+const OPERATIONS: &[&str] = &[
+    "export_vec_1000_and_release",
+    "export_vec_10x10x10_and_release",
+    "export_array2_100x10_and_release",
+    "import_raw_and_validate",
+    "import_fresh_export_and_release",
+    "ndarray_view_dyn",
+    "import_view_and_release",
+];
+
+/// dlpark's export of a `Vec<f32>`, as its user writes it.
+fn dlpark_vec(v: Vec<f32>, shape: &[i64], strides: &[i64]) -> dlpark::versioned::Dlpack {
+    let data = v.as_ptr() as *mut c_void;
+    let prepared = dlpark::metadata::Dynamic::new(shape, strides)
+        .prepare_as::<dlpark::ffi::DLManagedTensorVersioned>()
+        .unwrap();
+    let mut initialized = prepared.initialize(Box::new(v));
+    initialized.set_data(data);
+    initialized.set_dtype(<f32 as dlpark::DlpackElement>::DTYPE);
+    initialized.set_device(dlpark::ffi::DLDevice::CPU);
+    // SAFETY: the fields describe the boxed Vec the tensor owns.
+    unsafe { initialized.finish() }
+}
+
+/// A fresh export of 1000 `f32`, as a producer hands it over.
+fn fresh() -> *mut DLManagedTensorVersioned {
+    Export::new(vec![0f32; 1000])
+        .versioned()
+        .unwrap()
+        .into_raw()
+}
+
+/// Runs `op` on every input: the only function whose instructions count.
+#[inline(never)]
+fn timed<I, O>(inputs: Vec<I>, mut op: impl FnMut(I) -> O) {
+    for input in inputs {
+        black_box(op(black_box(input)));
+    }
+}
+
+fn vecs(len: usize) -> Vec<Vec<f32>> {
+    (0..ROUNDS).map(|_| vec![1.0f32; len]).collect()
+}
+
+fn fresh_exports() -> Vec<*mut DLManagedTensorVersioned> {
+    (0..ROUNDS).map(|_| fresh()).collect()
+}
+
+fn run(operation: &str, ours: bool) {
+    match (operation, ours) {
+        ("export_vec_1000_and_release", true) => timed(vecs(1000), |v| {
+            drop(Export::new(v).shape(&[1000]).versioned().unwrap())
+        }),
+        ("export_vec_1000_and_release", false) => {
+            timed(vecs(1000), |v| drop(dlpark_vec(v, &[1000], &[1])))
+        }
+        ("export_vec_10x10x10_and_release", true) => timed(vecs(1000), |v| {
+            drop(Export::new(v).shape(&[10, 10, 10]).versioned().unwrap())
+        }),
+        ("export_vec_10x10x10_and_release", false) => timed(vecs(1000), |v| {
+            drop(dlpark_vec(v, &[10, 10, 10], &[100, 10, 1]))
+        }),
+        ("export_array2_100x10_and_release", _) => {
+            let arrays = (0..ROUNDS)
+                .map(|_| Array2::<f32>::ones((100, 10)))
+                .collect();
+            if ours {
+                timed(arrays, |a| {
+                    drop(
+                        dlpack_ndarray::export::ArrayExport::new(a)
+                            .versioned()
+                            .unwrap(),
+                    )
+                })
+            } else {
+                timed(arrays, |a| {
+                    let initialized: dlpark::allocation::dynamic::Initialized<
+                        dlpark::ffi::DLManagedTensorVersioned,
+                    > = Box::new(a).try_into().unwrap();
+                    // SAFETY: dlpark's ndarray producer filled every field.
+                    drop(unsafe { initialized.finish() })
+                })
+            }
+        }
+        ("import_raw_and_validate", _) => {
+            let (mut data, mut shape, mut strides) = (vec![0f32; 1000], [1000i64], [1i64]);
+            // SAFETY: all-zero is a valid DLManagedTensorVersioned (no
+            // deleter, null pointers); the fields read are set below.
+            let mut managed: DLManagedTensorVersioned = unsafe { std::mem::zeroed() };
+            managed.version.major = 1;
+            managed.version.minor = 3;
+            managed.dl_tensor.data = data.as_mut_ptr().cast();
+            managed.dl_tensor.device = DLDevice::cpu();
+            managed.dl_tensor.ndim = 1;
+            managed.dl_tensor.dtype = DLDataType::F32;
+            managed.dl_tensor.shape = shape.as_mut_ptr();
+            managed.dl_tensor.strides = strides.as_mut_ptr();
+            let raw: *mut DLManagedTensorVersioned = &mut managed;
+            let inputs = vec![raw; ROUNDS];
+            if ours {
+                timed(inputs, |raw| {
+                    // SAFETY: a valid tensor without deleter, alive here.
+                    let t = unsafe { ManagedTensorVersioned::from_raw(raw) }.unwrap();
+                    t.view().num_elements()
+                })
+            } else {
+                timed(inputs, |raw| {
+                    // SAFETY: as above; dlpark's struct has the same layout.
+                    let t = unsafe { dlpark::versioned::Dlpack::from_raw(raw.cast()) }.unwrap();
+                    t.validate().unwrap().shape().len() as u64
+                })
+            }
+        }
+        ("import_fresh_export_and_release", true) => timed(fresh_exports(), |raw| {
+            // SAFETY: a fresh export, owned from here on.
+            let t = unsafe { ManagedTensorVersioned::from_raw(raw) }.unwrap();
+            t.view().num_elements()
+        }),
+        ("import_fresh_export_and_release", false) => timed(fresh_exports(), |raw| {
+            // SAFETY: as above; same C layout.
+            let t = unsafe { dlpark::versioned::Dlpack::from_raw(raw.cast()) }.unwrap();
+            t.validate().unwrap().shape().len() as u64
+        }),
+        ("ndarray_view_dyn", true) => {
+            // SAFETY: a fresh export, owned from here on.
+            let t = unsafe { ManagedTensorVersioned::from_raw(fresh()) }.unwrap();
+            timed(vec![&t; ROUNDS], |t| {
+                let view = t.view();
+                dlpack_ndarray::import::array_view_dyn::<f32>(&view)
+                    .unwrap()
+                    .len()
+            })
+        }
+        ("ndarray_view_dyn", false) => {
+            // SAFETY: a fresh export, owned from here on.
+            let t = unsafe { dlpark::versioned::Dlpack::from_raw(fresh().cast()) }.unwrap();
+            timed(vec![&t; ROUNDS], |t| {
+                // SAFETY: the tensor's memory lives as long as `t`.
+                unsafe { ArrayViewD::<f32>::try_from_dlpack(t, ()) }
+                    .unwrap()
+                    .len()
+            })
+        }
+        ("import_view_and_release", true) => timed(fresh_exports(), |raw| {
+            // SAFETY: a fresh export, owned from here on.
+            let t = unsafe { ManagedTensorVersioned::from_raw(raw) }.unwrap();
+            let view = t.view();
+            dlpack_ndarray::import::array_view_dyn::<f32>(&view)
+                .unwrap()
+                .len()
+        }),
+        ("import_view_and_release", false) => timed(fresh_exports(), |raw| {
+            // SAFETY: as above; same C layout.
+            let t = unsafe { dlpark::versioned::Dlpack::from_raw(raw.cast()) }.unwrap();
+            // SAFETY: the tensor's memory lives as long as `t`.
+            unsafe { ArrayViewD::<f32>::try_from_dlpack(&t, ()) }
+                .unwrap()
+                .len()
+        }),
+        _ => unreachable!("checked in main"),
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (operation, side) = (args.next(), args.next());
+    match (operation.as_deref(), side.as_deref()) {
+        (Some(operation), Some(side @ ("ours" | "dlpark"))) if OPERATIONS.contains(&operation) => {
+            run(operation, side == "ours")
+        }
+        (Some("--list"), None) => {
+            println!("{ROUNDS}");
+            for operation in OPERATIONS {
+                println!("{operation}");
+            }
+        }
+        _ => {
+            eprintln!("usage: ops <operation> ours|dlpark, or ops --list; operations:");
+            for operation in OPERATIONS {
+                eprintln!("  {operation}");
+            }
+            std::process::exit(2);
+        }
+    }
+}
