@@ -14,14 +14,14 @@ use dlpack_py::shared::{SharedTensor, export};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+/// A capsule's flags (0 for legacy ones) and name, read without consuming it.
 fn flags_and_name(cap: &Bound<'_, PyAny>) -> (u64, String) {
     let info = capsule_info(cap).unwrap();
     let get = |k: &str| info.get_item(k).unwrap().unwrap();
-    let flags = match info.get_item("flags").unwrap() {
-        Some(f) => f.extract().unwrap(),
-        None => 0,
-    };
-    (flags, get("name").extract().unwrap())
+    (
+        get("flags").extract().unwrap(),
+        get("name").extract().unwrap(),
+    )
 }
 
 #[test]
