@@ -54,7 +54,9 @@ impl Flags {
         self.legacy
     }
 
-    /// `READ_ONLY` is set.
+    /// `READ_ONLY` is set. False for a legacy tensor, which has no flags:
+    /// whether its data may be written is unknown, so ask [`Flags::access`]
+    /// (or [`Flags::is_writable`]) before writing or re-exporting.
     pub const fn is_read_only(self) -> bool {
         self.bits & DLPACK_FLAG_BITMASK_READ_ONLY != 0
     }
