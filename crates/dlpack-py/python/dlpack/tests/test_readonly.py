@@ -57,6 +57,36 @@ def _source():
     return np.arange(1, 13, dtype=np.float32)
 
 
+class _Asked(Exception):
+    """Carries the keywords of a ``__dlpack__`` call out of the consumer."""
+
+
+class _Probe:
+    def __dlpack__(self, **kwargs):
+        raise _Asked(kwargs)
+
+    def __dlpack_device__(self):
+        return (1, 0)
+
+
+def _numpy_asks_versioned():
+    """Whether ``np.from_dlpack`` asks for a versioned capsule (``max_version``): NumPy >= 2.1.
+    Older NumPy asks only for legacy capsules, which cannot carry READ_ONLY (read-only data is
+    then refused with BufferError), and imports every one read-only."""
+    try:
+        np.from_dlpack(_Probe())
+    except _Asked as asked:
+        return asked.args[0].get("max_version") is not None
+    raise AssertionError("np.from_dlpack did not call __dlpack__")
+
+
+needs_versioned_numpy = pytest.mark.skipif(
+    not _numpy_asks_versioned(),
+    reason=f"numpy {np.__version__} asks only for legacy capsules (no max_version), which cannot "
+    "carry READ_ONLY, and imports every one read-only",
+)
+
+
 # Each factory takes a writable NumPy array and returns an object over the same memory whose
 # writability is unknown: it came through the legacy ABI.  The flag says whether the object
 # still holds the legacy tensor (and may hand it on as legacy); a Rust import of one of our
@@ -80,6 +110,7 @@ def legacy(request):
     return a, LEGACY_SOURCES[request.param][0](a)
 
 
+@needs_versioned_numpy
 def test_numpy_imports_read_only(legacy):
     a, obj = legacy
     r = np.from_dlpack(obj)
@@ -199,17 +230,21 @@ FLAGGED_SOURCES = {
 }
 
 
-@pytest.mark.parametrize("name", list(FLAGGED_SOURCES))
-@pytest.mark.parametrize("wrap", ["asdlpack", "rust-tensor"])
-def test_flagged_imports_keep_their_flag(name, wrap):
+def _flagged(name, wrap):
     make, read_only = FLAGGED_SOURCES[name]
     src, ptr = make()
     obj = dlpack.asdlpack(src) if wrap == "asdlpack" else testing.reexport(src)
+    return obj, ptr, read_only
+
+
+@pytest.mark.parametrize("name", list(FLAGGED_SOURCES))
+@pytest.mark.parametrize("wrap", ["asdlpack", "rust-tensor"])
+def test_flagged_imports_keep_their_flag(name, wrap):
+    obj, ptr, read_only = _flagged(name, wrap)
     assert obj.readonly is read_only
-    r = np.from_dlpack(obj)
-    assert np_ptr(r) == ptr
-    assert r.flags.writeable is (not read_only)
     assert memoryview(obj).readonly is read_only
+    r = np.asarray(obj)
+    assert np_ptr(r) == ptr and r.flags.writeable is (not read_only)
     info = dlpack.capsule_info(obj.__dlpack__(max_version=(1, 3)))
     assert bool(info["flags"] & READ_ONLY) is read_only
     if read_only:
@@ -219,12 +254,21 @@ def test_flagged_imports_keep_their_flag(name, wrap):
         assert capsule_name(obj.__dlpack__()) == "dltensor"
 
 
+@needs_versioned_numpy
+@pytest.mark.parametrize("name", list(FLAGGED_SOURCES))
+@pytest.mark.parametrize("wrap", ["asdlpack", "rust-tensor"])
+def test_flagged_imports_to_numpy(name, wrap):
+    obj, ptr, read_only = _flagged(name, wrap)
+    r = np.from_dlpack(obj)
+    assert np_ptr(r) == ptr
+    assert r.flags.writeable is (not read_only)
+
+
 @pytest.mark.parametrize("name", list(FLAGGED_SOURCES))
 def test_flagged_imports_to_torch(name):
     torch = pytest.importorskip("torch")
-    make, read_only = FLAGGED_SOURCES[name]
-    src, ptr = make()
-    rec = Recording(dlpack.asdlpack(src))
+    obj, ptr, read_only = _flagged(name, "asdlpack")
+    rec = Recording(obj)
     t = torch.from_dlpack(rec)
     assert t.data_ptr() == ptr
     assert bool(rec.answers[-1]["flags"] & READ_ONLY) is read_only
