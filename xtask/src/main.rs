@@ -18,6 +18,7 @@
 //! - [`tools`]: rustup toolchains, targets and components, and cargo subcommands.
 //! - [`gpu`]: the GPU simulator folder that tests put on `LD_LIBRARY_PATH`.
 //! - [`anchors`]: the peer modules (nanobind, dlpark) the Python benchmark times beside ours.
+//! - [`witness`]: peers' own DLPack test files, run as they are and routed through `asdlpack`.
 //!
 //! xtask uses the workspace's own target directory (or `CARGO_TARGET_DIR` if the caller set one)
 //! and the toolchain that runs it (`$CARGO`); only the nightly steps (miri, fuzz) switch toolchain.
@@ -30,6 +31,7 @@ mod python;
 mod steps;
 mod tasks;
 mod tools;
+mod witness;
 mod workspace;
 
 use std::process::ExitCode;

@@ -439,13 +439,28 @@ pub fn copy_to_host<E: From<Error>>(
 }
 
 /// Wraps a legacy tensor as a versioned one without copying: the new tensor
-/// owns the old one and releases it from its deleter. `flags` are the flags
-/// to claim (the legacy ABI carries none).
+/// owns the old one and releases it from its deleter.
+///
+/// The result is always `READ_ONLY`: the legacy ABI cannot say that the data
+/// may be written ([`Access::Unknown`](crate::tensor::Access::Unknown)), and
+/// a conversion never upgrades that. `flags` are further flags to claim
+/// (`IS_COPIED` when the caller knows the data is a copy it hands over).
 ///
 /// # Errors
 ///
 /// Only if the tensor's description cannot be represented (not expected for
 /// a validated handle).
+///
+/// ```
+/// use dlpack_core::export::{Export, legacy_to_versioned};
+///
+/// let legacy = Export::new(vec![1u8, 2, 3]).legacy()?;
+/// let mut versioned = legacy_to_versioned(legacy, 0)?;
+/// assert!(versioned.flags().is_read_only());
+/// assert!(versioned.as_mut_slice::<u8>().is_err());
+/// assert_eq!(versioned.view().as_slice::<u8>()?, &[1, 2, 3]);
+/// # Ok::<(), dlpack_core::Error>(())
+/// ```
 pub fn legacy_to_versioned(
     tensor: ManagedTensor,
     flags: u64,
@@ -473,7 +488,11 @@ fn rewrap<From: ManagedAbi, To: Assemble>(
     let raw = *view.raw();
     let layout = *view.layout();
     let storage = view.storage();
-    let flags = flags | (view.flags().bits() & DLPACK_FLAG_BITMASK_IS_SUBBYTE_TYPE_PADDED);
+    // What the source said about writing is carried, never upgraded (a
+    // legacy source cannot say: READ_ONLY); the legacy ABI stores no flags.
+    let flags = flags
+        | view.flags().access().versioned_flags()
+        | (view.flags().bits() & DLPACK_FLAG_BITMASK_IS_SUBBYTE_TYPE_PADDED);
     // Shape and strides are copied into the new block, so the new tensor
     // does not depend on how long the old descriptor's arrays live.
     let shape: *const [i64] = view.shape();

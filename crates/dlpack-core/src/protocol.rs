@@ -10,10 +10,8 @@ use core::ffi::CStr;
 
 use crate::device::StreamKind;
 use crate::error::Error;
-use crate::ffi::{
-    DLDevice, DLDeviceType, DLPACK_FLAG_BITMASK_IS_COPIED, DLPACK_FLAG_BITMASK_READ_ONLY,
-    DLPackVersion,
-};
+use crate::ffi::{DLDevice, DLDeviceType, DLPACK_FLAG_BITMASK_IS_COPIED, DLPackVersion};
+use crate::tensor::Access;
 
 /// Capsule name of an unconsumed legacy `DLManagedTensor`.
 pub const DLTENSOR: &CStr = c"dltensor";
@@ -310,12 +308,15 @@ pub struct DlpackPlan {
 }
 
 /// The whole decision of a producer's `__dlpack__`, for data on `source`
-/// that is `read_only` or not.
+/// with the given [`Access`] (a `bool` reads as `read_only`; a tensor's
+/// [`Flags`](crate::tensor::Flags) give theirs).
 ///
 /// Order of checks: `max_version`, then `dl_device`/`copy`, then `stream`
 /// (validated against the device the consumer receives, as the standard
 /// asks when `dl_device` is given), then the read-only rule for the legacy
-/// ABI (a copy is writable, so it may go legacy).
+/// ABI (a copy is writable, so it may go legacy). Data of unknown
+/// writability (a legacy source) goes out as legacy as it came, or as
+/// versioned with `READ_ONLY`: it is never upgraded to writable.
 ///
 /// # Errors
 ///
@@ -335,10 +336,15 @@ pub struct DlpackPlan {
 /// assert_eq!(plan.flags, DLPACK_FLAG_BITMASK_READ_ONLY);
 /// // Read-only data cannot go out as a legacy capsule.
 /// assert!(plan_dlpack(DLDevice::cpu(), true, &DlpackRequest::default()).is_err());
+/// // Data from a legacy tensor: legacy as it came, or versioned read-only.
+/// use dlpack_core::tensor::Flags;
+/// assert!(plan_dlpack(DLDevice::cpu(), Flags::LEGACY, &DlpackRequest::default()).is_ok());
+/// let plan = plan_dlpack(DLDevice::cpu(), Flags::LEGACY, &req).unwrap();
+/// assert_eq!(plan.flags, DLPACK_FLAG_BITMASK_READ_ONLY);
 /// ```
 pub fn plan_dlpack(
     source: DLDevice,
-    read_only: bool,
+    access: impl Into<Access>,
     req: &DlpackRequest,
 ) -> Result<DlpackPlan, Error> {
     let abi = negotiate_version(req.max_version)?;
@@ -349,16 +355,15 @@ pub fn plan_dlpack(
         source.device_type
     };
     let stream = decode_stream(stream_device, req.stream)?;
-    let read_only = read_only && !transfer.is_copy();
-    if read_only && abi == Abi::Legacy {
-        return Err(Error::ReadOnlyLegacyExport);
-    }
     let mut flags = 0;
-    if read_only {
-        flags |= DLPACK_FLAG_BITMASK_READ_ONLY;
-    }
     if transfer.is_copy() {
         flags |= DLPACK_FLAG_BITMASK_IS_COPIED;
+    } else {
+        match (access.into(), abi) {
+            (Access::ReadOnly, Abi::Legacy) => return Err(Error::ReadOnlyLegacyExport),
+            (access, Abi::Versioned) => flags |= access.versioned_flags(),
+            (Access::Writable | Access::Unknown, Abi::Legacy) => {}
+        }
     }
     Ok(DlpackPlan {
         abi,

@@ -17,8 +17,10 @@ use crate::layout::{self, Layout};
 
 /// Flags of a tensor, with what is known about writability.
 ///
-/// Legacy `DLManagedTensor`s carry no flags; they are described as
-/// [`Flags::LEGACY`], which counts as read-only for safe mutable access (the
+/// Legacy `DLManagedTensor`s (and bare `DLTensor`s, as the C exchange API
+/// lends them) carry no flags; they are described as [`Flags::LEGACY`],
+/// whose [`Access`] is [`Access::Unknown`]: read-only for safe mutable
+/// access and wherever it becomes a tensor that can state writability (the
 /// producer could not say otherwise, and NumPy makes the same choice).
 #[derive(Copy, Clone, PartialEq, Eq, Hash)]
 pub struct Flags {
@@ -27,7 +29,8 @@ pub struct Flags {
 }
 
 impl Flags {
-    /// The flags of a legacy tensor: unknown writability.
+    /// The flags of a tensor without flags (legacy ABI, bare `DLTensor`):
+    /// unknown writability.
     pub const LEGACY: Flags = Flags {
         bits: 0,
         legacy: true,
@@ -51,15 +54,37 @@ impl Flags {
         self.legacy
     }
 
-    /// `READ_ONLY` is set.
+    /// `READ_ONLY` is set. False for a legacy tensor, which has no flags:
+    /// whether its data may be written is unknown, so ask [`Flags::access`]
+    /// (or [`Flags::is_writable`]) before writing or re-exporting.
     pub const fn is_read_only(self) -> bool {
         self.bits & DLPACK_FLAG_BITMASK_READ_ONLY != 0
     }
 
+    /// What the producer said about writing the data.
+    ///
+    /// ```
+    /// use dlpack_core::ffi::DLPACK_FLAG_BITMASK_READ_ONLY;
+    /// use dlpack_core::tensor::{Access, Flags};
+    ///
+    /// assert_eq!(Flags::from_bits(0).access(), Access::Writable);
+    /// assert_eq!(Flags::from_bits(DLPACK_FLAG_BITMASK_READ_ONLY).access(), Access::ReadOnly);
+    /// assert_eq!(Flags::LEGACY.access(), Access::Unknown);
+    /// ```
+    pub const fn access(self) -> Access {
+        if self.legacy {
+            Access::Unknown
+        } else if self.is_read_only() {
+            Access::ReadOnly
+        } else {
+            Access::Writable
+        }
+    }
+
     /// Safe mutable access is allowed: a versioned tensor without
-    /// `READ_ONLY`.
+    /// `READ_ONLY` ([`Access::Writable`]).
     pub const fn is_writable(self) -> bool {
-        !self.legacy && !self.is_read_only()
+        self.access().is_writable()
     }
 
     /// `IS_COPIED` is set: the consumer solely owns the data.
@@ -89,6 +114,68 @@ impl fmt::Debug for Flags {
             }
         }
         f.write_str(")")
+    }
+}
+
+/// What a producer said about writing a tensor's data: the one rule for
+/// every conversion between the ABIs and every re-export.
+///
+/// A tensor that could not say ([`Access::Unknown`]: legacy ABI, bare
+/// `DLTensor`) is never upgraded: whatever it becomes that can state
+/// writability (a versioned tensor, a buffer, an array interface) says
+/// read-only. It may still travel on as a legacy tensor, which claims
+/// nothing either.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// A versioned tensor without `READ_ONLY`.
+    Writable,
+    /// `READ_ONLY` is set.
+    ReadOnly,
+    /// No flags were given (legacy ABI): the data may not be writable.
+    Unknown,
+}
+
+impl Access {
+    /// Whether the data may be written through a tensor that states it.
+    pub const fn is_writable(self) -> bool {
+        matches!(self, Access::Writable)
+    }
+
+    /// The `READ_ONLY` bit a versioned tensor sharing this data carries:
+    /// set unless the data is known to be writable.
+    ///
+    /// ```
+    /// use dlpack_core::ffi::DLPACK_FLAG_BITMASK_READ_ONLY as RO;
+    /// use dlpack_core::tensor::Access;
+    ///
+    /// assert_eq!(Access::Writable.versioned_flags(), 0);
+    /// assert_eq!(Access::ReadOnly.versioned_flags(), RO);
+    /// assert_eq!(Access::Unknown.versioned_flags(), RO);
+    /// ```
+    pub const fn versioned_flags(self) -> u64 {
+        if self.is_writable() {
+            0
+        } else {
+            DLPACK_FLAG_BITMASK_READ_ONLY
+        }
+    }
+}
+
+impl From<Flags> for Access {
+    fn from(flags: Flags) -> Self {
+        flags.access()
+    }
+}
+
+/// An owner's `read_only`: `true` is [`Access::ReadOnly`], `false`
+/// [`Access::Writable`].
+impl From<bool> for Access {
+    fn from(read_only: bool) -> Self {
+        if read_only {
+            Access::ReadOnly
+        } else {
+            Access::Writable
+        }
     }
 }
 

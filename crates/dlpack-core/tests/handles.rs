@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use dlpack_core::Error;
 use dlpack_core::export::{Export, Memory, TensorOwner, legacy_to_versioned, versioned_to_legacy};
 use dlpack_core::ffi::{
-    DLDataType, DLDevice, DLManagedTensor, DLManagedTensorVersioned, DLPACK_FLAG_BITMASK_READ_ONLY,
-    DLPackVersion, DLTensor,
+    DLDataType, DLDevice, DLManagedTensor, DLManagedTensorVersioned, DLPACK_FLAG_BITMASK_IS_COPIED,
+    DLPACK_FLAG_BITMASK_READ_ONLY, DLPackVersion, DLTensor,
 };
 use dlpack_core::managed::{AnyManagedTensor, ManagedTensor, ManagedTensorVersioned};
 
@@ -366,6 +366,32 @@ fn rewrapping_between_abis_is_zero_copy_and_releases_once() {
     assert_eq!(legacy.view().shape(), &[3]);
     drop(legacy);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn legacy_tensors_become_read_only_versioned_tensors() {
+    // The legacy ABI cannot say the data may be written, so the versioned
+    // tensor made from it is READ_ONLY whatever flags the caller claims:
+    // no flags, or IS_COPIED (which is kept).
+    for claimed in [0, DLPACK_FLAG_BITMASK_IS_COPIED] {
+        let (raw, calls) = foreign_legacy();
+        // SAFETY: owned and valid.
+        let legacy = unsafe { ManagedTensor::from_raw(raw) }.unwrap();
+        let mut versioned = legacy_to_versioned(legacy, claimed).unwrap();
+        let flags = versioned.flags();
+        assert!(flags.is_read_only(), "claimed {claimed:#x}: {flags:?}");
+        assert_eq!(flags.is_copied(), claimed != 0, "{flags:?}");
+        assert_eq!(
+            versioned.as_mut_slice::<f32>().unwrap_err(),
+            Error::ReadOnly
+        );
+        // Read-only now, it cannot go back to the legacy ABI either.
+        assert_eq!(
+            versioned_to_legacy(versioned).unwrap_err(),
+            Error::ReadOnlyLegacyExport
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
 }
 
 #[test]

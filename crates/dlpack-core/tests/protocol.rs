@@ -10,6 +10,7 @@ use dlpack_core::protocol::{
     negotiate_version, plan_dlpack,
 };
 use dlpack_core::sync::{SyncAction, plan_sync};
+use dlpack_core::tensor::Flags;
 use dlpack_core::{Error, ErrorKind};
 
 /// Spec §4.1: allowed `stream` values per device type.
@@ -194,6 +195,21 @@ fn whole_dlpack_plans() {
     // ... unless a copy is made: the copy is writable.
     let p = plan_dlpack(cpu, true, &req(None, None, None, Some(true))).unwrap();
     assert_eq!((p.abi, p.flags), (Abi::Legacy, COPIED));
+
+    // Data of unknown writability (a legacy source) is never upgraded: it
+    // goes out legacy as it came, or versioned READ_ONLY; a copy is writable.
+    let legacy = Flags::LEGACY;
+    let p = plan_dlpack(cpu, legacy, &req(None, v13, None, None)).unwrap();
+    assert_eq!((p.abi, p.flags), (Abi::Versioned, RO));
+    let p = plan_dlpack(cpu, legacy, &req(None, None, None, None)).unwrap();
+    assert_eq!((p.abi, p.flags), (Abi::Legacy, 0));
+    let p = plan_dlpack(cpu, legacy, &req(None, v13, None, Some(true))).unwrap();
+    assert_eq!((p.abi, p.flags), (Abi::Versioned, COPIED));
+    // A tensor's flags plan as their access says.
+    for (flags, versioned) in [(Flags::from_bits(0), 0), (Flags::from_bits(RO), RO)] {
+        let p = plan_dlpack(cpu, flags, &req(None, v13, None, None)).unwrap();
+        assert_eq!((p.abi, p.flags), (Abi::Versioned, versioned), "{flags:?}");
+    }
 
     // A CPU producer refuses any stream but None.
     let e = plan_dlpack(cpu, false, &req(Some(-1), v13, None, None)).unwrap_err();

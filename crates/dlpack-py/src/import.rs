@@ -764,7 +764,9 @@ pub(crate) fn via_array_interface(
 /// Runs `f` on a view of `obj` valid for the call, without taking an owning
 /// handle when the object allows it: NumPy arrays (fields read directly) and
 /// exchange-API producers with `dltensor_from_py_object_no_sync`; any other
-/// object is imported with [`extract`] and released after `f`.
+/// object is imported with [`extract`] and released after `f`. The bare
+/// `DLTensor` of the exchange API carries no flags, so its view's
+/// [`Flags`] are [`Flags::LEGACY`] (writability unknown, not writable).
 ///
 /// ```no_run
 /// # use pyo3::prelude::*;
@@ -793,8 +795,10 @@ pub fn with_borrowed<R>(
                 buffer_err("dltensor_from_py_object_no_sync failed without an exception")
             }));
         }
+        // A bare DLTensor carries no flags: like a legacy tensor, it cannot
+        // say that the data may be written.
         // SAFETY: valid until control returns to the producer (after f).
-        let view = unsafe { TensorView::from_raw(&t, Flags::from_bits(0)) }.py()?;
+        let view = unsafe { TensorView::from_raw(&t, Flags::LEGACY) }.py()?;
         return Ok(f(view));
     }
     let t = extract(obj, &ExtractOptions::default())?;

@@ -12,7 +12,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use dlpack_core::export::{Export, Memory};
-use dlpack_core::ffi::DLDevice;
+use dlpack_core::ffi::{DLDevice, DLPACK_FLAG_BITMASK_READ_ONLY};
 use dlpack_core::managed::AnyManagedTensor;
 use dlpack_core::protocol::{Abi, DlpackRequest, StreamRequest, Transfer, plan_dlpack};
 use dlpack_core::tensor::TensorView;
@@ -106,10 +106,12 @@ impl SharedTensor {
         &self.tensor
     }
 
-    /// Whether the data must not be written (legacy tensors count as
-    /// writable for re-export: legacy producers refuse read-only data).
+    /// Whether the data must not be written through what can say so (a
+    /// versioned capsule, the buffer protocol, an array interface): `READ_ONLY`
+    /// data, and a legacy tensor, which cannot say that it may be written.
+    /// (A legacy tensor may still go out as legacy: see [`export`].)
     pub fn read_only(&self) -> bool {
-        self.tensor.flags().is_read_only()
+        !self.tensor.flags().is_writable()
     }
 
     /// The device of the data.
@@ -297,13 +299,15 @@ pub(crate) fn gather(view: &TensorView<'_>) -> PyResult<Vec<u8>> {
 pub fn export(shared: &Arc<SharedTensor>, req: &DlpackRequest) -> PyResult<RawManaged> {
     let view = shared.view();
     let device = view.device();
-    let read_only = shared.read_only();
-    let plan = plan_dlpack(device, read_only, req).py()?;
+    // The core plans with what the tensor said about writing: a legacy
+    // tensor goes out legacy as it came, or versioned READ_ONLY.
+    let plan = plan_dlpack(device, shared.tensor.flags(), req).py()?;
     match plan.transfer {
         Transfer::Share { device: target } => {
             if let (StreamRequest::Sync(_), Some(sync)) = (plan.stream, &shared.sync) {
                 sync.sync(device, plan.stream).map_err(buffer_err)?;
             }
+            let read_only = plan.flags & DLPACK_FLAG_BITMASK_READ_ONLY != 0;
             share_view(shared, &view, plan.abi, target, read_only)
         }
         Transfer::Copy { device: target } => {

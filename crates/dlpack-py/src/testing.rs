@@ -82,6 +82,16 @@ fn import_info<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
     Ok(d)
 }
 
+/// Imports `obj` through the owning Rust import path and hands the tensor
+/// back as a `dlpack.Tensor`: what a Rust function that takes a tensor and
+/// returns it does.
+#[pyfunction]
+fn reexport(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+    Ok(Tensor::new(
+        extract(obj, &ExtractOptions::default())?.into_tensor(),
+    ))
+}
+
 /// Calls `f` with the address of every element of a host view, row-major.
 fn for_each_element(view: &TensorView<'_>, mut f: impl FnMut(*mut u8)) -> PyResult<()> {
     if !view.device().device_type.is_host_accessible() {
@@ -236,5 +246,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sum_f64, m)?)?;
     m.add_function(wrap_pyfunction!(fill, m)?)?;
     m.add_function(wrap_pyfunction!(arange, m)?)?;
+    m.add_function(wrap_pyfunction!(reexport, m)?)?;
     Ok(())
 }

@@ -61,7 +61,8 @@ class _Producer:
     @property
     def device(self) -> _Device: ...
     @property
-    def readonly(self) -> bool: ...
+    def readonly(self) -> bool:
+        """READ_ONLY data, or a legacy tensor (which cannot say that it may be written)."""
     @property
     def nbytes(self) -> int: ...
     @property

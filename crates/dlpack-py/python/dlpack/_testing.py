@@ -16,8 +16,10 @@ import_info = _t.import_info
 sum_f64 = _t.sum_f64
 fill = _t.fill
 arange = _t.arange
+reexport = _t.reexport
 
-__all__ = ["noop", "take", "take_borrowed", "call_dlpack", "import_info", "sum_f64", "fill", "arange"]
+__all__ = ["noop", "take", "take_borrowed", "call_dlpack", "import_info", "sum_f64", "fill", "arange",
+           "reexport"]
 
 _DEVICE = ("DeviceBuffer", "stream_create", "stream_destroy", "driver_present",
            "forget_pooled_events")
