@@ -403,3 +403,67 @@ sim_test!(
         }
     }
 );
+
+/// Makes a stream of a context.
+type MakeStream = fn(&Arc<CudaContext>) -> Arc<CudaStream>;
+
+/// Exports a buffer written on `producer` (the context's non-blocking
+/// stream `a` when `None`) to a consumer that passed `stream_arg` and reads
+/// on `consumer` (a raw handle as the consumer's thread names it), then
+/// releases the tensor on another thread.
+fn release_on_another_thread(
+    sim: &Sim,
+    producer: Option<MakeStream>,
+    stream_arg: i64,
+    consumer: u64,
+    value: u8,
+) {
+    let (ctx, a, _b) = context(0);
+    let stream = producer.map_or(a, |make| make(&ctx));
+    let slice = stream.alloc_zeros::<u8>(N).unwrap();
+    let ptr = ptr_of(&slice);
+    produce(sim, raw(&stream), ptr, value);
+    let request = DlpackRequest {
+        stream: Some(stream_arg),
+        max_version: Some((1, 3)),
+        ..Default::default()
+    };
+    let plan = plan_dlpack(DLDevice::cuda(0), false, &request).unwrap();
+    let tensor = fulfil(CudaOwner::new(slice), ExportLayout::default(), &plan).unwrap();
+    assert_eq!(consume(sim, consumer, ptr), vec![value; N]);
+    // Deleters may run on any thread: the last reference may be dropped by
+    // a worker, a garbage collector or another Python thread.
+    std::thread::spawn(move || drop(tensor)).join().unwrap();
+    assert_eq!(
+        sim.live_allocations(),
+        0,
+        "{stream_arg} {:?} {:?}",
+        sim.counters(),
+        sim.errors()
+    );
+}
+
+sim_test!(
+    fn per_thread_consumer_released_on_another_thread(sim) {
+        let per_thread: MakeStream = |ctx| ctx.per_thread_stream();
+        for pools in [true, false] {
+            sim.reset();
+            dlpack_cuda::forget_pooled_events();
+            sim.set_memory_pools(pools);
+            // The consumer works on its per-thread default stream (2): the
+            // free must wait for *this* thread's per-thread stream, whichever
+            // thread runs the deleter.
+            release_on_another_thread(&sim, None, 2, 2, 4);
+            assert_clean(&sim);
+            // The legacy default stream (1) means the same stream on every
+            // thread of the context.
+            release_on_another_thread(&sim, None, 1, 1, 5);
+            assert_clean(&sim);
+            // The buffer itself on this thread's per-thread stream, and the
+            // consumer on it too (no exchange sync): cudarc frees on "2" of
+            // the releasing thread, which must still wait for this thread's.
+            release_on_another_thread(&sim, Some(per_thread), 2, 2, 6);
+            assert_clean(&sim);
+        }
+    }
+);
