@@ -17,7 +17,7 @@ use std::mem::ManuallyDrop;
 use std::ops::Range;
 use std::sync::Arc;
 
-use cudarc::driver::{CudaSlice, DevicePtr, DeviceRepr};
+use cudarc::driver::{CudaSlice, DevicePtr, DeviceRepr, SyncOnDrop};
 use dlpack_core::Element;
 use dlpack_core::device::StreamKind;
 use dlpack_core::export::{Export, HostCopy, Memory, TensorOwner};
@@ -65,6 +65,8 @@ impl<T> Slice<T> {
 pub struct CudaOwner<T> {
     slice: ManuallyDrop<Slice<T>>,
     range: Range<usize>,
+    /// The slice's device address, read once (see [`base_address`]).
+    base: u64,
     /// The slice's stream, as the thread that made the owner meant it.
     producer: HeldStream,
     release_after: Option<HeldStream>,
@@ -86,9 +88,11 @@ impl<T: Element + DeviceRepr> CudaOwner<T> {
     pub fn new(slice: CudaSlice<T>) -> Self {
         let range = 0..slice.len();
         let producer = held(slice.stream());
+        let base = base_address(&slice);
         CudaOwner {
             slice: ManuallyDrop::new(Slice::Owned(slice)),
             range,
+            base,
             producer,
             release_after: None,
         }
@@ -99,9 +103,11 @@ impl<T: Element + DeviceRepr> CudaOwner<T> {
     pub fn shared(slice: Arc<CudaSlice<T>>) -> Self {
         let range = 0..slice.len();
         let producer = held(slice.stream());
+        let base = base_address(&slice);
         CudaOwner {
             slice: ManuallyDrop::new(Slice::Shared(slice)),
             range,
+            base,
             producer,
             release_after: None,
         }
@@ -155,9 +161,7 @@ impl<T: Element + DeviceRepr> CudaOwner<T> {
     }
 
     fn device_ptr(&self) -> u64 {
-        let slice = self.slice.get();
-        let (ptr, _record) = slice.device_ptr(slice.stream());
-        ptr + (self.range.start * size_of::<T>()) as u64
+        self.base + (self.range.start * size_of::<T>()) as u64
     }
 
     fn byte_len(&self) -> usize {
@@ -218,6 +222,29 @@ fn order_free(ctx: cudarc::driver::sys::CUcontext, after: u64, free_on: u64) -> 
         // outlive it (the consumer's contract), or it is a default stream
         // of the current context.
         || unsafe { cudarc::driver::result::stream::synchronize(after) }.is_ok()
+}
+
+/// The device address of `slice`, read once when an owner is made.
+///
+/// cudarc hands the address out only through its tracked `device_ptr`:
+/// with event tracking on (cudarc's default, once a context has more than
+/// one stream) that makes the given stream wait for the slice's last
+/// tracked write and records a read when the returned guard drops. The
+/// wait is kept, on the slice's own stream: a write cudarc tracked on
+/// another stream is then ordered before the slice's stream, so the
+/// slice's stream holds all the buffer's pending work and the export's one
+/// record on it covers everything. The read record is dropped: the
+/// consumer's reads happen later on its own stream and are ordered by the
+/// export and the release, which cudarc's event cannot see. So each
+/// exchange of the owner costs one `cuEventRecord` and one
+/// `cuStreamWaitEvent` in both modes (plus, with tracking, this one wait
+/// when the owner is made).
+fn base_address<T>(slice: &CudaSlice<T>) -> u64 {
+    let (ptr, mut record) = slice.device_ptr(slice.stream());
+    if let SyncOnDrop::Record(event) = &mut record {
+        *event = None;
+    }
+    ptr
 }
 
 /// A cudarc stream held as the calling thread means it.

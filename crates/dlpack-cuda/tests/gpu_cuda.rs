@@ -467,3 +467,72 @@ sim_test!(
         }
     }
 );
+
+/// Driver calls of one warm export of a cudarc buffer to a consumer on
+/// another stream (`fulfil` with `stream=b`), with cudarc's event tracking
+/// on (its default, `CudaContext::new` as in `CudaOwner`'s docs) or off:
+/// `(records, waits, creates, blocking)` for making the owner and for the
+/// exchange.
+fn export_counts(sim: &Sim, tracking: bool) -> [(u64, u64, u64, u64); 2] {
+    let ctx = CudaContext::new(0).expect("context");
+    if !tracking {
+        // SAFETY: this test orders every cross-stream use itself.
+        unsafe { ctx.disable_event_tracking() };
+    }
+    let (a, b) = (ctx.new_stream().unwrap(), ctx.new_stream().unwrap());
+    assert_eq!(ctx.is_managing_stream_synchronization(), tracking);
+    let request = DlpackRequest {
+        stream: Some(raw(&b) as i64),
+        max_version: Some((1, 3)),
+        ..Default::default()
+    };
+    let plan = plan_dlpack(DLDevice::cuda(0), false, &request).unwrap();
+    let counts = |sim: &Sim| {
+        (
+            sim.call_count("cuEventRecord") + sim.call_count("cuEventRecordWithFlags"),
+            sim.call_count("cuStreamWaitEvent"),
+            sim.call_count("cuEventCreate"),
+            sim.blocking_count(),
+        )
+    };
+    let mut out = [(0, 0, 0, 0); 2];
+    for round in 0..3u8 {
+        let slice = a.alloc_zeros::<u8>(N).unwrap();
+        let ptr = {
+            let (ptr, _record) = slice.device_ptr(&a);
+            ptr
+        };
+        produce(sim, raw(&a), ptr, round);
+        sim.reset_counters();
+        let owner = CudaOwner::new(slice);
+        let made = counts(sim);
+        sim.reset_counters();
+        let tensor = fulfil(owner, ExportLayout::default(), &plan).unwrap();
+        let exchange = counts(sim);
+        assert_eq!(consume(sim, raw(&b), ptr), vec![round; N]);
+        drop(tensor);
+        if round > 0 {
+            out = [made, exchange]; // warm: the event pool is filled
+        }
+    }
+    assert_clean(sim);
+    out
+}
+
+sim_test!(
+    fn warm_export_costs_one_record_one_wait_with_and_without_tracking(sim) {
+        let untracked = export_counts(&sim, false);
+        let tracked = export_counts(&sim, true);
+        println!("tracking off: owner {:?}, exchange {:?}", untracked[0], untracked[1]);
+        println!("tracking on:  owner {:?}, exchange {:?}", tracked[0], tracked[1]);
+        // The exchange: one record on the producer's stream, one wait on
+        // the consumer's, no event created, nothing blocks — in both modes.
+        assert_eq!(untracked[1], (1, 1, 0, 0));
+        assert_eq!(tracked[1], (1, 1, 0, 0));
+        // Making the owner reads the device address once: no call without
+        // tracking; with it, cudarc's one wait for tracked writes (which
+        // puts all pending work on the slice's stream), and no record.
+        assert_eq!(untracked[0], (0, 0, 0, 0));
+        assert_eq!(tracked[0], (0, 1, 0, 0));
+    }
+);
