@@ -242,8 +242,8 @@ pub extern "C" fn hipStreamSynchronize(stream: HipStream) -> HipError {
 pub extern "C" fn hipStreamQuery(stream: HipStream) -> HipError {
     hip("hipStreamQuery", |sim| {
         let key = stream_key(sim, "hipStreamQuery", stream)?;
-        sim.timelines.host_join_stream(key);
-        Ok(())
+        let clock = sim.timelines.stream_clock(key);
+        sim.query(clock)
     })
 }
 
@@ -313,8 +313,8 @@ pub extern "C" fn hipEventSynchronize(event: HipEvent) -> HipError {
 pub extern "C" fn hipEventQuery(event: HipEvent) -> HipError {
     hip("hipEventQuery", |sim| {
         let e = event_arg(sim, "hipEventQuery", event)?;
-        sim.timelines.host_join_event(e);
-        Ok(())
+        let clock = sim.timelines.event_clock(e);
+        sim.query(clock)
     })
 }
 

@@ -224,6 +224,10 @@ pub struct Sim {
     pub device_count: u32,
     /// Answer to `CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED`.
     pub memory_pools: bool,
+    /// Work stays pending until the host synchronises with it: stream and event queries answer
+    /// "not ready" for work the host has not waited for (`GPUSIM_PENDING=1`,
+    /// `gpusim_set_pending`). Off: queries answer "complete" (execution is eager).
+    pub pending_until_sync: bool,
     /// `cuInit` succeeded (kept across `gpusim_reset`: it is process state).
     pub initialized: bool,
     /// Bumped by every reset.
@@ -257,6 +261,7 @@ impl Sim {
         Sim {
             device_count: env_u32("GPUSIM_DEVICE_COUNT").unwrap_or(DEFAULT_DEVICE_COUNT),
             memory_pools: env_u32("GPUSIM_MEMORY_POOLS").is_none_or(|v| v != 0),
+            pending_until_sync: env_u32("GPUSIM_PENDING").is_some_and(|v| v != 0),
             initialized,
             generation,
             timelines: Timelines::default(),
@@ -287,6 +292,20 @@ impl Sim {
     /// Counts one call of `api`.
     pub fn count(&mut self, api: &'static str) {
         *self.counters.entry(api).or_insert(0) += 1;
+    }
+
+    /// A stream or event query: "complete" (and the host ordered after the queried work, as a
+    /// successful query does) unless work stays pending until a sync and the host has not
+    /// waited for all of it (`clock` is the queried work; `None`: nothing to wait for).
+    pub fn query(&mut self, clock: Option<crate::clock::VectorClock>) -> SimResult<()> {
+        let Some(clock) = clock else {
+            return Ok(());
+        };
+        if self.pending_until_sync && !self.timelines.host_has_waited_for(&clock) {
+            return Err(SimError::NotReady);
+        }
+        self.timelines.host_join(&clock);
+        Ok(())
     }
 
     /// Counts one host-blocking call.
@@ -425,6 +444,19 @@ impl Sim {
             })
     }
 
+    /// `cuMemAllocAsync`: `size` bytes of device memory on `device`, allocated by `op` (enqueued
+    /// on its stream). A block of the stream-ordered pool is reused when its free is ordered
+    /// before `op`; the allocation is an access (a write by `op`), so a use on another stream
+    /// that is not ordered after it is a race.
+    pub fn allocate_ordered(&mut self, op: &Op, device: u32, size: usize) -> SimResult<u64> {
+        let base = match self.memory.allocate_pooled(device, size, &op.at.clock) {
+            Some(base) => base,
+            None => self.allocate(MemKind::Device, device, size, 0)?,
+        };
+        self.record(base, 0, size, AccessKind::Write, op);
+        Ok(base)
+    }
+
     /// Facts about the live allocation containing `addr`.
     pub fn pointer_info(&self, addr: u64) -> Option<PointerInfo> {
         self.memory.containing(addr).map(|a| PointerInfo {
@@ -547,6 +579,24 @@ impl Sim {
         Ok(())
     }
 
+    /// Sets `n` 32-bit words at device address `dst` to `value` as operation `op`.
+    pub fn memset32(&mut self, op: &Op, dst: u64, value: u32, n: usize) -> SimResult<()> {
+        let len = n.checked_mul(4).ok_or(SimError::InvalidValue)?;
+        if len == 0 {
+            return Ok(());
+        }
+        let d = self.resolve_or_report(op, "destination", Side::Device(dst), len)?;
+        if let Resolved::Tracked { base, offset, .. } = d {
+            self.record(base, offset, len, AccessKind::Write, op);
+        }
+        let bytes = value.to_ne_bytes();
+        for i in 0..len {
+            // SAFETY: `d` is inside a live allocation for `len` bytes (checked by `resolve`).
+            unsafe { d.ptr().add(i).write(bytes[i % 4]) };
+        }
+        Ok(())
+    }
+
     /// Records a kernel's or the host's access to `[addr, addr+len)` (must be tracked memory).
     pub fn access(&mut self, op: &Op, addr: u64, len: usize, kind: AccessKind) -> SimResult<()> {
         match self.memory.resolve(addr, len) {
@@ -580,6 +630,22 @@ impl Sim {
     /// Frees the allocation starting at `addr` as operation `op`. `allowed` lists the kinds
     /// this free function accepts.
     pub fn free(&mut self, op: &Op, addr: u64, allowed: &[MemKind]) -> SimResult<()> {
+        self.free_into(op, addr, allowed, false)
+    }
+
+    /// `cuMemFreeAsync`: frees like [`free`](Self::free); device memory goes back to the
+    /// stream-ordered pool, from which `cuMemAllocAsync` may hand its address out again.
+    pub fn free_to_pool(&mut self, op: &Op, addr: u64) -> SimResult<()> {
+        self.free_into(op, addr, &[MemKind::Device, MemKind::Managed], true)
+    }
+
+    fn free_into(
+        &mut self,
+        op: &Op,
+        addr: u64,
+        allowed: &[MemKind],
+        pooled: bool,
+    ) -> SimResult<()> {
         let summary = match self.memory.at_base(addr) {
             Some(a) if allowed.contains(&a.summary.kind) => a.summary,
             Some(a) => {
@@ -604,7 +670,12 @@ impl Sim {
             }
         };
         self.record(addr, 0, summary.size, AccessKind::Free, op);
-        self.memory.release(addr, op.info.name.clone());
+        if pooled && summary.kind == MemKind::Device {
+            self.memory
+                .release_pooled(addr, op.info.name.clone(), op.at.clock.clone());
+        } else {
+            self.memory.release(addr, op.info.name.clone());
+        }
         Ok(())
     }
 }

@@ -219,6 +219,30 @@ impl Timelines {
         true
     }
 
+    /// The work enqueued on `key` so far (`None`: no such stream).
+    pub fn stream_clock(&mut self, key: StreamKey) -> Option<VectorClock> {
+        self.stream(key).map(|s| s.clock.clone())
+    }
+
+    /// The work the last record of `event` captured (`None`: never recorded or unknown).
+    pub fn event_clock(&self, event: u64) -> Option<VectorClock> {
+        self.events
+            .get(&event)?
+            .recorded
+            .as_ref()
+            .map(|r| r.0.clone())
+    }
+
+    /// Whether the host is already ordered after all of `clock`.
+    pub fn host_has_waited_for(&self, clock: &VectorClock) -> bool {
+        clock.le(&self.host)
+    }
+
+    /// The host waits for `clock`.
+    pub fn host_join(&mut self, clock: &VectorClock) {
+        self.host.join(clock);
+    }
+
     /// The host waits for every stream of `device`.
     pub fn host_join_device(&mut self, device: u32) {
         let mut all = VectorClock::new();
