@@ -24,12 +24,11 @@ use dlpack_core::export::{Export, HostCopy, Memory, TensorOwner};
 use dlpack_core::ffi::{DLDevice, DLPACK_FLAG_BITMASK_IS_COPIED, DLPACK_FLAG_BITMASK_READ_ONLY};
 use dlpack_core::managed::AnyManagedTensor;
 use dlpack_core::protocol::{Abi, DeviceStream, DlpackPlan, StreamRequest, Transfer};
-use dlpack_core::sync::{StreamSync, plan_sync};
+use dlpack_core::sync::{SyncAction, plan_sync};
 
 use crate::driver;
 use crate::error::Error;
 use crate::raw::{self, HeldStream};
-use crate::sync::CudaSync;
 
 enum Slice<T> {
     Owned(CudaSlice<T>),
@@ -316,7 +315,8 @@ fn build<O: TensorOwner>(export: Export<'_, O>, abi: Abi) -> Result<AnyManagedTe
 /// [`plan_dlpack`](dlpack_core::protocol::plan_dlpack)) for a cudarc buffer:
 ///
 /// - share: orders the consumer's stream after the slice's stream
-///   ([`plan_sync`] + [`CudaSync`]; nothing for `-1` or the same stream),
+///   ([`plan_sync`], then one pooled event of the slice's context, as
+///   [`CudaSync`](crate::CudaSync) does; nothing for `-1` or the same stream),
 ///   and orders the eventual free after the consumer's stream;
 /// - copy to `(kDLCPU, 0)`: copies to host memory on the slice's stream,
 ///   waits for the copy (the host is the consumer), and exports the copy
@@ -379,7 +379,19 @@ fn share<T: Element + DeviceRepr>(
     plan: &DlpackPlan,
 ) -> Result<AnyManagedTensor, Error> {
     let producer = owner.producer_stream();
-    CudaSync.apply(owner.device(), plan_sync(plan.stream, Some(producer)))?;
+    // In the slice's context: its stream (and so the event recorded on it) may belong to a
+    // context other than the device's primary one, which raw handles would assume.
+    if let SyncAction::Wait { producer, consumer } = plan_sync(plan.stream, Some(producer)) {
+        let ctx = owner.slice.get().context().cu_ctx();
+        let _bound = driver::bind(ctx)?;
+        let (p, c) = (
+            raw::canonical_stream(producer.as_raw()),
+            raw::canonical_stream(consumer.as_raw()),
+        );
+        if p != c {
+            driver::order_in_context(ctx, driver::stream_handle(p), driver::stream_handle(c))?;
+        }
+    }
     if let StreamRequest::Sync(consumer) = plan.stream {
         owner = owner.release_after(consumer);
     }

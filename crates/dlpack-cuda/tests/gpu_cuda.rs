@@ -536,3 +536,40 @@ sim_test!(
         assert_eq!(tracked[0], (0, 1, 0, 0));
     }
 );
+
+sim_test!(
+    fn export_from_a_context_that_is_not_primary(sim) {
+        // A framework's own context (cuCtxCreate): its streams and the events recorded on
+        // them belong to it, not to the device's primary context.
+        // SAFETY: symbol signature from cuda.h.
+        let create: unsafe extern "C" fn(*mut cudarc::driver::sys::CUcontext, u32, i32) -> u32 =
+            unsafe { sim.raw_symbol("cuCtxCreate_v2") }.unwrap();
+        cudarc::driver::result::init().unwrap();
+        let mut raw_ctx = std::ptr::null_mut();
+        // SAFETY: valid out-pointer; device 0 exists.
+        assert_eq!(unsafe { create(&mut raw_ctx, 0, 0) }, 0);
+        // SAFETY: a live context of device 0, handed to cudarc (which destroys it on drop).
+        let ctx = unsafe { CudaContext::from_raw_context(0, 0, raw_ctx) }.unwrap();
+        // SAFETY: the test orders every cross-stream use itself.
+        unsafe { ctx.disable_event_tracking() };
+        let (a, b) = (ctx.new_stream().unwrap(), ctx.new_stream().unwrap());
+        assert_eq!(a.context().cu_ctx(), raw_ctx);
+        let slice = a.alloc_zeros::<u8>(N).unwrap();
+        let ptr = ptr_of(&slice);
+        produce(&sim, raw(&a), ptr, 12);
+        let request = DlpackRequest {
+            stream: Some(raw(&b) as i64),
+            max_version: Some((1, 3)),
+            ..Default::default()
+        };
+        let plan = plan_dlpack(DLDevice::cuda(0), false, &request).unwrap();
+        sim.reset_counters();
+        let tensor = fulfil(CudaOwner::new(slice), ExportLayout::default(), &plan).unwrap();
+        assert_eq!(sim.call_count("cuEventRecord"), 1);
+        assert_eq!(sim.call_count("cuStreamWaitEvent"), 1);
+        assert_eq!(consume(&sim, raw(&b), ptr), vec![12; N]);
+        std::thread::spawn(move || drop(tensor)).join().unwrap();
+        assert_eq!(sim.live_allocations(), 0);
+        assert_clean(&sim);
+    }
+);

@@ -22,9 +22,7 @@ use std::ffi::{c_char, c_int, c_uint, c_void};
 
 use crate::ffi::{HostFn, Launch, cuda, cuda_uninit, launch, write_out};
 use crate::memory::{DEVICE_MEMORY_BYTES, MemKind};
-use crate::sim::{
-    Backend, SimError, SimResult, context_device, context_handle, with_context_stack,
-};
+use crate::sim::{Backend, SimError, SimResult, context_handle, context_id, with_context_stack};
 use crate::stream::StreamKey;
 
 /// `CUresult`.
@@ -139,10 +137,14 @@ fn device_arg(sim: &crate::sim::Sim, dev: CUdevice) -> SimResult<u32> {
         .and_then(|d| sim.check_device(d))
 }
 
-fn context_arg(sim: &crate::sim::Sim, ctx: CUcontext) -> SimResult<u32> {
-    context_device(ctx as u64)
-        .filter(|&d| d < sim.device_count)
+fn current_context(sim: &crate::sim::Sim) -> SimResult<crate::stream::Context> {
+    sim.current_context(Backend::Cuda)
+}
+
+fn context_arg(sim: &crate::sim::Sim, ctx: CUcontext) -> SimResult<crate::stream::Context> {
+    context_id(ctx as u64)
         .ok_or(SimError::InvalidContext)
+        .and_then(|c| sim.check_context(c))
 }
 
 fn event_arg(sim: &mut crate::sim::Sim, api: &str, event: CUevent) -> SimResult<u64> {
@@ -258,6 +260,41 @@ pub extern "C" fn cuDevicePrimaryCtxRelease_v2(dev: CUdevice) -> CUresult {
 }
 
 #[unsafe(no_mangle)]
+pub unsafe extern "C" fn cuCtxCreate_v2(
+    pctx: *mut CUcontext,
+    _flags: c_uint,
+    dev: CUdevice,
+) -> CUresult {
+    cuda("cuCtxCreate_v2", |sim| {
+        let d = device_arg(sim, dev)?;
+        if pctx.is_null() {
+            return Err(SimError::InvalidValue);
+        }
+        let context = sim.create_context(d)?;
+        // The new context is pushed onto the calling thread's stack.
+        with_context_stack(|s| s.push(context));
+        // SAFETY: non-null out-pointer by contract.
+        unsafe { write_out(pctx, context_handle(context) as CUcontext) }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn cuCtxDestroy_v2(ctx: CUcontext) -> CUresult {
+    cuda("cuCtxDestroy_v2", |sim| {
+        let context = context_arg(sim, ctx)?;
+        if !sim.created_contexts.remove(&context) {
+            sim.error(format!(
+                "cuCtxDestroy_v2: {:#x} is a primary context (release it instead)",
+                ctx as u64
+            ));
+            return Err(SimError::InvalidContext);
+        }
+        with_context_stack(|s| s.retain(|&c| c != context));
+        Ok(())
+    })
+}
+
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn cuCtxGetCurrent(pctx: *mut CUcontext) -> CUresult {
     cuda("cuCtxGetCurrent", |_| {
         let current = with_context_stack(|s| s.last().copied());
@@ -316,9 +353,9 @@ pub unsafe extern "C" fn cuCtxGetDevice(device: *mut CUdevice) -> CUresult {
 #[unsafe(no_mangle)]
 pub extern "C" fn cuCtxSynchronize() -> CUresult {
     cuda("cuCtxSynchronize", |sim| {
-        let d = current_device(sim)?;
+        let c = current_context(sim)?;
         sim.count_blocking();
-        sim.timelines.host_join_device(d);
+        sim.timelines.host_join_context(c);
         Ok(())
     })
 }
@@ -326,11 +363,11 @@ pub extern "C" fn cuCtxSynchronize() -> CUresult {
 // ----- streams --------------------------------------------------------------------------------
 
 fn create_stream(sim: &mut crate::sim::Sim, out: *mut CUstream, flags: c_uint) -> SimResult<()> {
-    let d = current_device(sim)?;
+    let c = current_context(sim)?;
     if out.is_null() {
         return Err(SimError::InvalidValue);
     }
-    let handle = sim.create_stream(d, flags);
+    let handle = sim.create_stream(c, flags);
     // SAFETY: non-null out-pointer by contract.
     unsafe { write_out(out, handle as CUstream) }
 }
@@ -399,12 +436,12 @@ pub extern "C" fn cuStreamWaitEvent(stream: CUstream, event: CUevent, _flags: c_
 pub unsafe extern "C" fn cuStreamGetCtx(stream: CUstream, pctx: *mut CUcontext) -> CUresult {
     cuda("cuStreamGetCtx", |sim| {
         let key = sim.stream_key_or_report(Backend::Cuda, "cuStreamGetCtx", stream as u64)?;
-        let d = sim
+        let c = sim
             .timelines
-            .device_of(key)
+            .context_of(key)
             .ok_or(SimError::InvalidHandle)?;
         // SAFETY: out-pointer by contract.
-        unsafe { write_out(pctx, context_handle(d) as CUcontext) }
+        unsafe { write_out(pctx, context_handle(c) as CUcontext) }
     })
 }
 
@@ -413,12 +450,12 @@ pub unsafe extern "C" fn cuStreamGetCtx(stream: CUstream, pctx: *mut CUcontext) 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cuEventCreate(ph_event: *mut CUevent, flags: c_uint) -> CUresult {
     cuda("cuEventCreate", |sim| {
-        current_device(sim)?;
+        let c = current_context(sim)?;
         if ph_event.is_null() {
             return Err(SimError::InvalidValue);
         }
         let handle = crate::sim::new_event_handle();
-        sim.timelines.create_event(handle, flags);
+        sim.timelines.create_event(handle, flags, c);
         // SAFETY: non-null out-pointer by contract.
         unsafe { write_out(ph_event, handle as CUevent) }
     })
@@ -432,6 +469,7 @@ fn record(
 ) -> SimResult<()> {
     let e = event_arg(sim, api, event)?;
     let key = sim.stream_key_or_report(Backend::Cuda, api, stream as u64)?;
+    sim.check_record(api, e, key)?;
     let op = sim.enqueue(api, key)?;
     if !sim.timelines.set_event(e, &op.at, op.info.id) {
         return Err(SimError::InvalidHandle);
@@ -659,7 +697,7 @@ fn transfer(
 ) -> SimResult<()> {
     let key = match stream {
         Ok(s) => sim.stream_key_or_report(Backend::Cuda, api, s as u64)?,
-        Err(_) => StreamKey::Legacy(current_device(sim)?),
+        Err(_) => StreamKey::Legacy(current_context(sim)?),
     };
     if stream == Err(HostWait::Before) {
         sim.count_blocking();

@@ -23,8 +23,13 @@
 //!
 //! * **Devices**: `GPUSIM_DEVICE_COUNT` devices (default 2, read at first use and at
 //!   `gpusim_reset`; `gpusim_set_device_count` changes it; 0 makes `cuInit`/`hipInit` fail with
-//!   `NO_DEVICE`). One primary context per device; the current context (CUDA) and current device
-//!   (HIP) are per thread.
+//!   `NO_DEVICE`). One primary context per device, and more with `cuCtxCreate_v2`
+//!   (`cuCtxDestroy_v2`); the current context (CUDA) and current device (HIP) are per thread.
+//! * **Contexts**: streams and events belong to the context they were made in (HIP: the device's
+//!   primary context); the legacy and per-thread default streams are per context. Recording an
+//!   event on a stream of another context is `CUDA_ERROR_INVALID_HANDLE` (reported), as on the
+//!   driver; waiting on an event of another context is allowed, as the driver documents for
+//!   `cuStreamWaitEvent`.
 //! * **Memory**: device memory is host heap memory behind fake device addresses (see
 //!   [`memory`]); pinned and managed memory are real host pointers. Every copy and memset is
 //!   bounds-checked against the allocation containing the address; a bad address returns
@@ -73,6 +78,9 @@
 //! * Pageable host memory passed to copies is not tracked (only pinned/managed memory is), so a
 //!   host write racing a pageable copy's staging is not seen (the driver stages it before
 //!   returning anyway).
+//! * Memory belongs to a device, not to a context: `CU_POINTER_ATTRIBUTE_CONTEXT` answers the
+//!   device's primary context even for memory allocated in another context (allocation APIs
+//!   are per device here; no test depends on the allocating context).
 //! * A freed device block is reused only for an allocation of the same size on the same device,
 //!   ordered after the free (the driver's default pool policy follows stream order and event
 //!   dependencies; opportunistic reuse of an unordered but completed free is not modelled,

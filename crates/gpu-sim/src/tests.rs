@@ -602,3 +602,47 @@ fn an_allocation_is_an_access_and_pool_addresses_are_reused() {
         assert_eq!(cuMemFreeAsync(ptr, s), 0);
     }
 }
+
+#[test]
+fn streams_and_events_belong_to_a_context() {
+    let _g = fresh(0);
+    let mut primary = null_mut();
+    let mut other = null_mut();
+    // SAFETY: valid out-pointers.
+    unsafe {
+        assert_eq!(cuCtxGetCurrent(&mut primary), 0);
+        assert_eq!(cuCtxCreate_v2(&mut other, 0, 0), 0); // pushed: current now
+    }
+    assert_ne!(primary, other);
+    let s_other = stream(1);
+    let mut ctx = null_mut();
+    // SAFETY: valid out-pointers.
+    unsafe {
+        assert_eq!(cuStreamGetCtx(s_other, &mut ctx), 0);
+        assert_eq!(ctx, other);
+        assert_eq!(cuCtxPopCurrent_v2(&mut ctx), 0);
+    }
+    let e_primary = event();
+    let s_primary = stream(1);
+    // Recording an event of one context on a stream of another: CUDA_ERROR_INVALID_HANDLE.
+    let errors = gpusim_error_count();
+    assert_eq!(cuEventRecord(e_primary, s_other), 400);
+    assert_eq!(gpusim_error_count(), errors + 1);
+    // Waiting on it from a stream of another context is allowed.
+    assert_eq!(cuEventRecord(e_primary, s_primary), 0);
+    assert_eq!(cuStreamWaitEvent(s_other, e_primary, 0), 0);
+    // The legacy stream is per context: the other context's legacy stream does not wait for
+    // a blocking stream of the primary one.
+    let d = alloc(64);
+    let blocking = stream(0);
+    assert_eq!(cuMemsetD8Async(d, 1, 64, blocking), 0);
+    assert_eq!(cuCtxPushCurrent_v2(other), 0);
+    assert_eq!(cuMemsetD8Async(d, 2, 64, 1 as CUstream), 0);
+    assert_eq!(races().len(), 1, "{:?}", races());
+    gpusim_clear_reports();
+    // Contexts made by cuCtxCreate are destroyed; primary contexts are not.
+    assert_eq!(cuCtxDestroy_v2(other), 0);
+    assert_eq!(cuCtxDestroy_v2(primary), 201);
+    assert_eq!(cuCtxSetCurrent(other), 201);
+    gpusim_clear_reports();
+}
