@@ -453,6 +453,24 @@ def test_per_thread_consumer_released_on_another_thread(sim, cuda, how):
     assert sim.races() == [], sim.races()
 
 
+def test_cai_per_thread_producer_exported_on_another_thread(sim, cuda):
+    """``asdlpack`` over a ``__cuda_array_interface__`` whose ``stream`` is 2: the producer's
+    per-thread default stream, on the thread that handed the object over. A ``__dlpack__``
+    call made on another thread must still order the consumer after *that* stream."""
+    buf = _t.DeviceBuffer(N)
+    buf.fill_on(2, 5)  # pending work on this thread's per-thread default stream
+    obj = dlpack.asdlpack(CAIOnly(buf))
+    caps = []
+    worker = threading.Thread(
+        target=lambda: caps.append(obj.__dlpack__(stream=cuda.b, max_version=(1, 3)))
+    )
+    worker.start()
+    worker.join()
+    assert len(caps) == 1
+    consumer_read(sim, cuda.b, buf)
+    assert sim.races() == [], sim.races()
+
+
 def test_no_driver_call_for_cpu_use(sim):
     """CPU exchanges never touch the driver (it is loaded lazily)."""
     np = pytest.importorskip("numpy")
