@@ -73,6 +73,10 @@
 //!   stream may still use is reported.
 //! * Without pending mode, queries answer "complete" (execution is eager), so code that polls
 //!   still terminates; the not-ready paths need `GPUSIM_PENDING=1`.
+//! * `hipStreamSynchronize(0)` / `cuStreamSynchronize` of a legacy stream wait for that stream
+//!   only, not for every blocking stream of the device as HIP documents for the null stream:
+//!   stricter, so code relying on it is reported (no code here does; an event recorded on the
+//!   null stream covers the blocking streams in both models).
 //! * HIP's synchronous `hipMemcpy`/`hipMemset` keep running on the null stream and ordering the
 //!   host after them (HIP documents them as host-synchronous for most memory kinds).
 //! * Pageable host memory passed to copies is not tracked (only pinned/managed memory is), so a
