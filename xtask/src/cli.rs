@@ -22,8 +22,10 @@ Commands:
                                            then doc tests) on the workspace with it loaded
                                   no_std   build dlpack-core for thumbv7em-none-eabihf
                                   miri     cargo +nightly miri test (skipped loudly without nightly)
-  test-gpu [--sim]              Run the GPU test suite against the real driver, or with --sim
-                                against the GPU simulator
+  test-gpu [--sim]              Run the GPU test suite against the real driver (the tests that
+                                need only a driver; ROCm skipped loudly without a HIP device; one
+                                summary line per group), or with --sim the whole suite against
+                                the GPU simulator
   bench [-- <ARGS>...]          Run the criterion benchmarks of dlpack-benches; ARGS go to criterion
                                 (e.g. cargo xtask bench -- --warm-up-time 0.5 --measurement-time 1)
   fuzz [--seconds <N>]          Run each cargo-fuzz target of fuzz/ for N seconds (default 60) on

@@ -143,6 +143,21 @@ impl Cmd {
 
     /// Runs the command with all output discarded and tells whether it exited successfully: for
     /// probes such as "is `cargo fuzz` installed?".
+    /// Runs the command, then prints what it printed; returns whether it succeeded and its
+    /// standard output and error, joined (for callers that read test results).
+    pub fn run_capturing(&self) -> Result<(bool, String)> {
+        eprintln!("$ {self}");
+        let output = self
+            .command()
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|err| self.spawn_error(&err))?;
+        let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&output.stderr));
+        eprint!("{text}");
+        Ok((output.status.success(), text))
+    }
+
     pub fn probe(&self) -> bool {
         self.command()
             .stdin(Stdio::null())

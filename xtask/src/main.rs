@@ -27,6 +27,7 @@ mod anchors;
 mod cli;
 mod cmd;
 mod gpu;
+mod hardware;
 mod python;
 mod steps;
 mod tasks;

@@ -350,15 +350,14 @@ fn miriflags() -> String {
     }
 }
 
-/// `cargo xtask test-gpu [--sim]`: the GPU suite against the simulator or the real driver.
+/// `cargo xtask test-gpu [--sim]`: the GPU suite against the simulator, or against the real
+/// driver ([`crate::hardware`]: one command, one summary line per group).
 pub fn test_gpu(ws: &Workspace, sim: bool) -> Result {
-    let name = if sim {
-        "gpu suite (simulator)"
-    } else {
-        "gpu suite (real driver)"
-    };
+    if !sim {
+        return crate::hardware::run(ws);
+    }
     Plan::new("xtask test-gpu")
-        .step(name, || run_gpu_suite(ws, sim))
+        .step("gpu suite (simulator)", || run_gpu_suite(ws, true))
         .run()
 }
 

@@ -68,9 +68,12 @@ pub struct Memory {
 /// happen on any thread.
 pub unsafe trait TensorOwner: Send + 'static {
     /// Describes the memory. Called before the owner is moved into the
-    /// exported tensor (for its length, device and flags), and once more
-    /// after, where it sits for good, for the data pointer; both calls must
-    /// describe the same memory.
+    /// exported tensor (for its length, device and flags) and, for memory
+    /// the host can address, once more after, where the owner sits for
+    /// good, for the data pointer (a `Box` asserts unique ownership when it
+    /// moves); both calls must describe the same memory. Device memory is
+    /// asked for once: its address is not a Rust pointer a move could
+    /// invalidate, and asking may cost a driver call.
     fn memory(&mut self) -> Memory;
 }
 
@@ -321,14 +324,15 @@ impl<'a, O: TensorOwner> Export<'a, O> {
             byte_offset,
             flags: self.flags,
         };
-        let rebase = (layout.elements != 0).then_some(Rebase {
-            base: |owner: &mut ManuallyDrop<O>| owner.memory().ptr,
-            offset: if addressable {
-                self.byte_offset as usize
-            } else {
-                0
-            },
-        });
+        let rebase = (layout.elements != 0 && m.device.device_type.is_host_accessible())
+            .then_some(Rebase {
+                base: |owner: &mut ManuallyDrop<O>| owner.memory().ptr,
+                offset: if addressable {
+                    self.byte_offset as usize
+                } else {
+                    0
+                },
+            });
         build_block::<M, O>(
             self.owner,
             header,

@@ -8,23 +8,27 @@
 //! stream (pooled event, no host wait) before cudarc frees the buffer on the
 //! slice's stream (`cuMemFreeAsync`; without memory pools cudarc
 //! synchronises the slice's stream and calls `cuMemFree`).
+//!
+//! Streams are kept as [`HeldStream`]s, resolved when they are received:
+//! the deleter may run on any thread, where `2` would name that thread's
+//! per-thread default stream, not the one the consumer (or the slice) meant.
 
 use std::mem::ManuallyDrop;
 use std::ops::Range;
 use std::sync::Arc;
 
-use cudarc::driver::{CudaSlice, DevicePtr, DeviceRepr};
+use cudarc::driver::{CudaSlice, DevicePtr, DeviceRepr, SyncOnDrop};
 use dlpack_core::Element;
+use dlpack_core::device::StreamKind;
 use dlpack_core::export::{Export, HostCopy, Memory, TensorOwner};
 use dlpack_core::ffi::{DLDevice, DLPACK_FLAG_BITMASK_IS_COPIED, DLPACK_FLAG_BITMASK_READ_ONLY};
 use dlpack_core::managed::AnyManagedTensor;
 use dlpack_core::protocol::{Abi, DeviceStream, DlpackPlan, StreamRequest, Transfer};
-use dlpack_core::sync::{StreamSync, plan_sync};
+use dlpack_core::sync::{SyncAction, plan_sync};
 
 use crate::driver;
 use crate::error::Error;
-use crate::raw;
-use crate::sync::{CudaSync, device_stream};
+use crate::raw::{self, HeldStream};
 
 enum Slice<T> {
     Owned(CudaSlice<T>),
@@ -60,7 +64,11 @@ impl<T> Slice<T> {
 pub struct CudaOwner<T> {
     slice: ManuallyDrop<Slice<T>>,
     range: Range<usize>,
-    release_after: Option<u64>,
+    /// The slice's device address, read once (see [`base_address`]).
+    base: u64,
+    /// The slice's stream, as the thread that made the owner meant it.
+    producer: HeldStream,
+    release_after: Option<HeldStream>,
 }
 
 impl<T> std::fmt::Debug for CudaOwner<T> {
@@ -78,9 +86,13 @@ impl<T: Element + DeviceRepr> CudaOwner<T> {
     /// Owns the whole slice.
     pub fn new(slice: CudaSlice<T>) -> Self {
         let range = 0..slice.len();
+        let producer = held(slice.stream());
+        let base = base_address(&slice);
         CudaOwner {
             slice: ManuallyDrop::new(Slice::Owned(slice)),
             range,
+            base,
+            producer,
             release_after: None,
         }
     }
@@ -89,9 +101,13 @@ impl<T: Element + DeviceRepr> CudaOwner<T> {
     /// and is read-only.
     pub fn shared(slice: Arc<CudaSlice<T>>) -> Self {
         let range = 0..slice.len();
+        let producer = held(slice.stream());
+        let base = base_address(&slice);
         CudaOwner {
             slice: ManuallyDrop::new(Slice::Shared(slice)),
             range,
+            base,
+            producer,
             release_after: None,
         }
     }
@@ -119,9 +135,13 @@ impl<T: Element + DeviceRepr> CudaOwner<T> {
     /// Orders the free after `consumer`'s work: when the tensor is released,
     /// the slice's stream waits for everything submitted to `consumer` until
     /// then. [`fulfil`] sets this from the consumer's `stream` argument.
+    ///
+    /// The stream is resolved here, on the calling thread (the consumer's):
+    /// [`DeviceStream::CudaPerThreadDefault`] is this thread's per-thread
+    /// default stream even when the tensor is released on another thread.
     pub fn release_after(mut self, consumer: DeviceStream) -> Self {
-        let raw = raw::canonical_stream(consumer.as_raw());
-        self.release_after = (raw != self.producer_raw()).then_some(raw);
+        let consumer = HeldStream::received(consumer.as_raw());
+        self.release_after = (consumer != self.producer).then_some(consumer);
         self
     }
 
@@ -130,19 +150,17 @@ impl<T: Element + DeviceRepr> CudaOwner<T> {
         DLDevice::cuda(self.slice.get().ordinal() as i32)
     }
 
-    /// The stream the buffer's pending work is on (the slice's stream).
+    /// The stream the buffer's pending work is on (the slice's stream), as
+    /// the calling thread names it: when the slice is on the per-thread
+    /// default stream of the thread that made the owner, another thread
+    /// gets the legacy default stream, which covers it.
     pub fn producer_stream(&self) -> DeviceStream {
-        device_stream(self.slice.get().stream())
-    }
-
-    fn producer_raw(&self) -> u64 {
-        raw::canonical_stream(self.producer_stream().as_raw())
+        DeviceStream::from_raw(StreamKind::Cuda, self.producer.here())
+            .unwrap_or(DeviceStream::CudaLegacyDefault)
     }
 
     fn device_ptr(&self) -> u64 {
-        let slice = self.slice.get();
-        let (ptr, _record) = slice.device_ptr(slice.stream());
-        ptr + (self.range.start * size_of::<T>()) as u64
+        self.base + (self.range.start * size_of::<T>()) as u64
     }
 
     fn byte_len(&self) -> usize {
@@ -169,40 +187,79 @@ unsafe impl<T: Element + DeviceRepr> TensorOwner for CudaOwner<T> {
 impl<T> CudaOwner<T> {
     /// Orders the free after the consumer's stream; `false` when that could
     /// not be ensured (the buffer must then be leaked, not freed).
+    ///
+    /// cudarc frees on the handle of the slice's stream *as this thread
+    /// names it*; that stream waits for the consumer's stream and — when
+    /// the handle means another stream here (a per-thread default stream of
+    /// another thread) — for the producer's stream, each resolved on the
+    /// thread that named it ([`HeldStream::here`]).
     fn order_release(&self) -> bool {
-        let Some(consumer) = self.release_after else {
-            return true;
-        };
         let slice = self.slice.get();
-        let producer = raw::canonical_stream(driver::stream_raw(slice.stream().cu_stream()));
-        let ctx = slice.context().cu_ctx();
-        let ordered = driver::bind(ctx).and_then(|_bound| {
-            driver::order_in_context(
-                ctx,
-                driver::stream_handle(consumer),
-                driver::stream_handle(producer),
-            )
-        });
-        if ordered.is_ok() {
-            return true;
+        let free_on = raw::canonical_stream(driver::stream_raw(slice.stream().cu_stream()));
+        let producer = self.producer.here();
+        let consumer = self.release_after.map(|c| c.here());
+        let mut after = [consumer, Some(producer)];
+        if after[0] == after[1] {
+            after[1] = None;
         }
-        // The driver failed to order the free: wait for the consumer's
-        // stream instead (blocking, on this error path only).
-        driver::bind(ctx)
-            .and_then(|_bound| {
-                // SAFETY: the consumer's stream was live when the tensor was
-                // exported and must outlive it (the consumer's contract).
-                unsafe {
-                    cudarc::driver::result::stream::synchronize(driver::stream_handle(consumer))
-                }
-                .map_err(|e| Error::driver("cuStreamSynchronize", e))
-            })
-            .is_ok()
+        let ctx = slice.context().cu_ctx();
+        after
+            .into_iter()
+            .flatten()
+            .filter(|&s| s != free_on)
+            .all(|s| order_free(ctx, s, free_on))
     }
+}
+
+/// Makes `free_on` wait for `after` in `ctx` (current); on a driver
+/// failure, waits for `after` on the host instead (this error path only).
+/// `false` when neither worked.
+fn order_free(ctx: cudarc::driver::sys::CUcontext, after: u64, free_on: u64) -> bool {
+    let (after, free_on) = (driver::stream_handle(after), driver::stream_handle(free_on));
+    driver::order_in_context(ctx, after, free_on).is_ok()
+        // SAFETY: the stream was live when the tensor was exported and must
+        // outlive it (the consumer's contract), or it is a default stream
+        // of the current context.
+        || unsafe { cudarc::driver::result::stream::synchronize(after) }.is_ok()
+}
+
+/// The device address of `slice`, read once when an owner is made.
+///
+/// cudarc hands the address out only through its tracked `device_ptr`:
+/// with event tracking on (cudarc's default, once a context has more than
+/// one stream) that makes the given stream wait for the slice's last
+/// tracked write and records a read when the returned guard drops. The
+/// wait is kept, on the slice's own stream: a write cudarc tracked on
+/// another stream is then ordered before the slice's stream, so the
+/// slice's stream holds all the buffer's pending work and the export's one
+/// record on it covers everything. The read record is dropped: the
+/// consumer's reads happen later on its own stream and are ordered by the
+/// export and the release, which cudarc's event cannot see. So each
+/// exchange of the owner costs one `cuEventRecord` and one
+/// `cuStreamWaitEvent` in both modes (plus, with tracking, this one wait
+/// when the owner is made).
+fn base_address<T>(slice: &CudaSlice<T>) -> u64 {
+    let (ptr, mut record) = slice.device_ptr(slice.stream());
+    if let SyncOnDrop::Record(event) = &mut record {
+        *event = None;
+    }
+    ptr
+}
+
+/// A cudarc stream held as the calling thread means it.
+fn held(stream: &cudarc::driver::CudaStream) -> HeldStream {
+    HeldStream::received(driver::stream_raw(stream.cu_stream()))
 }
 
 impl<T> Drop for CudaOwner<T> {
     fn drop(&mut self) {
+        // The deleter may run on any thread, with no context or another one
+        // current; cudarc's free does not bind the slice's context (and the
+        // default streams 1 and 2 mean nothing without it), so it is bound
+        // for the whole release.
+        let Ok(_bound) = driver::bind(self.slice.get().context().cu_ctx()) else {
+            return; // leaked: freeing in the wrong context could free nothing
+        };
         if self.order_release() {
             // SAFETY: dropped exactly once, here; `self.slice` is not used
             // afterwards.
@@ -258,7 +315,8 @@ fn build<O: TensorOwner>(export: Export<'_, O>, abi: Abi) -> Result<AnyManagedTe
 /// [`plan_dlpack`](dlpack_core::protocol::plan_dlpack)) for a cudarc buffer:
 ///
 /// - share: orders the consumer's stream after the slice's stream
-///   ([`plan_sync`] + [`CudaSync`]; nothing for `-1` or the same stream),
+///   ([`plan_sync`], then one pooled event of the slice's context, as
+///   [`CudaSync`](crate::CudaSync) does; nothing for `-1` or the same stream),
 ///   and orders the eventual free after the consumer's stream;
 /// - copy to `(kDLCPU, 0)`: copies to host memory on the slice's stream,
 ///   waits for the copy (the host is the consumer), and exports the copy
@@ -321,7 +379,19 @@ fn share<T: Element + DeviceRepr>(
     plan: &DlpackPlan,
 ) -> Result<AnyManagedTensor, Error> {
     let producer = owner.producer_stream();
-    CudaSync.apply(owner.device(), plan_sync(plan.stream, Some(producer)))?;
+    // In the slice's context: its stream (and so the event recorded on it) may belong to a
+    // context other than the device's primary one, which raw handles would assume.
+    if let SyncAction::Wait { producer, consumer } = plan_sync(plan.stream, Some(producer)) {
+        let ctx = owner.slice.get().context().cu_ctx();
+        let _bound = driver::bind(ctx)?;
+        let (p, c) = (
+            raw::canonical_stream(producer.as_raw()),
+            raw::canonical_stream(consumer.as_raw()),
+        );
+        if p != c {
+            driver::order_in_context(ctx, driver::stream_handle(p), driver::stream_handle(c))?;
+        }
+    }
     if let StreamRequest::Sync(consumer) = plan.stream {
         owner = owner.release_after(consumer);
     }

@@ -30,6 +30,67 @@ pub const fn canonical_stream(raw: u64) -> u64 {
     if raw == 0 { 1 } else { raw }
 }
 
+/// `CU_STREAM_LEGACY`: the legacy default stream of the current context.
+pub const STREAM_LEGACY: u64 = 1;
+/// `CU_STREAM_PER_THREAD`: the *calling thread's* per-thread default stream.
+pub const STREAM_PER_THREAD: u64 = 2;
+
+/// A stream value resolved on the thread that received it.
+///
+/// `2` (`CU_STREAM_PER_THREAD`) names the per-thread default stream of the
+/// thread that passes it to the driver, so a value kept for later (the
+/// consumer's stream an exported tensor's free must wait for) means another
+/// stream once a deleter runs it on another thread. A `HeldStream` keeps
+/// which thread's stream was meant, and [`here`](HeldStream::here) names,
+/// on whatever thread asks, a stream whose end covers every piece of work
+/// submitted to it so far: the stream itself, or — for another thread's
+/// per-thread default stream, which no handle names from here — the legacy
+/// default stream, which waits for every blocking stream of its context
+/// (per-thread default streams included) before anything enqueued on it.
+/// Handles of created streams and `1` mean the same on every thread.
+///
+/// ```
+/// use dlpack_cuda::raw::HeldStream;
+///
+/// let consumer = HeldStream::received(2);
+/// assert_eq!(consumer.here(), 2); // the same thread: its own per-thread stream
+/// let elsewhere = std::thread::spawn(move || consumer.here()).join().unwrap();
+/// assert_eq!(elsewhere, 1); // another thread: the legacy default stream covers it
+/// assert_eq!(HeldStream::received(0).here(), 1); // the NULL stream is the legacy one
+/// assert_eq!(HeldStream::received(0x7f00_1000).here(), 0x7f00_1000);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct HeldStream {
+    raw: u64,
+    per_thread_of: Option<std::thread::ThreadId>,
+}
+
+impl HeldStream {
+    /// Resolves `raw` (a `CUstream` value, `0`/`1` legacy, `2` per-thread)
+    /// on the calling thread, the one whose per-thread stream `2` names.
+    pub fn received(raw: u64) -> Self {
+        let raw = canonical_stream(raw);
+        HeldStream {
+            raw,
+            per_thread_of: (raw == STREAM_PER_THREAD).then(|| std::thread::current().id()),
+        }
+    }
+
+    /// The value as it was received (canonical: `0` reads as `1`).
+    pub fn as_received(&self) -> u64 {
+        self.raw
+    }
+
+    /// The handle that, on the calling thread, covers all work submitted
+    /// to the held stream so far (see the type's docs).
+    pub fn here(&self) -> u64 {
+        match self.per_thread_of {
+            Some(thread) if thread != std::thread::current().id() => STREAM_LEGACY,
+            _ => self.raw,
+        }
+    }
+}
+
 /// Makes `consumer` wait for all work submitted so far on `producer`, both
 /// streams of device `device_ordinal`: one `cuEventRecord` on the producer
 /// and one `cuStreamWaitEvent` on the consumer, with a pooled event. Nothing

@@ -403,3 +403,173 @@ sim_test!(
         }
     }
 );
+
+/// Makes a stream of a context.
+type MakeStream = fn(&Arc<CudaContext>) -> Arc<CudaStream>;
+
+/// Exports a buffer written on `producer` (the context's non-blocking
+/// stream `a` when `None`) to a consumer that passed `stream_arg` and reads
+/// on `consumer` (a raw handle as the consumer's thread names it), then
+/// releases the tensor on another thread.
+fn release_on_another_thread(
+    sim: &Sim,
+    producer: Option<MakeStream>,
+    stream_arg: i64,
+    consumer: u64,
+    value: u8,
+) {
+    let (ctx, a, _b) = context(0);
+    let stream = producer.map_or(a, |make| make(&ctx));
+    let slice = stream.alloc_zeros::<u8>(N).unwrap();
+    let ptr = ptr_of(&slice);
+    produce(sim, raw(&stream), ptr, value);
+    let request = DlpackRequest {
+        stream: Some(stream_arg),
+        max_version: Some((1, 3)),
+        ..Default::default()
+    };
+    let plan = plan_dlpack(DLDevice::cuda(0), false, &request).unwrap();
+    let tensor = fulfil(CudaOwner::new(slice), ExportLayout::default(), &plan).unwrap();
+    assert_eq!(consume(sim, consumer, ptr), vec![value; N]);
+    // Deleters may run on any thread: the last reference may be dropped by
+    // a worker, a garbage collector or another Python thread.
+    std::thread::spawn(move || drop(tensor)).join().unwrap();
+    assert_eq!(
+        sim.live_allocations(),
+        0,
+        "{stream_arg} {:?} {:?}",
+        sim.counters(),
+        sim.errors()
+    );
+}
+
+sim_test!(
+    fn per_thread_consumer_released_on_another_thread(sim) {
+        let per_thread: MakeStream = |ctx| ctx.per_thread_stream();
+        for pools in [true, false] {
+            sim.reset();
+            dlpack_cuda::forget_pooled_events();
+            sim.set_memory_pools(pools);
+            // The consumer works on its per-thread default stream (2): the
+            // free must wait for *this* thread's per-thread stream, whichever
+            // thread runs the deleter.
+            release_on_another_thread(&sim, None, 2, 2, 4);
+            assert_clean(&sim);
+            // The legacy default stream (1) means the same stream on every
+            // thread of the context.
+            release_on_another_thread(&sim, None, 1, 1, 5);
+            assert_clean(&sim);
+            // The buffer itself on this thread's per-thread stream, and the
+            // consumer on it too (no exchange sync): cudarc frees on "2" of
+            // the releasing thread, which must still wait for this thread's.
+            release_on_another_thread(&sim, Some(per_thread), 2, 2, 6);
+            assert_clean(&sim);
+        }
+    }
+);
+
+/// Driver calls of one warm export of a cudarc buffer to a consumer on
+/// another stream (`fulfil` with `stream=b`), with cudarc's event tracking
+/// on (its default, `CudaContext::new` as in `CudaOwner`'s docs) or off:
+/// `(records, waits, creates, blocking)` for making the owner and for the
+/// exchange.
+fn export_counts(sim: &Sim, tracking: bool) -> [(u64, u64, u64, u64); 2] {
+    let ctx = CudaContext::new(0).expect("context");
+    if !tracking {
+        // SAFETY: this test orders every cross-stream use itself.
+        unsafe { ctx.disable_event_tracking() };
+    }
+    let (a, b) = (ctx.new_stream().unwrap(), ctx.new_stream().unwrap());
+    assert_eq!(ctx.is_managing_stream_synchronization(), tracking);
+    let request = DlpackRequest {
+        stream: Some(raw(&b) as i64),
+        max_version: Some((1, 3)),
+        ..Default::default()
+    };
+    let plan = plan_dlpack(DLDevice::cuda(0), false, &request).unwrap();
+    let counts = |sim: &Sim| {
+        (
+            sim.call_count("cuEventRecord") + sim.call_count("cuEventRecordWithFlags"),
+            sim.call_count("cuStreamWaitEvent"),
+            sim.call_count("cuEventCreate"),
+            sim.blocking_count(),
+        )
+    };
+    let mut out = [(0, 0, 0, 0); 2];
+    for round in 0..3u8 {
+        let slice = a.alloc_zeros::<u8>(N).unwrap();
+        let ptr = {
+            let (ptr, _record) = slice.device_ptr(&a);
+            ptr
+        };
+        produce(sim, raw(&a), ptr, round);
+        sim.reset_counters();
+        let owner = CudaOwner::new(slice);
+        let made = counts(sim);
+        sim.reset_counters();
+        let tensor = fulfil(owner, ExportLayout::default(), &plan).unwrap();
+        let exchange = counts(sim);
+        assert_eq!(consume(sim, raw(&b), ptr), vec![round; N]);
+        drop(tensor);
+        if round > 0 {
+            out = [made, exchange]; // warm: the event pool is filled
+        }
+    }
+    assert_clean(sim);
+    out
+}
+
+sim_test!(
+    fn warm_export_costs_one_record_one_wait_with_and_without_tracking(sim) {
+        let untracked = export_counts(&sim, false);
+        let tracked = export_counts(&sim, true);
+        println!("tracking off: owner {:?}, exchange {:?}", untracked[0], untracked[1]);
+        println!("tracking on:  owner {:?}, exchange {:?}", tracked[0], tracked[1]);
+        // The exchange: one record on the producer's stream, one wait on
+        // the consumer's, no event created, nothing blocks — in both modes.
+        assert_eq!(untracked[1], (1, 1, 0, 0));
+        assert_eq!(tracked[1], (1, 1, 0, 0));
+        // Making the owner reads the device address once: no call without
+        // tracking; with it, cudarc's one wait for tracked writes (which
+        // puts all pending work on the slice's stream), and no record.
+        assert_eq!(untracked[0], (0, 0, 0, 0));
+        assert_eq!(tracked[0], (0, 1, 0, 0));
+    }
+);
+
+sim_test!(
+    fn export_from_a_context_that_is_not_primary(sim) {
+        // A framework's own context (cuCtxCreate): its streams and the events recorded on
+        // them belong to it, not to the device's primary context.
+        // SAFETY: symbol signature from cuda.h.
+        let create: unsafe extern "C" fn(*mut cudarc::driver::sys::CUcontext, u32, i32) -> u32 =
+            unsafe { sim.raw_symbol("cuCtxCreate_v2") }.unwrap();
+        cudarc::driver::result::init().unwrap();
+        let mut raw_ctx = std::ptr::null_mut();
+        // SAFETY: valid out-pointer; device 0 exists.
+        assert_eq!(unsafe { create(&mut raw_ctx, 0, 0) }, 0);
+        // SAFETY: a live context of device 0, handed to cudarc (which destroys it on drop).
+        let ctx = unsafe { CudaContext::from_raw_context(0, 0, raw_ctx) }.unwrap();
+        // SAFETY: the test orders every cross-stream use itself.
+        unsafe { ctx.disable_event_tracking() };
+        let (a, b) = (ctx.new_stream().unwrap(), ctx.new_stream().unwrap());
+        assert_eq!(a.context().cu_ctx(), raw_ctx);
+        let slice = a.alloc_zeros::<u8>(N).unwrap();
+        let ptr = ptr_of(&slice);
+        produce(&sim, raw(&a), ptr, 12);
+        let request = DlpackRequest {
+            stream: Some(raw(&b) as i64),
+            max_version: Some((1, 3)),
+            ..Default::default()
+        };
+        let plan = plan_dlpack(DLDevice::cuda(0), false, &request).unwrap();
+        sim.reset_counters();
+        let tensor = fulfil(CudaOwner::new(slice), ExportLayout::default(), &plan).unwrap();
+        assert_eq!(sim.call_count("cuEventRecord"), 1);
+        assert_eq!(sim.call_count("cuStreamWaitEvent"), 1);
+        assert_eq!(consume(&sim, raw(&b), ptr), vec![12; N]);
+        std::thread::spawn(move || drop(tensor)).join().unwrap();
+        assert_eq!(sim.live_allocations(), 0);
+        assert_clean(&sim);
+    }
+);

@@ -17,7 +17,6 @@
 //! exchanged. Without a driver they return errors (mapped to `BufferError`),
 //! never panic.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dlpack_core::device::StreamKind;
@@ -35,7 +34,57 @@ use crate::object::{Tensor, device_tuple};
 use crate::owner::Keep;
 use crate::shared::{ExportSync, SharedTensor};
 
-const NONE: u64 = u64::MAX;
+/// A raw stream value held as the thread that received it meant it: the
+/// device crates' `HeldStream` (`2`, a per-thread default stream, is the
+/// receiving thread's, whichever thread later orders work after it).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Held {
+    #[cfg(feature = "cuda")]
+    Cuda(dlpack_cuda::raw::HeldStream),
+    #[cfg(feature = "rocm")]
+    Rocm(dlpack_rocm::raw::HeldStream),
+    /// A device this build has no crate for (never handed to a driver).
+    Raw(u64),
+}
+
+impl Held {
+    /// Resolves `raw`, a stream of a `kind` device, on the calling thread.
+    fn received(kind: StreamKind, raw: u64) -> Held {
+        match kind {
+            #[cfg(feature = "cuda")]
+            StreamKind::Cuda => Held::Cuda(dlpack_cuda::raw::HeldStream::received(raw)),
+            #[cfg(feature = "rocm")]
+            StreamKind::Rocm => Held::Rocm(dlpack_rocm::raw::HeldStream::received(raw)),
+            _ => Held::Raw(raw),
+        }
+    }
+
+    /// The handle that covers the held stream's work on the calling thread.
+    fn here(self) -> u64 {
+        match self {
+            #[cfg(feature = "cuda")]
+            Held::Cuda(h) => h.here(),
+            #[cfg(feature = "rocm")]
+            Held::Rocm(h) => h.here(),
+            Held::Raw(raw) => raw,
+        }
+    }
+
+    /// The value as it was received.
+    fn as_received(self) -> u64 {
+        match self {
+            #[cfg(feature = "cuda")]
+            Held::Cuda(h) => h.as_received(),
+            #[cfg(feature = "rocm")]
+            Held::Rocm(h) => h.as_received(),
+            Held::Raw(raw) => raw,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Whether this build can synchronise and copy memory of `device` (its
 /// device crate is compiled in).
@@ -117,26 +166,20 @@ fn copy_to_host(device: DLDevice, src: u64, dst: &mut [u8], producer: u64) -> Re
     }
 }
 
-fn load(cell: &AtomicU64) -> Option<u64> {
-    match cell.load(Ordering::Acquire) {
-        NONE => None,
-        s => Some(s),
-    }
-}
-
 /// The [`ExportSync`] of device memory whose pending work is on one stream
 /// (or on none).
 #[derive(Debug)]
 pub struct DeviceSync {
-    producer: AtomicU64,
+    producer: Option<Held>,
 }
 
 impl DeviceSync {
-    /// Pending work on `producer` (a raw stream value as in `__dlpack__`;
-    /// `None`: no pending work).
-    pub fn new(producer: Option<u64>) -> Arc<Self> {
+    /// Pending work on `producer` (a raw stream value as in `__dlpack__`,
+    /// resolved on the calling thread; `None`: no pending work) of a `kind`
+    /// device.
+    fn new(kind: StreamKind, producer: Option<u64>) -> Arc<Self> {
         Arc::new(DeviceSync {
-            producer: AtomicU64::new(producer.unwrap_or(NONE)),
+            producer: producer.map(|s| Held::received(kind, s)),
         })
     }
 }
@@ -144,13 +187,15 @@ impl DeviceSync {
 impl ExportSync for DeviceSync {
     fn sync(&self, device: DLDevice, request: StreamRequest) -> Result<(), String> {
         let kind = device.device_type.stream_kind();
-        let producer = load(&self.producer).and_then(|s| DeviceStream::from_raw(kind, s));
+        let producer = self
+            .producer
+            .and_then(|s| DeviceStream::from_raw(kind, s.here()));
         apply(device, plan_sync(request, producer))
     }
 
     fn copy_to_host(&self, device: DLDevice, src: u64, dst: &mut [u8]) -> Result<(), String> {
         let kind = device.device_type.stream_kind();
-        let producer = load(&self.producer).unwrap_or_else(|| default_stream(kind));
+        let producer = self.producer.map_or(default_stream(kind), Held::here);
         copy_to_host(device, src, dst, producer)
     }
 }
@@ -163,7 +208,8 @@ pub(crate) fn default_sync(device: DLDevice, producer: Option<i64>) -> Option<Ar
         return None;
     }
     let producer = producer.map(|s| s as u64);
-    Some(DeviceSync::new(producer) as Arc<dyn ExportSync>)
+    let kind = device.device_type.stream_kind();
+    Some(DeviceSync::new(kind, producer) as Arc<dyn ExportSync>)
 }
 
 /// [`CudaHooks`] through `dlpack-cuda` (the driver is loaded on first use).
@@ -258,21 +304,29 @@ struct DevMem {
     device: DLDevice,
     ptr: u64,
     len: usize,
-    last_write: AtomicU64,
-    consumers: Mutex<Vec<u64>>,
+    /// The buffer's own stream (its default, and the one it is freed on),
+    /// as the thread that made the buffer meant it.
+    home: Held,
+    /// The stream of the last write, as the writing thread meant it.
+    last_write: Mutex<Option<Held>>,
+    /// Every consumer stream the memory was exported to, as each consumer's
+    /// thread meant it.
+    consumers: Mutex<Vec<Held>>,
     #[cfg(feature = "rocm")]
     hip: Option<dlpack_rocm::HipBuffer<u8>>,
 }
 
 impl DevMem {
-    fn alloc(backend: Backend, device: i32, len: usize) -> PyResult<DevMem> {
+    fn alloc(backend: Backend, device: i32, len: usize, home: Option<u64>) -> PyResult<DevMem> {
         let dev = backend.device(device);
+        let home = home.unwrap_or_else(|| default_stream(backend.kind()));
         let mem = |ptr| DevMem {
             backend,
             device: dev,
             ptr,
             len,
-            last_write: AtomicU64::new(NONE),
+            home: Held::received(backend.kind(), home),
+            last_write: Mutex::new(None),
             consumers: Mutex::new(Vec::new()),
             #[cfg(feature = "rocm")]
             hip: None,
@@ -282,8 +336,8 @@ impl DevMem {
             Backend::Cuda => Ok(mem(dlpack_cuda::raw::alloc(device, len).map_err(rt_err)?)),
             #[cfg(feature = "rocm")]
             Backend::Rocm => {
-                let buf =
-                    dlpack_rocm::HipBuffer::<u8>::alloc(device, 0, len.max(1)).map_err(rt_err)?;
+                let buf = dlpack_rocm::HipBuffer::<u8>::alloc(device, home, len.max(1))
+                    .map_err(rt_err)?;
                 let mut m = mem(buf.device_ptr());
                 m.hip = Some(buf);
                 Ok(m)
@@ -296,39 +350,55 @@ impl DevMem {
         }
     }
 
+    /// The buffer's own stream, as this thread names it.
     fn default_stream(&self) -> u64 {
-        default_stream(self.backend.kind())
+        self.home.here()
+    }
+
+    /// The stream of the last write, as this thread names it.
+    fn last_write(&self) -> Option<u64> {
+        lock(&self.last_write).map(Held::here)
+    }
+
+    fn set_last_write(&self, stream: u64) {
+        *lock(&self.last_write) = Some(Held::received(self.backend.kind(), stream));
     }
 }
 
 impl ExportSync for DevMem {
     fn sync(&self, device: DLDevice, request: StreamRequest) -> Result<(), String> {
+        let kind = device.device_type.stream_kind();
         if let StreamRequest::Sync(c) = request {
-            let mut consumers = self.consumers.lock().unwrap_or_else(|p| p.into_inner());
-            if !consumers.contains(&c.as_raw()) {
-                consumers.push(c.as_raw());
+            let c = Held::received(kind, c.as_raw());
+            let mut consumers = lock(&self.consumers);
+            if !consumers.contains(&c) {
+                consumers.push(c);
             }
         }
-        let kind = device.device_type.stream_kind();
-        let producer = load(&self.last_write).and_then(|s| DeviceStream::from_raw(kind, s));
+        let producer = self
+            .last_write()
+            .and_then(|s| DeviceStream::from_raw(kind, s));
         apply(device, plan_sync(request, producer))
     }
 
     fn copy_to_host(&self, device: DLDevice, src: u64, dst: &mut [u8]) -> Result<(), String> {
-        let producer = load(&self.last_write).unwrap_or_else(|| self.default_stream());
+        let producer = self.last_write().unwrap_or_else(|| self.default_stream());
         copy_to_host(device, src, dst, producer)
     }
 }
 
 impl Drop for DevMem {
     fn drop(&mut self) {
-        // The free runs on the default stream, after the last write and
-        // after every consumer stream's work submitted until now.
+        // The free runs on the buffer's stream, after the last write and
+        // after every consumer stream's work submitted until now, each
+        // stream as the thread that named it meant it (this drop may run on
+        // any thread).
         let free_on = self.default_stream();
         let consumers = std::mem::take(self.consumers.get_mut().unwrap_or_else(|p| p.into_inner()));
+        let last_write = *self.last_write.get_mut().unwrap_or_else(|p| p.into_inner());
         let mut ordered = true;
-        for s in load(&self.last_write).into_iter().chain(consumers) {
-            ordered &= order_after(self.device, s, free_on).is_ok();
+        for s in last_write.into_iter().chain(consumers) {
+            ordered &= order_after(self.device, s.here(), free_on).is_ok();
         }
         if !ordered {
             return; // leak rather than free memory a stream may still use
@@ -354,8 +424,9 @@ impl Drop for DevMem {
 /// device `device` of `backend` ("cuda" or "rocm"), exported with the full
 /// protocol. Its pending work is on the stream of its last write
 /// (`upload`, `fill_on`), which `__dlpack__(stream=...)` makes the
-/// consumer's stream wait on; the memory is freed (stream-ordered after every
-/// consumer stream) when the buffer and all tensors exported from it are
+/// consumer's stream wait on; the memory is freed on the buffer's own
+/// `stream` (default: the default stream), stream-ordered after every
+/// consumer stream, when the buffer and all tensors exported from it are
 /// gone. Not part of the public API.
 #[pyclass(frozen, module = "dlpack._testing", name = "DeviceBuffer")]
 #[derive(Debug)]
@@ -373,10 +444,16 @@ impl DeviceBuffer {
 #[pymethods]
 impl DeviceBuffer {
     #[new]
-    #[pyo3(signature = (nbytes, device=0, backend="cuda"))]
-    fn new(py: Python<'_>, nbytes: usize, device: i32, backend: &str) -> PyResult<Self> {
+    #[pyo3(signature = (nbytes, device=0, backend="cuda", stream=None))]
+    fn new(
+        py: Python<'_>,
+        nbytes: usize,
+        device: i32,
+        backend: &str,
+        stream: Option<u64>,
+    ) -> PyResult<Self> {
         let backend = Backend::parse(backend)?;
-        let mem = Arc::new(DevMem::alloc(backend, device, nbytes)?);
+        let mem = Arc::new(DevMem::alloc(backend, device, nbytes, stream)?);
         let memory = Memory {
             ptr: std::ptr::with_exposed_provenance_mut(mem.ptr as usize),
             len: nbytes,
@@ -419,7 +496,7 @@ impl DeviceBuffer {
     /// The stream of the last write (None before any).
     #[getter]
     fn stream(&self) -> Option<u64> {
-        load(&self.mem.last_write)
+        lock(&self.mem.last_write).map(Held::as_received)
     }
 
     /// The exported tensor (a `dlpack.Tensor` sharing this memory).
@@ -461,7 +538,7 @@ impl DeviceBuffer {
             }
         };
         r?;
-        self.mem.last_write.store(s, Ordering::Release);
+        self.mem.set_last_write(s);
         Ok(())
     }
 
@@ -470,7 +547,7 @@ impl DeviceBuffer {
     #[pyo3(signature = (stream=None))]
     fn download<'py>(&self, py: Python<'py>, stream: Option<u64>) -> PyResult<Bound<'py, PyBytes>> {
         let s = stream
-            .or_else(|| load(&self.mem.last_write))
+            .or_else(|| self.mem.last_write())
             .unwrap_or_else(|| self.mem.default_stream());
         let mut out = vec![0u8; self.mem.len];
         copy_to_host(self.mem.device, self.mem.ptr, &mut out, s).map_err(rt_err)?;
@@ -502,7 +579,7 @@ impl DeviceBuffer {
             }
         };
         r?;
-        self.mem.last_write.store(stream, Ordering::Release);
+        self.mem.set_last_write(stream);
         Ok(())
     }
 
@@ -538,7 +615,7 @@ impl DeviceBuffer {
         d.set_item("data", (self.mem.ptr, false))?;
         d.set_item("strides", py.None())?;
         d.set_item("version", 3)?;
-        d.set_item("stream", load(&self.mem.last_write).map(|s| s.max(1)))?;
+        d.set_item("stream", self.mem.last_write().map(|s| s.max(1)))?;
         Ok(d)
     }
 

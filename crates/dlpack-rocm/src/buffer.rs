@@ -5,6 +5,10 @@
 //! its stream wait for the consumer's stream (pooled event), then waits for
 //! its stream and frees: the only place besides the host copy where this
 //! crate blocks the host.
+//!
+//! Streams are kept as [`HeldStream`]s, resolved when they are received:
+//! the drop may run on any thread, where `2` (`hipStreamPerThread`) would
+//! name that thread's per-thread default stream, not the one meant.
 
 use std::marker::PhantomData;
 use std::ops::Range;
@@ -19,6 +23,7 @@ use dlpack_core::sync::{StreamSync, plan_sync};
 use crate::device::{self, handle};
 use crate::error::Error;
 use crate::hip;
+use crate::raw::HeldStream;
 use crate::sync::{RocmSync, device_stream};
 
 /// `len` elements of `T` in device memory (`hipMalloc`) of one device, with
@@ -38,8 +43,8 @@ pub struct HipBuffer<T> {
     ptr: u64,
     range: Range<usize>,
     device: i32,
-    stream: u64,
-    release_after: Option<u64>,
+    stream: HeldStream,
+    release_after: Option<HeldStream>,
     marker: PhantomData<T>,
 }
 
@@ -51,7 +56,8 @@ unsafe impl<T: Sync> Sync for HipBuffer<T> {}
 
 impl<T: Element> HipBuffer<T> {
     /// Allocates `len` elements on device `device`, whose work will be
-    /// submitted to `stream` (a `hipStream_t` of that device, or 0).
+    /// submitted to `stream` (a `hipStream_t` of that device, 0, or
+    /// `hipStreamPerThread` — resolved here: the calling thread's).
     ///
     /// # Errors
     ///
@@ -76,7 +82,7 @@ impl<T: Element> HipBuffer<T> {
             ptr: ptr as u64,
             range: 0..len,
             device,
-            stream,
+            stream: HeldStream::received(stream),
             release_after: None,
             marker: PhantomData,
         })
@@ -102,9 +108,11 @@ impl<T: Element> HipBuffer<T> {
         DLDevice::rocm(self.device)
     }
 
-    /// The raw stream the buffer's work is on.
+    /// The raw stream the buffer's work is on, as the calling thread names
+    /// it (another thread's per-thread default stream: the null stream,
+    /// which covers it).
     pub fn stream(&self) -> u64 {
-        self.stream
+        self.stream.here()
     }
 
     /// Narrows the exported memory to `range` (in elements) of the current
@@ -128,10 +136,11 @@ impl<T: Element> HipBuffer<T> {
     }
 
     /// Orders the free after `consumer`'s work (set by [`fulfil`] from the
-    /// consumer's `stream`).
+    /// consumer's `stream`), resolved on the calling thread (see
+    /// [`HeldStream`]).
     pub fn release_after(mut self, consumer: DeviceStream) -> Self {
-        let raw = consumer.as_raw();
-        self.release_after = (raw != self.stream).then_some(raw);
+        let consumer = HeldStream::received(consumer.as_raw());
+        self.release_after = (consumer != self.stream).then_some(consumer);
         self
     }
 
@@ -166,19 +175,21 @@ impl<T> Drop for HipBuffer<T> {
         let Ok(_on) = device::on_device(self.device) else {
             return; // leak rather than free on the wrong device
         };
-        if let Some(consumer) = self.release_after {
-            if device::order_on_device(self.device, consumer, self.stream).is_err() {
-                // SAFETY: the consumer's stream must outlive the tensor.
-                let waited = unsafe { (rt.api.hipStreamSynchronize)(handle(consumer)) };
-                if waited != 0 {
-                    return; // leak rather than free memory still in use
-                }
+        let stream = self.stream.here();
+        if let Some(consumer) = self.release_after.map(|c| c.here())
+            && consumer != stream
+            && device::order_on_device(self.device, consumer, stream).is_err()
+        {
+            // SAFETY: the consumer's stream must outlive the tensor.
+            let waited = unsafe { (rt.api.hipStreamSynchronize)(handle(consumer)) };
+            if waited != 0 {
+                return; // leak rather than free memory still in use
             }
         }
         // SAFETY: the stream is live (the buffer's contract); hipFree gets
         // the pointer hipMalloc returned, once.
         unsafe {
-            if (rt.api.hipStreamSynchronize)(handle(self.stream)) == 0 {
+            if (rt.api.hipStreamSynchronize)(handle(stream)) == 0 {
                 let _ = (rt.api.hipFree)(handle(self.ptr));
             }
         }
@@ -253,7 +264,7 @@ pub fn fulfil<T: Element>(
 ) -> Result<AnyManagedTensor, Error> {
     match plan.transfer {
         Transfer::Share { device } if device == buffer.device() => {
-            let producer = device_stream(buffer.stream);
+            let producer = device_stream(buffer.stream());
             RocmSync.apply(buffer.device(), plan_sync(plan.stream, Some(producer)))?;
             let buffer = match plan.stream {
                 StreamRequest::Sync(consumer) => buffer.release_after(consumer),
@@ -274,7 +285,7 @@ pub fn fulfil<T: Element>(
                     buffer.device,
                     buffer.device_ptr(),
                     host.bytes_mut(),
-                    buffer.stream,
+                    buffer.stream(),
                 )?;
             }
             drop(buffer);

@@ -29,6 +29,66 @@ fn ordinal(device: i32) -> Result<c_int, Error> {
     }
 }
 
+/// The null stream (HIP's legacy default stream) of the current device.
+pub const STREAM_NULL: u64 = 0;
+/// `hipStreamPerThread`: the *calling thread's* per-thread default stream.
+pub const STREAM_PER_THREAD: u64 = 2;
+
+/// A stream value resolved on the thread that received it (the twin of
+/// `dlpack_cuda::raw::HeldStream`).
+///
+/// `2` (`hipStreamPerThread`) names the per-thread default stream of the
+/// thread that passes it to the runtime, so a value kept for later (the
+/// stream a buffer's free must wait for) means another stream once a
+/// deleter runs on another thread. A `HeldStream` keeps which thread's
+/// stream was meant, and [`here`](HeldStream::here) names, on whatever
+/// thread asks, a stream whose end covers every piece of work submitted to
+/// it so far: the stream itself, or — for another thread's per-thread
+/// default stream — the null stream, which waits for every blocking stream
+/// of its device (per-thread default streams included). Handles of created
+/// streams and `0` mean the same on every thread (with the device bound).
+///
+/// ```
+/// use dlpack_rocm::raw::HeldStream;
+///
+/// let stream = HeldStream::received(2);
+/// assert_eq!(stream.here(), 2);
+/// let elsewhere = std::thread::spawn(move || stream.here()).join().unwrap();
+/// assert_eq!(elsewhere, 0); // another thread: the null stream covers it
+/// assert_eq!(HeldStream::received(0x7f00_1000).here(), 0x7f00_1000);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct HeldStream {
+    raw: u64,
+    per_thread_of: Option<std::thread::ThreadId>,
+}
+
+impl HeldStream {
+    /// Resolves `raw` (a `hipStream_t` value, `0` the null stream, `2`
+    /// per-thread) on the calling thread, the one whose per-thread stream
+    /// `2` names.
+    pub fn received(raw: u64) -> Self {
+        HeldStream {
+            raw,
+            per_thread_of: (raw == STREAM_PER_THREAD).then(|| std::thread::current().id()),
+        }
+    }
+
+    /// The value as it was received.
+    pub fn as_received(&self) -> u64 {
+        self.raw
+    }
+
+    /// The handle that, on the calling thread, covers all work submitted
+    /// to the held stream so far (see the type's docs).
+    pub fn here(&self) -> u64 {
+        match self.per_thread_of {
+            Some(thread) if thread != std::thread::current().id() => STREAM_NULL,
+            _ => self.raw,
+        }
+    }
+}
+
 /// Makes `consumer` wait for all work submitted so far on `producer`, both
 /// streams of device `device_ordinal`: one `hipEventRecord` and one
 /// `hipStreamWaitEvent` with a pooled event. Nothing (no runtime call) when

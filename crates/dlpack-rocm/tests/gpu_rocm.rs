@@ -221,3 +221,29 @@ sim_test!(
         assert!(races[0].contains("USE-AFTER-FREE") && races[0].contains("consume#"), "{}", races[0]);
     }
 );
+
+sim_test!(
+    fn per_thread_buffer_released_on_another_thread(sim) {
+        // The buffer's work is on this thread's per-thread default stream
+        // (hipStreamPerThread, 2); the consumer passes its stream b. After
+        // the export the producer reads the buffer again on its stream (as
+        // it may), and the tensor is released on another thread: the free
+        // must wait for *this* thread's per-thread stream.
+        let b = raw::stream_create(0).unwrap();
+        let buf = HipBuffer::<u8>::alloc(0, 2, N).unwrap();
+        let ptr = buf.device_ptr();
+        produce(&sim, 2, ptr, 8);
+        let request = DlpackRequest {
+            stream: Some(b as i64),
+            max_version: Some((1, 3)),
+            ..Default::default()
+        };
+        let plan = plan_dlpack(DLDevice::rocm(0), false, &request).unwrap();
+        let tensor = fulfil(buf, ExportLayout::default(), &plan).unwrap();
+        assert_eq!(consume(&sim, b, ptr), vec![8; N]);
+        assert_eq!(consume(&sim, 2, ptr), vec![8; N]);
+        std::thread::spawn(move || drop(tensor)).join().unwrap();
+        assert_eq!(sim.live_allocations(), 0);
+        assert_clean(&sim);
+    }
+);

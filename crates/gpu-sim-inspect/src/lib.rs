@@ -107,6 +107,7 @@ struct Api {
     set_device_count: extern "C" fn(u32),
     device_count: extern "C" fn() -> u32,
     set_memory_pools: extern "C" fn(i32),
+    set_pending: extern "C" fn(i32),
     race_count: extern "C" fn() -> usize,
     race_report: unsafe extern "C" fn(usize, *mut c_char, usize) -> usize,
     error_count: extern "C" fn() -> usize,
@@ -227,6 +228,7 @@ impl Sim {
             set_device_count: sym!("gpusim_set_device_count"),
             device_count: sym!("gpusim_device_count"),
             set_memory_pools: sym!("gpusim_set_memory_pools"),
+            set_pending: sym!("gpusim_set_pending"),
             race_count: sym!("gpusim_race_count"),
             race_report: sym!("gpusim_race_report"),
             error_count: sym!("gpusim_error_count"),
@@ -340,6 +342,12 @@ impl Sim {
     /// Whether `CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED` answers 1.
     pub fn set_memory_pools(&self, supported: bool) {
         (self.api.set_memory_pools)(i32::from(supported))
+    }
+
+    /// Keeps work pending until the host synchronises with it: stream and event queries then
+    /// answer "not ready" for work the host has not waited for (until [`Sim::reset`]).
+    pub fn set_pending(&self, on: bool) {
+        (self.api.set_pending)(i32::from(on))
     }
 
     /// Live allocations.

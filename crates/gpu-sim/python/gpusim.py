@@ -53,6 +53,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "gpusim_set_device_count": (None, [c.c_uint32]),
         "gpusim_device_count": (c.c_uint32, []),
         "gpusim_set_memory_pools": (None, [c.c_int32]),
+        "gpusim_set_pending": (None, [c.c_int32]),
         "gpusim_race_count": (c.c_size_t, []),
         "gpusim_race_report": (c.c_size_t, [c.c_size_t, c.c_char_p, c.c_size_t]),
         "gpusim_error_count": (c.c_size_t, []),
@@ -179,6 +180,10 @@ class Sim:
 
     def device_count(self) -> int:
         return self._lib.gpusim_device_count()
+
+    def set_pending(self, on: bool) -> None:
+        """Keeps work pending until a sync: queries answer "not ready" until the host waited."""
+        self._lib.gpusim_set_pending(1 if on else 0)
 
     def set_memory_pools(self, supported: bool) -> None:
         self._lib.gpusim_set_memory_pools(1 if supported else 0)

@@ -8,10 +8,11 @@
 //! Every function except `cuInit`, `cuDriverGetVersion`, `cuGetErrorString` and
 //! `cuGetErrorName` returns `CUDA_ERROR_NOT_INITIALIZED` before `cuInit` succeeded.
 //!
-//! Simplifications (documented in the crate docs): synchronous copies and `cuMemsetD8_v2` run on
-//! the legacy stream and then order the host after them; `cuMemFree_v2` is a host-side
-//! operation; queries always answer "complete" (the simulator executes eagerly) and, like a real
-//! successful query, order the host after the queried work.
+//! Synchronous copies and memsets run on the legacy stream and wait as the driver documents
+//! ("API synchronization behavior"): copies to the host and from pinned memory return when done;
+//! pageable host-to-device copies synchronise the legacy stream first and return before the
+//! transfer ends; device-to-device copies and memsets of device memory do not wait at all.
+//! `cuMemFree_v2` is a host-side operation; queries answer as in the crate docs.
 //!
 //! Safety: each function has the contract of the CUDA function of the same name: pointers must
 //! be null or valid for the documented reads and writes.
@@ -21,9 +22,7 @@ use std::ffi::{c_char, c_int, c_uint, c_void};
 
 use crate::ffi::{HostFn, Launch, cuda, cuda_uninit, launch, write_out};
 use crate::memory::{DEVICE_MEMORY_BYTES, MemKind};
-use crate::sim::{
-    Backend, SimError, SimResult, context_device, context_handle, with_context_stack,
-};
+use crate::sim::{Backend, SimError, SimResult, context_handle, context_id, with_context_stack};
 use crate::stream::StreamKey;
 
 /// `CUresult`.
@@ -57,12 +56,13 @@ mod pointer_attribute {
     pub const MAPPED: u32 = 13;
 }
 
-/// `CUmemorytype` of a kind of memory.
+/// `CU_POINTER_ATTRIBUTE_MEMORY_TYPE` of a kind of memory. The driver answers
+/// `CU_MEMORYTYPE_DEVICE` for managed memory (and 1 for `IS_MANAGED`); `CU_MEMORYTYPE_UNIFIED`
+/// (4) names only a copy descriptor's side, never a pointer's memory.
 fn memory_type(kind: MemKind) -> u32 {
     match kind {
-        MemKind::Pinned => 1,  // CU_MEMORYTYPE_HOST
-        MemKind::Device => 2,  // CU_MEMORYTYPE_DEVICE
-        MemKind::Managed => 4, // CU_MEMORYTYPE_UNIFIED
+        MemKind::Pinned => 1,                    // CU_MEMORYTYPE_HOST
+        MemKind::Device | MemKind::Managed => 2, // CU_MEMORYTYPE_DEVICE
     }
 }
 
@@ -137,10 +137,14 @@ fn device_arg(sim: &crate::sim::Sim, dev: CUdevice) -> SimResult<u32> {
         .and_then(|d| sim.check_device(d))
 }
 
-fn context_arg(sim: &crate::sim::Sim, ctx: CUcontext) -> SimResult<u32> {
-    context_device(ctx as u64)
-        .filter(|&d| d < sim.device_count)
+fn current_context(sim: &crate::sim::Sim) -> SimResult<crate::stream::Context> {
+    sim.current_context(Backend::Cuda)
+}
+
+fn context_arg(sim: &crate::sim::Sim, ctx: CUcontext) -> SimResult<crate::stream::Context> {
+    context_id(ctx as u64)
         .ok_or(SimError::InvalidContext)
+        .and_then(|c| sim.check_context(c))
 }
 
 fn event_arg(sim: &mut crate::sim::Sim, api: &str, event: CUevent) -> SimResult<u64> {
@@ -256,6 +260,41 @@ pub extern "C" fn cuDevicePrimaryCtxRelease_v2(dev: CUdevice) -> CUresult {
 }
 
 #[unsafe(no_mangle)]
+pub unsafe extern "C" fn cuCtxCreate_v2(
+    pctx: *mut CUcontext,
+    _flags: c_uint,
+    dev: CUdevice,
+) -> CUresult {
+    cuda("cuCtxCreate_v2", |sim| {
+        let d = device_arg(sim, dev)?;
+        if pctx.is_null() {
+            return Err(SimError::InvalidValue);
+        }
+        let context = sim.create_context(d)?;
+        // The new context is pushed onto the calling thread's stack.
+        with_context_stack(|s| s.push(context));
+        // SAFETY: non-null out-pointer by contract.
+        unsafe { write_out(pctx, context_handle(context) as CUcontext) }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn cuCtxDestroy_v2(ctx: CUcontext) -> CUresult {
+    cuda("cuCtxDestroy_v2", |sim| {
+        let context = context_arg(sim, ctx)?;
+        if !sim.created_contexts.remove(&context) {
+            sim.error(format!(
+                "cuCtxDestroy_v2: {:#x} is a primary context (release it instead)",
+                ctx as u64
+            ));
+            return Err(SimError::InvalidContext);
+        }
+        with_context_stack(|s| s.retain(|&c| c != context));
+        Ok(())
+    })
+}
+
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn cuCtxGetCurrent(pctx: *mut CUcontext) -> CUresult {
     cuda("cuCtxGetCurrent", |_| {
         let current = with_context_stack(|s| s.last().copied());
@@ -314,9 +353,9 @@ pub unsafe extern "C" fn cuCtxGetDevice(device: *mut CUdevice) -> CUresult {
 #[unsafe(no_mangle)]
 pub extern "C" fn cuCtxSynchronize() -> CUresult {
     cuda("cuCtxSynchronize", |sim| {
-        let d = current_device(sim)?;
+        let c = current_context(sim)?;
         sim.count_blocking();
-        sim.timelines.host_join_device(d);
+        sim.timelines.host_join_context(c);
         Ok(())
     })
 }
@@ -324,11 +363,11 @@ pub extern "C" fn cuCtxSynchronize() -> CUresult {
 // ----- streams --------------------------------------------------------------------------------
 
 fn create_stream(sim: &mut crate::sim::Sim, out: *mut CUstream, flags: c_uint) -> SimResult<()> {
-    let d = current_device(sim)?;
+    let c = current_context(sim)?;
     if out.is_null() {
         return Err(SimError::InvalidValue);
     }
-    let handle = sim.create_stream(d, flags);
+    let handle = sim.create_stream(c, flags);
     // SAFETY: non-null out-pointer by contract.
     unsafe { write_out(out, handle as CUstream) }
 }
@@ -378,8 +417,8 @@ pub extern "C" fn cuStreamSynchronize(stream: CUstream) -> CUresult {
 pub extern "C" fn cuStreamQuery(stream: CUstream) -> CUresult {
     cuda("cuStreamQuery", |sim| {
         let key = sim.stream_key_or_report(Backend::Cuda, "cuStreamQuery", stream as u64)?;
-        sim.timelines.host_join_stream(key);
-        Ok(())
+        let clock = sim.timelines.stream_clock(key);
+        sim.query(clock)
     })
 }
 
@@ -397,12 +436,12 @@ pub extern "C" fn cuStreamWaitEvent(stream: CUstream, event: CUevent, _flags: c_
 pub unsafe extern "C" fn cuStreamGetCtx(stream: CUstream, pctx: *mut CUcontext) -> CUresult {
     cuda("cuStreamGetCtx", |sim| {
         let key = sim.stream_key_or_report(Backend::Cuda, "cuStreamGetCtx", stream as u64)?;
-        let d = sim
+        let c = sim
             .timelines
-            .device_of(key)
+            .context_of(key)
             .ok_or(SimError::InvalidHandle)?;
         // SAFETY: out-pointer by contract.
-        unsafe { write_out(pctx, context_handle(d) as CUcontext) }
+        unsafe { write_out(pctx, context_handle(c) as CUcontext) }
     })
 }
 
@@ -411,12 +450,12 @@ pub unsafe extern "C" fn cuStreamGetCtx(stream: CUstream, pctx: *mut CUcontext) 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cuEventCreate(ph_event: *mut CUevent, flags: c_uint) -> CUresult {
     cuda("cuEventCreate", |sim| {
-        current_device(sim)?;
+        let c = current_context(sim)?;
         if ph_event.is_null() {
             return Err(SimError::InvalidValue);
         }
         let handle = crate::sim::new_event_handle();
-        sim.timelines.create_event(handle, flags);
+        sim.timelines.create_event(handle, flags, c);
         // SAFETY: non-null out-pointer by contract.
         unsafe { write_out(ph_event, handle as CUevent) }
     })
@@ -430,6 +469,7 @@ fn record(
 ) -> SimResult<()> {
     let e = event_arg(sim, api, event)?;
     let key = sim.stream_key_or_report(Backend::Cuda, api, stream as u64)?;
+    sim.check_record(api, e, key)?;
     let op = sim.enqueue(api, key)?;
     if !sim.timelines.set_event(e, &op.at, op.info.id) {
         return Err(SimError::InvalidHandle);
@@ -469,8 +509,8 @@ pub extern "C" fn cuEventSynchronize(event: CUevent) -> CUresult {
 pub extern "C" fn cuEventQuery(event: CUevent) -> CUresult {
     cuda("cuEventQuery", |sim| {
         let e = event_arg(sim, "cuEventQuery", event)?;
-        sim.timelines.host_join_event(e);
-        Ok(())
+        let clock = sim.timelines.event_clock(e);
+        sim.query(clock)
     })
 }
 
@@ -538,8 +578,8 @@ pub unsafe extern "C" fn cuMemAllocAsync(
             .timelines
             .device_of(key)
             .ok_or(SimError::InvalidHandle)?;
-        sim.enqueue("cuMemAllocAsync", key)?;
-        let addr = sim.allocate(MemKind::Device, d, bytesize, 0)?;
+        let op = sim.enqueue("cuMemAllocAsync", key)?;
+        let addr = sim.allocate_ordered(&op, d, bytesize)?;
         // SAFETY: non-null out-pointer by contract.
         unsafe { write_out(dptr, addr) }
     })
@@ -559,7 +599,7 @@ pub extern "C" fn cuMemFreeAsync(dptr: CUdeviceptr, stream: CUstream) -> CUresul
     cuda("cuMemFreeAsync", |sim| {
         let key = sim.stream_key_or_report(Backend::Cuda, "cuMemFreeAsync", stream as u64)?;
         let op = sim.enqueue("cuMemFreeAsync", key)?;
-        sim.free(&op, dptr, &[MemKind::Device, MemKind::Managed])
+        sim.free_to_pool(&op, dptr)
     })
 }
 
@@ -631,24 +671,69 @@ pub unsafe extern "C" fn cuMemGetInfo_v2(free: *mut usize, total: *mut usize) ->
     })
 }
 
-/// A copy or memset: on `stream` (async) or on the legacy stream followed by a host join (sync).
+/// When the host waits in a synchronous copy or memset (CUDA driver API, "API synchronization
+/// behavior").
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum HostWait {
+    /// Returns once the operation is done (copies to the host, from pinned memory, memsets of
+    /// pinned memory): the host is ordered after it, and the call blocks.
+    After,
+    /// Pageable host memory to the device: the legacy stream is synchronised *before* the copy
+    /// starts, and the call returns once the source is staged, possibly before the transfer
+    /// ends (the host is not ordered after it).
+    Before,
+    /// Device to device copies and memsets of device or managed memory: no host-side
+    /// synchronisation at all.
+    Never,
+}
+
+/// A copy or memset: on `stream` (async), or on the legacy stream with the host synchronised as
+/// `wait` says (sync).
 fn transfer(
     sim: &mut crate::sim::Sim,
     api: &'static str,
-    stream: Option<CUstream>,
+    stream: Result<CUstream, HostWait>,
     run: impl FnOnce(&mut crate::sim::Sim, &crate::sim::Op) -> SimResult<()>,
 ) -> SimResult<()> {
     let key = match stream {
-        Some(s) => sim.stream_key_or_report(Backend::Cuda, api, s as u64)?,
-        None => StreamKey::Legacy(current_device(sim)?),
+        Ok(s) => sim.stream_key_or_report(Backend::Cuda, api, s as u64)?,
+        Err(_) => StreamKey::Legacy(current_context(sim)?),
     };
+    if stream == Err(HostWait::Before) {
+        sim.count_blocking();
+        sim.timelines.host_join_stream(key);
+    }
     let op = sim.enqueue(api, key)?;
     let result = run(sim, &op);
-    if stream.is_none() {
+    if stream == Err(HostWait::After) {
         sim.count_blocking();
         sim.timelines.host_join_stream(key);
     }
     result
+}
+
+/// How a synchronous call waits when `host` is its host side: pinned (page-locked) memory makes
+/// it synchronous, pageable memory lets it return once the source is staged.
+fn host_side_wait(sim: &crate::sim::Sim, host: u64) -> HostWait {
+    let pinned = sim
+        .memory
+        .resolve(host, 0)
+        .ok()
+        .and_then(|(base, _)| sim.memory.at_base(base))
+        .is_some_and(|a| a.summary.kind == MemKind::Pinned);
+    if pinned {
+        HostWait::After
+    } else {
+        HostWait::Before
+    }
+}
+
+/// How a synchronous memset of `dst` waits: only pinned host memory makes it synchronous.
+fn memset_wait(sim: &crate::sim::Sim, dst: u64) -> HostWait {
+    match host_side_wait(sim, dst) {
+        HostWait::After => HostWait::After,
+        _ => HostWait::Never,
+    }
 }
 
 use crate::sim::Side;
@@ -660,7 +745,8 @@ pub unsafe extern "C" fn cuMemcpyHtoD_v2(
     n: usize,
 ) -> CUresult {
     cuda("cuMemcpyHtoD_v2", |sim| {
-        transfer(sim, "cuMemcpyHtoD_v2", None, |sim, op| {
+        let wait = host_side_wait(sim, src as u64);
+        transfer(sim, "cuMemcpyHtoD_v2", Err(wait), |sim, op| {
             sim.copy(op, Side::Device(dst), Side::Host(src as u64), n)
         })
     })
@@ -669,7 +755,7 @@ pub unsafe extern "C" fn cuMemcpyHtoD_v2(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cuMemcpyDtoH_v2(dst: *mut c_void, src: CUdeviceptr, n: usize) -> CUresult {
     cuda("cuMemcpyDtoH_v2", |sim| {
-        transfer(sim, "cuMemcpyDtoH_v2", None, |sim, op| {
+        transfer(sim, "cuMemcpyDtoH_v2", Err(HostWait::After), |sim, op| {
             sim.copy(op, Side::Host(dst as u64), Side::Device(src), n)
         })
     })
@@ -678,7 +764,7 @@ pub unsafe extern "C" fn cuMemcpyDtoH_v2(dst: *mut c_void, src: CUdeviceptr, n: 
 #[unsafe(no_mangle)]
 pub extern "C" fn cuMemcpyDtoD_v2(dst: CUdeviceptr, src: CUdeviceptr, n: usize) -> CUresult {
     cuda("cuMemcpyDtoD_v2", |sim| {
-        transfer(sim, "cuMemcpyDtoD_v2", None, |sim, op| {
+        transfer(sim, "cuMemcpyDtoD_v2", Err(HostWait::Never), |sim, op| {
             sim.copy(op, Side::Device(dst), Side::Device(src), n)
         })
     })
@@ -692,7 +778,7 @@ pub unsafe extern "C" fn cuMemcpyHtoDAsync_v2(
     stream: CUstream,
 ) -> CUresult {
     cuda("cuMemcpyHtoDAsync_v2", |sim| {
-        transfer(sim, "cuMemcpyHtoDAsync_v2", Some(stream), |sim, op| {
+        transfer(sim, "cuMemcpyHtoDAsync_v2", Ok(stream), |sim, op| {
             sim.copy(op, Side::Device(dst), Side::Host(src as u64), n)
         })
     })
@@ -706,7 +792,7 @@ pub unsafe extern "C" fn cuMemcpyDtoHAsync_v2(
     stream: CUstream,
 ) -> CUresult {
     cuda("cuMemcpyDtoHAsync_v2", |sim| {
-        transfer(sim, "cuMemcpyDtoHAsync_v2", Some(stream), |sim, op| {
+        transfer(sim, "cuMemcpyDtoHAsync_v2", Ok(stream), |sim, op| {
             sim.copy(op, Side::Host(dst as u64), Side::Device(src), n)
         })
     })
@@ -720,7 +806,7 @@ pub extern "C" fn cuMemcpyDtoDAsync_v2(
     stream: CUstream,
 ) -> CUresult {
     cuda("cuMemcpyDtoDAsync_v2", |sim| {
-        transfer(sim, "cuMemcpyDtoDAsync_v2", Some(stream), |sim, op| {
+        transfer(sim, "cuMemcpyDtoDAsync_v2", Ok(stream), |sim, op| {
             sim.copy(op, Side::Device(dst), Side::Device(src), n)
         })
     })
@@ -729,7 +815,8 @@ pub extern "C" fn cuMemcpyDtoDAsync_v2(
 #[unsafe(no_mangle)]
 pub extern "C" fn cuMemsetD8_v2(dst: CUdeviceptr, value: u8, n: usize) -> CUresult {
     cuda("cuMemsetD8_v2", |sim| {
-        transfer(sim, "cuMemsetD8_v2", None, |sim, op| {
+        let wait = memset_wait(sim, dst);
+        transfer(sim, "cuMemsetD8_v2", Err(wait), |sim, op| {
             sim.memset(op, dst, value, n)
         })
     })
@@ -743,8 +830,32 @@ pub extern "C" fn cuMemsetD8Async(
     stream: CUstream,
 ) -> CUresult {
     cuda("cuMemsetD8Async", |sim| {
-        transfer(sim, "cuMemsetD8Async", Some(stream), |sim, op| {
+        transfer(sim, "cuMemsetD8Async", Ok(stream), |sim, op| {
             sim.memset(op, dst, value, n)
+        })
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn cuMemsetD32_v2(dst: CUdeviceptr, value: c_uint, n: usize) -> CUresult {
+    cuda("cuMemsetD32_v2", |sim| {
+        let wait = memset_wait(sim, dst);
+        transfer(sim, "cuMemsetD32_v2", Err(wait), |sim, op| {
+            sim.memset32(op, dst, value, n)
+        })
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn cuMemsetD32Async(
+    dst: CUdeviceptr,
+    value: c_uint,
+    n: usize,
+    stream: CUstream,
+) -> CUresult {
+    cuda("cuMemsetD32Async", |sim| {
+        transfer(sim, "cuMemsetD32Async", Ok(stream), |sim, op| {
+            sim.memset32(op, dst, value, n)
         })
     })
 }

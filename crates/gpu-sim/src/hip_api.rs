@@ -242,8 +242,8 @@ pub extern "C" fn hipStreamSynchronize(stream: HipStream) -> HipError {
 pub extern "C" fn hipStreamQuery(stream: HipStream) -> HipError {
     hip("hipStreamQuery", |sim| {
         let key = stream_key(sim, "hipStreamQuery", stream)?;
-        sim.timelines.host_join_stream(key);
-        Ok(())
+        let clock = sim.timelines.stream_clock(key);
+        sim.query(clock)
     })
 }
 
@@ -264,12 +264,12 @@ pub extern "C" fn hipStreamWaitEvent(
 // ----- events ---------------------------------------------------------------------------------
 
 fn create_event(sim: &mut Sim, out: *mut HipEvent, flags: c_uint) -> SimResult<()> {
-    device(sim)?;
+    let context = device(sim)?; // the device's primary context
     if out.is_null() {
         return Err(SimError::InvalidValue);
     }
     let handle = crate::sim::new_event_handle();
-    sim.timelines.create_event(handle, flags);
+    sim.timelines.create_event(handle, flags, context);
     // SAFETY: non-null out-pointer by contract.
     unsafe { write_out(out, handle as HipEvent) }
 }
@@ -291,6 +291,7 @@ pub extern "C" fn hipEventRecord(event: HipEvent, stream: HipStream) -> HipError
     hip("hipEventRecord", |sim| {
         let e = event_arg(sim, "hipEventRecord", event)?;
         let key = stream_key(sim, "hipEventRecord", stream)?;
+        sim.check_record("hipEventRecord", e, key)?;
         let op = sim.enqueue("hipEventRecord", key)?;
         if !sim.timelines.set_event(e, &op.at, op.info.id) {
             return Err(SimError::InvalidHandle);
@@ -313,8 +314,8 @@ pub extern "C" fn hipEventSynchronize(event: HipEvent) -> HipError {
 pub extern "C" fn hipEventQuery(event: HipEvent) -> HipError {
     hip("hipEventQuery", |sim| {
         let e = event_arg(sim, "hipEventQuery", event)?;
-        sim.timelines.host_join_event(e);
-        Ok(())
+        let clock = sim.timelines.event_clock(e);
+        sim.query(clock)
     })
 }
 

@@ -70,6 +70,14 @@ pub extern "C" fn gpusim_set_memory_pools(supported: i32) {
     guarded((), || lock().memory_pools = supported != 0);
 }
 
+/// Keeps work pending until the host synchronises with it (non-zero) or not: with it, stream
+/// and event queries answer "not ready" (`CUDA_ERROR_NOT_READY` / `hipErrorNotReady`) for work
+/// the host has not waited for. Reset to `GPUSIM_PENDING` by `gpusim_reset`.
+#[unsafe(no_mangle)]
+pub extern "C" fn gpusim_set_pending(on: i32) {
+    guarded((), || lock().pending_until_sync = on != 0);
+}
+
 /// Number of race (and use-after-free hazard) reports.
 #[unsafe(no_mangle)]
 pub extern "C" fn gpusim_race_count() -> usize {

@@ -23,8 +23,13 @@
 //!
 //! * **Devices**: `GPUSIM_DEVICE_COUNT` devices (default 2, read at first use and at
 //!   `gpusim_reset`; `gpusim_set_device_count` changes it; 0 makes `cuInit`/`hipInit` fail with
-//!   `NO_DEVICE`). One primary context per device; the current context (CUDA) and current device
-//!   (HIP) are per thread.
+//!   `NO_DEVICE`). One primary context per device, and more with `cuCtxCreate_v2`
+//!   (`cuCtxDestroy_v2`); the current context (CUDA) and current device (HIP) are per thread.
+//! * **Contexts**: streams and events belong to the context they were made in (HIP: the device's
+//!   primary context); the legacy and per-thread default streams are per context. Recording an
+//!   event on a stream of another context is `CUDA_ERROR_INVALID_HANDLE` (reported), as on the
+//!   driver; waiting on an event of another context is allowed, as the driver documents for
+//!   `cuStreamWaitEvent`.
 //! * **Memory**: device memory is host heap memory behind fake device addresses (see
 //!   [`memory`]); pinned and managed memory are real host pointers. Every copy and memset is
 //!   bounds-checked against the allocation containing the address; a bad address returns
@@ -43,16 +48,47 @@
 //! * **Counters**: calls per exported API function and host-blocking calls (synchronize calls,
 //!   synchronous copies and memsets, `cuMemFree_v2`/`hipFree`, `cuMemFreeHost`/`hipHostFree`).
 //!
-//! Modelling choices worth knowing:
-//! * All host threads share one host timeline (the simulator cannot see host-side locks).
+//! * **Synchronous CUDA calls** wait as the driver documents ("API synchronization
+//!   behavior"), no more: `cuMemsetD8_v2`/`cuMemsetD32_v2` of device or managed memory and
+//!   `cuMemcpyDtoD_v2` return without ordering the host; `cuMemcpyHtoD_v2` from pageable
+//!   memory synchronises the legacy stream first and returns before the transfer ends; copies to
+//!   the host and from pinned memory return when done.
+//! * **Allocations are accesses**: `cuMemAllocAsync` writes the block on its stream, so a use on
+//!   another stream not ordered after it is a race. `cuMemFreeAsync` returns device blocks to a
+//!   stream-ordered pool, and `cuMemAllocAsync` hands a block's address out again (with its
+//!   history) once the free is ordered before it, so a stale use of the old pointer races with
+//!   the new owner.
+//! * **Queries**: with `GPUSIM_PENDING=1` (or `gpusim_set_pending`) work stays pending until the
+//!   host synchronises with it, and `cuStreamQuery`/`cuEventQuery`/`hipStreamQuery`/
+//!   `hipEventQuery` answer "not ready" (600) for work the host has not waited for; a "ready"
+//!   answer orders the host like a synchronize (not counted as blocking).
+//! * **Managed memory** answers `CU_POINTER_ATTRIBUTE_MEMORY_TYPE` with `CU_MEMORYTYPE_DEVICE`
+//!   and `IS_MANAGED` 1, as the driver does.
+//!
+//! Deviations from the driver that stay, and why:
+//! * All host threads share one host timeline: the simulator cannot see the locks host threads
+//!   use among themselves, so it does not invent races between them.
 //! * `cuMemFree_v2`/`hipFree` are host operations ordered after what the host has synchronised
-//!   with, not implicit device synchronisations, so freeing memory a stream may still use is
-//!   reported.
-//! * Synchronous copies and memsets (`cuMemcpyHtoD_v2`, `cuMemsetD8_v2`, `hipMemcpy`,
-//!   `hipMemset`, ...) run on the legacy default stream and then order the host after them.
-//! * A successful `cuStreamQuery`/`cuEventQuery` (always, here) orders the host like a
-//!   synchronize, but does not count as blocking.
-//! * Pageable host memory passed to copies is not tracked (only pinned/managed memory is).
+//!   with, not implicit device synchronisations: stricter than the driver, so freeing memory a
+//!   stream may still use is reported.
+//! * Without pending mode, queries answer "complete" (execution is eager), so code that polls
+//!   still terminates; the not-ready paths need `GPUSIM_PENDING=1`.
+//! * `hipStreamSynchronize(0)` / `cuStreamSynchronize` of a legacy stream wait for that stream
+//!   only, not for every blocking stream of the device as HIP documents for the null stream:
+//!   stricter, so code relying on it is reported (no code here does; an event recorded on the
+//!   null stream covers the blocking streams in both models).
+//! * HIP's synchronous `hipMemcpy`/`hipMemset` keep running on the null stream and ordering the
+//!   host after them (HIP documents them as host-synchronous for most memory kinds).
+//! * Pageable host memory passed to copies is not tracked (only pinned/managed memory is), so a
+//!   host write racing a pageable copy's staging is not seen (the driver stages it before
+//!   returning anyway).
+//! * Memory belongs to a device, not to a context: `CU_POINTER_ATTRIBUTE_CONTEXT` answers the
+//!   device's primary context even for memory allocated in another context (allocation APIs
+//!   are per device here; no test depends on the allocating context).
+//! * A freed device block is reused only for an allocation of the same size on the same device,
+//!   ordered after the free (the driver's default pool policy follows stream order and event
+//!   dependencies; opportunistic reuse of an unordered but completed free is not modelled,
+//!   because "completed" has no meaning under eager execution).
 //!
 //! ## Inspection
 //!

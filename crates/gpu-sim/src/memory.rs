@@ -441,6 +441,18 @@ pub struct MemoryTable {
     freed_order: VecDeque<u64>,
     next_device_address: BTreeMap<u32, u64>,
     device_bytes: BTreeMap<u32, u64>,
+    /// Device blocks freed into the stream-ordered pool (`cuMemFreeAsync`), by device and size,
+    /// ready to be handed out again by `cuMemAllocAsync`.
+    pool: BTreeMap<(u32, usize), Vec<Pooled>>,
+}
+
+/// A freed block of the stream-ordered pool: its address, its access history (ending with the
+/// free) and the free's clock.
+#[derive(Debug)]
+struct Pooled {
+    base: u64,
+    shadow: Shadow,
+    freed_at: VectorClock,
 }
 
 /// Why an allocation failed.
@@ -573,6 +585,58 @@ impl MemoryTable {
                 None => Err(AddressError::Unknown),
             },
         }
+    }
+
+    /// Releases the device allocation at `base` into the stream-ordered pool: like
+    /// [`release`](Self::release), and the address may be handed out again, with its access
+    /// history, by [`allocate_pooled`](Self::allocate_pooled) once the free (at `freed_at`) is
+    /// ordered before the new allocation.
+    pub fn release_pooled(
+        &mut self,
+        base: u64,
+        freed_by: String,
+        freed_at: VectorClock,
+    ) -> Option<AllocationSummary> {
+        let shadow = std::mem::take(&mut self.live.get_mut(&base)?.shadow);
+        let summary = self.release(base, freed_by)?;
+        self.pool
+            .entry((summary.device, summary.size))
+            .or_default()
+            .push(Pooled {
+                base,
+                shadow,
+                freed_at,
+            });
+        Some(summary)
+    }
+
+    /// A block of `size` bytes on `device` from the stream-ordered pool whose free is ordered
+    /// before `at` (the driver's default reuse policy follows stream order and event
+    /// dependencies), live again with the history of its previous life, so that an access still
+    /// made through the old pointer conflicts with the new owner's. `None`: no such block.
+    pub fn allocate_pooled(&mut self, device: u32, size: usize, at: &VectorClock) -> Option<u64> {
+        let blocks = self.pool.get_mut(&(device, size))?;
+        let i = blocks.iter().rposition(|b| b.freed_at.le(at))?;
+        let block = blocks.remove(i);
+        let (storage, layout) = Allocation::allocate_storage(size)?;
+        self.freed.remove(&block.base);
+        *self.device_bytes.entry(device).or_insert(0) += size as u64;
+        self.live.insert(
+            block.base,
+            Allocation {
+                summary: AllocationSummary {
+                    base: block.base,
+                    size,
+                    kind: MemKind::Device,
+                    device,
+                },
+                flags: 0,
+                shadow: block.shadow,
+                storage,
+                layout,
+            },
+        );
+        Some(block.base)
     }
 
     /// Removes the allocation at `base` (already checked to exist) and remembers its range.

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::memory::{
     Access, AccessKind, AddressError, AllocError, MemKind, MemoryTable, OpInfo, OpRef,
 };
-use crate::stream::{OpClock, StreamKey, Timelines, op_name};
+use crate::stream::{Context, OpClock, StreamKey, Timelines, context_device, op_name};
 
 /// Errors, numbered as both `CUresult` and `hipError_t` number them (they agree on these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,8 @@ pub enum Backend {
 pub const DEFAULT_DEVICE_COUNT: u32 = 2;
 /// Most reports kept of each kind; later ones are counted but dropped.
 const REPORT_LIMIT: usize = 10_000;
-/// Base of fake context handles: context of device `d` is `CONTEXT_HANDLE_BASE + (d+1)*0x100`.
+/// Base of fake context handles: context `c` (the primary context of device `d` is `d`) is
+/// `CONTEXT_HANDLE_BASE + (c+1)*0x100`.
 pub const CONTEXT_HANDLE_BASE: u64 = 0x0000_0C70_0000_0000;
 const STREAM_HANDLE_BASE: u64 = 0x0000_5700_0000_0000;
 const EVENT_HANDLE_BASE: u64 = 0x0000_E700_0000_0000;
@@ -80,7 +81,7 @@ static NEXT_THREAD_TOKEN: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
     static THREAD_TOKEN: u64 = NEXT_THREAD_TOKEN.fetch_add(1, Ordering::Relaxed);
-    /// The CUDA context stack of this thread (device ordinals of primary contexts).
+    /// The CUDA context stack of this thread (context ids, see [`Context`]).
     static CONTEXT_STACK: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
     /// HIP's current device of this thread.
     static HIP_DEVICE: Cell<u32> = const { Cell::new(0) };
@@ -106,13 +107,13 @@ pub struct KernelFrame {
     pub generation: u64,
 }
 
-/// The context handle of `device`'s primary context.
-pub fn context_handle(device: u32) -> u64 {
-    CONTEXT_HANDLE_BASE + (u64::from(device) + 1) * 0x100
+/// The handle of context `context` (the primary context of device `d` is `d`).
+pub fn context_handle(context: Context) -> u64 {
+    CONTEXT_HANDLE_BASE + (u64::from(context) + 1) * 0x100
 }
 
-/// The device of a context handle (not checked against the device count).
-pub fn context_device(handle: u64) -> Option<u32> {
+/// The context id of a handle (not checked against live contexts).
+pub fn context_id(handle: u64) -> Option<Context> {
     let rel = handle.checked_sub(CONTEXT_HANDLE_BASE)?;
     if rel % 0x100 != 0 || rel == 0 {
         return None;
@@ -224,6 +225,10 @@ pub struct Sim {
     pub device_count: u32,
     /// Answer to `CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED`.
     pub memory_pools: bool,
+    /// Work stays pending until the host synchronises with it: stream and event queries answer
+    /// "not ready" for work the host has not waited for (`GPUSIM_PENDING=1`,
+    /// `gpusim_set_pending`). Off: queries answer "complete" (execution is eager).
+    pub pending_until_sync: bool,
     /// `cuInit` succeeded (kept across `gpusim_reset`: it is process state).
     pub initialized: bool,
     /// Bumped by every reset.
@@ -244,6 +249,9 @@ pub struct Sim {
     pub blocking: u64,
     /// Retain counts of primary contexts.
     pub primary_retains: BTreeMap<u32, u32>,
+    /// Live contexts made by `cuCtxCreate` (primary contexts always exist).
+    pub created_contexts: std::collections::BTreeSet<Context>,
+    next_context_serial: u32,
     next_op: u64,
     verbose: bool,
 }
@@ -257,6 +265,7 @@ impl Sim {
         Sim {
             device_count: env_u32("GPUSIM_DEVICE_COUNT").unwrap_or(DEFAULT_DEVICE_COUNT),
             memory_pools: env_u32("GPUSIM_MEMORY_POOLS").is_none_or(|v| v != 0),
+            pending_until_sync: env_u32("GPUSIM_PENDING").is_some_and(|v| v != 0),
             initialized,
             generation,
             timelines: Timelines::default(),
@@ -267,6 +276,8 @@ impl Sim {
             counters: BTreeMap::new(),
             blocking: 0,
             primary_retains: BTreeMap::new(),
+            created_contexts: std::collections::BTreeSet::new(),
+            next_context_serial: 1,
             next_op: 1,
             verbose: std::env::var_os("GPUSIM_VERBOSE").is_some_and(|v| v != "0"),
         }
@@ -287,6 +298,20 @@ impl Sim {
     /// Counts one call of `api`.
     pub fn count(&mut self, api: &'static str) {
         *self.counters.entry(api).or_insert(0) += 1;
+    }
+
+    /// A stream or event query: "complete" (and the host ordered after the queried work, as a
+    /// successful query does) unless work stays pending until a sync and the host has not
+    /// waited for all of it (`clock` is the queried work; `None`: nothing to wait for).
+    pub fn query(&mut self, clock: Option<crate::clock::VectorClock>) -> SimResult<()> {
+        let Some(clock) = clock else {
+            return Ok(());
+        };
+        if self.pending_until_sync && !self.timelines.host_has_waited_for(&clock) {
+            return Err(SimError::NotReady);
+        }
+        self.timelines.host_join(&clock);
+        Ok(())
     }
 
     /// Counts one host-blocking call.
@@ -338,26 +363,51 @@ impl Sim {
 
     /// The calling thread's current device for `backend`.
     pub fn current_device(&self, backend: Backend) -> SimResult<u32> {
+        self.current_context(backend).map(context_device)
+    }
+
+    /// The calling thread's current context for `backend` (HIP: its device's primary context).
+    pub fn current_context(&self, backend: Backend) -> SimResult<Context> {
         match backend {
             Backend::Cuda => {
-                let device =
+                let context =
                     with_context_stack(|s| s.last().copied()).ok_or(SimError::InvalidContext)?;
-                self.check_device(device)
-                    .map_err(|_| SimError::InvalidContext)
+                self.check_context(context)
             }
             Backend::Hip => self.check_device(hip_device()),
         }
+    }
+
+    /// Checks that `context` is live: a primary context of an existing device, or a context
+    /// made by `cuCtxCreate` and not destroyed.
+    pub fn check_context(&self, context: Context) -> SimResult<Context> {
+        let device_ok = self.check_device(context_device(context)).is_ok();
+        let live = context == context_device(context) || self.created_contexts.contains(&context);
+        if device_ok && live {
+            Ok(context)
+        } else {
+            Err(SimError::InvalidContext)
+        }
+    }
+
+    /// `cuCtxCreate`: a new context of `device`.
+    pub fn create_context(&mut self, device: u32) -> SimResult<Context> {
+        let device = self.check_device(device)?;
+        let context = (self.next_context_serial << 8) | device;
+        self.next_context_serial += 1;
+        self.created_contexts.insert(context);
+        Ok(context)
     }
 
     /// Decodes a stream handle value.
     pub fn stream_key(&mut self, backend: Backend, handle: u64) -> SimResult<StreamKey> {
         let key = match (backend, handle) {
             (Backend::Cuda, 0 | STREAM_LEGACY) | (Backend::Hip, 0) => {
-                StreamKey::Legacy(self.current_device(backend)?)
+                StreamKey::Legacy(self.current_context(backend)?)
             }
             (_, STREAM_PER_THREAD) => StreamKey::PerThread {
                 thread: thread_token(),
-                device: self.current_device(backend)?,
+                context: self.current_context(backend)?,
             },
             (_, h) => StreamKey::Created(h),
         };
@@ -382,11 +432,30 @@ impl Sim {
         })
     }
 
-    /// Creates a stream on `device`; returns its handle.
-    pub fn create_stream(&mut self, device: u32, flags: u32) -> u64 {
+    /// Creates a stream of `context`; returns its handle.
+    pub fn create_stream(&mut self, context: Context, flags: u32) -> u64 {
         let handle = new_stream_handle();
-        self.timelines.create_stream(handle, device, flags);
+        self.timelines.create_stream(handle, context, flags);
         handle
+    }
+
+    /// An event may be recorded only on a stream of its own context (`cuEventRecord`: "hEvent
+    /// and hStream must be from the same context", else `CUDA_ERROR_INVALID_HANDLE`); a wait may
+    /// use an event of another context or device.
+    pub fn check_record(&mut self, api: &str, event: u64, key: StreamKey) -> SimResult<()> {
+        let event_context = self.timelines.event(event).map(|e| e.context);
+        let stream_context = self.timelines.context_of(key);
+        match (event_context, stream_context) {
+            (Some(e), Some(s)) if e != s => {
+                self.error(format!(
+                    "{api}: event {event:#x} of context {:#x} recorded on a stream of context {:#x}",
+                    context_handle(e),
+                    context_handle(s)
+                ));
+                Err(SimError::InvalidHandle)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Enqueues an operation of `api` on `key`.
@@ -423,6 +492,19 @@ impl Sim {
                 AllocError::ZeroSize => SimError::InvalidValue,
                 AllocError::OutOfMemory => SimError::OutOfMemory,
             })
+    }
+
+    /// `cuMemAllocAsync`: `size` bytes of device memory on `device`, allocated by `op` (enqueued
+    /// on its stream). A block of the stream-ordered pool is reused when its free is ordered
+    /// before `op`; the allocation is an access (a write by `op`), so a use on another stream
+    /// that is not ordered after it is a race.
+    pub fn allocate_ordered(&mut self, op: &Op, device: u32, size: usize) -> SimResult<u64> {
+        let base = match self.memory.allocate_pooled(device, size, &op.at.clock) {
+            Some(base) => base,
+            None => self.allocate(MemKind::Device, device, size, 0)?,
+        };
+        self.record(base, 0, size, AccessKind::Write, op);
+        Ok(base)
     }
 
     /// Facts about the live allocation containing `addr`.
@@ -547,6 +629,24 @@ impl Sim {
         Ok(())
     }
 
+    /// Sets `n` 32-bit words at device address `dst` to `value` as operation `op`.
+    pub fn memset32(&mut self, op: &Op, dst: u64, value: u32, n: usize) -> SimResult<()> {
+        let len = n.checked_mul(4).ok_or(SimError::InvalidValue)?;
+        if len == 0 {
+            return Ok(());
+        }
+        let d = self.resolve_or_report(op, "destination", Side::Device(dst), len)?;
+        if let Resolved::Tracked { base, offset, .. } = d {
+            self.record(base, offset, len, AccessKind::Write, op);
+        }
+        let bytes = value.to_ne_bytes();
+        for i in 0..len {
+            // SAFETY: `d` is inside a live allocation for `len` bytes (checked by `resolve`).
+            unsafe { d.ptr().add(i).write(bytes[i % 4]) };
+        }
+        Ok(())
+    }
+
     /// Records a kernel's or the host's access to `[addr, addr+len)` (must be tracked memory).
     pub fn access(&mut self, op: &Op, addr: u64, len: usize, kind: AccessKind) -> SimResult<()> {
         match self.memory.resolve(addr, len) {
@@ -580,6 +680,22 @@ impl Sim {
     /// Frees the allocation starting at `addr` as operation `op`. `allowed` lists the kinds
     /// this free function accepts.
     pub fn free(&mut self, op: &Op, addr: u64, allowed: &[MemKind]) -> SimResult<()> {
+        self.free_into(op, addr, allowed, false)
+    }
+
+    /// `cuMemFreeAsync`: frees like [`free`](Self::free); device memory goes back to the
+    /// stream-ordered pool, from which `cuMemAllocAsync` may hand its address out again.
+    pub fn free_to_pool(&mut self, op: &Op, addr: u64) -> SimResult<()> {
+        self.free_into(op, addr, &[MemKind::Device, MemKind::Managed], true)
+    }
+
+    fn free_into(
+        &mut self,
+        op: &Op,
+        addr: u64,
+        allowed: &[MemKind],
+        pooled: bool,
+    ) -> SimResult<()> {
         let summary = match self.memory.at_base(addr) {
             Some(a) if allowed.contains(&a.summary.kind) => a.summary,
             Some(a) => {
@@ -604,7 +720,12 @@ impl Sim {
             }
         };
         self.record(addr, 0, summary.size, AccessKind::Free, op);
-        self.memory.release(addr, op.info.name.clone());
+        if pooled && summary.kind == MemKind::Device {
+            self.memory
+                .release_pooled(addr, op.info.name.clone(), op.at.clock.clone());
+        } else {
+            self.memory.release(addr, op.info.name.clone());
+        }
         Ok(())
     }
 }

@@ -9,6 +9,10 @@
 //! | context / device synchronize | `host ⊔=` every stream of the device (and destroyed ones) |
 //! | host access, host-side free | `host[host] += 1`; the access's clock is `host` |
 //!
+//! Streams and events belong to a context (a [`Context`] id: the primary context of device `d`
+//! is `d`; `cuCtxCreate` makes more); the legacy and per-thread default streams are per
+//! context, and "every blocking stream" above means those of the stream's context.
+//!
 //! Blocking streams are streams created with flags 0 and the per-thread default streams;
 //! `CU_STREAM_NON_BLOCKING` / `hipStreamNonBlocking` streams do not synchronise with the legacy
 //! stream. All host threads share one host timeline: the simulator cannot see the locks host
@@ -18,19 +22,29 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::clock::{Epoch, HOST_SLOT, Slot, VectorClock};
 
+/// A context id: the primary context of device `d` is `d`; contexts made by `cuCtxCreate` are
+/// `(serial << 8) | d`.
+pub type Context = u32;
+
+/// The device of a context.
+pub const fn context_device(context: Context) -> u32 {
+    context & 0xff
+}
+
 /// How a stream is named by the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StreamKey {
     /// A stream made by `cuStreamCreate*` / `hipStreamCreate*`, by its handle value.
     Created(u64),
-    /// The legacy default stream (CUDA `NULL`/`CU_STREAM_LEGACY`, HIP null stream) of a device.
-    Legacy(u32),
+    /// The legacy default stream (CUDA `NULL`/`CU_STREAM_LEGACY`, HIP null stream) of a
+    /// context (HIP: of the device's primary context).
+    Legacy(Context),
     /// The per-thread default stream (`CU_STREAM_PER_THREAD`, `hipStreamPerThread`).
     PerThread {
         /// The simulator's token for the calling thread.
         thread: u64,
-        /// The device it belongs to.
-        device: u32,
+        /// The context it belongs to.
+        context: Context,
     },
 }
 
@@ -39,8 +53,10 @@ pub enum StreamKey {
 pub struct Stream {
     /// Its component in vector clocks.
     pub slot: Slot,
-    /// Device (context) it belongs to.
+    /// Device it belongs to.
     pub device: u32,
+    /// Context it belongs to.
+    pub context: Context,
     /// Synchronises with the legacy default stream.
     pub blocking: bool,
     /// Flags given at creation.
@@ -56,6 +72,8 @@ pub struct Stream {
 pub struct Event {
     /// Flags given at creation.
     pub flags: u32,
+    /// Context it belongs to.
+    pub context: Context,
     /// Clock of the last record, with the op's id (used as a fake timestamp).
     pub recorded: Option<(VectorClock, u64)>,
 }
@@ -75,8 +93,8 @@ pub struct Timelines {
     host: VectorClock,
     next_slot: Slot,
     streams: HashMap<StreamKey, Stream>,
-    /// Per device: joined clocks of destroyed (blocking, all) streams.
-    retired: BTreeMap<u32, (VectorClock, VectorClock)>,
+    /// Per context: joined clocks of destroyed (blocking, all) streams.
+    retired: BTreeMap<Context, (VectorClock, VectorClock)>,
     events: HashMap<u64, Event>,
 }
 
@@ -99,14 +117,15 @@ impl Timelines {
         slot
     }
 
-    /// Registers a created stream under `handle`.
-    pub fn create_stream(&mut self, handle: u64, device: u32, flags: u32) {
+    /// Registers a stream of `context` created under `handle`.
+    pub fn create_stream(&mut self, handle: u64, context: Context, flags: u32) {
         let slot = self.new_slot();
         self.streams.insert(
             StreamKey::Created(handle),
             Stream {
                 slot,
-                device,
+                device: context_device(context),
+                context,
                 blocking: flags & 1 == 0,
                 flags,
                 clock: VectorClock::new(),
@@ -126,20 +145,26 @@ impl Timelines {
     /// The stream for `key`, creating implicit (legacy, per-thread) streams on first use.
     pub fn stream(&mut self, key: StreamKey) -> Option<&mut Stream> {
         if !self.streams.contains_key(&key) {
-            let (device, label) = match key {
+            let (context, label) = match key {
                 StreamKey::Created(_) => return None,
-                StreamKey::Legacy(device) => (device, "legacy default stream".to_string()),
-                StreamKey::PerThread { thread, device } => (
-                    device,
+                StreamKey::Legacy(context) => (context, "legacy default stream".to_string()),
+                StreamKey::PerThread { thread, context } => (
+                    context,
                     format!("per-thread default stream of thread {thread}"),
                 ),
+            };
+            let label = if context == context_device(context) {
+                label
+            } else {
+                format!("{label} of context {context:#x}")
             };
             let slot = self.new_slot();
             self.streams.insert(
                 key,
                 Stream {
                     slot,
-                    device,
+                    device: context_device(context),
+                    context,
                     blocking: true,
                     flags: 0,
                     clock: VectorClock::new(),
@@ -155,7 +180,7 @@ impl Timelines {
         let Some(stream) = self.streams.remove(&key) else {
             return false;
         };
-        let retired = self.retired.entry(stream.device).or_default();
+        let retired = self.retired.entry(stream.context).or_default();
         if stream.blocking {
             retired.0.join(&stream.clock);
         }
@@ -173,21 +198,21 @@ impl Timelines {
 
     /// Enqueues one operation on `key`, applying the implicit-synchronisation rules.
     pub fn enqueue(&mut self, key: StreamKey) -> Option<OpClock> {
-        let (device, blocking) = {
+        let (context, blocking) = {
             let s = self.stream(key)?;
-            (s.device, s.blocking)
+            (s.context, s.blocking)
         };
         let mut implicit = VectorClock::new();
         if let StreamKey::Legacy(_) = key {
             for (other_key, other) in &self.streams {
-                if other.device == device && other.blocking && *other_key != key {
+                if other.context == context && other.blocking && *other_key != key {
                     implicit.join(&other.clock);
                 }
             }
-            if let Some((retired_blocking, _)) = self.retired.get(&device) {
+            if let Some((retired_blocking, _)) = self.retired.get(&context) {
                 implicit.join(retired_blocking);
             }
-        } else if blocking && let Some(legacy) = self.streams.get(&StreamKey::Legacy(device)) {
+        } else if blocking && let Some(legacy) = self.streams.get(&StreamKey::Legacy(context)) {
             implicit.join(&legacy.clock);
         }
         implicit.join(&self.host);
@@ -219,24 +244,58 @@ impl Timelines {
         true
     }
 
-    /// The host waits for every stream of `device`.
+    /// The work enqueued on `key` so far (`None`: no such stream).
+    pub fn stream_clock(&mut self, key: StreamKey) -> Option<VectorClock> {
+        self.stream(key).map(|s| s.clock.clone())
+    }
+
+    /// The work the last record of `event` captured (`None`: never recorded or unknown).
+    pub fn event_clock(&self, event: u64) -> Option<VectorClock> {
+        self.events
+            .get(&event)?
+            .recorded
+            .as_ref()
+            .map(|r| r.0.clone())
+    }
+
+    /// Whether the host is already ordered after all of `clock`.
+    pub fn host_has_waited_for(&self, clock: &VectorClock) -> bool {
+        clock.le(&self.host)
+    }
+
+    /// The host waits for `clock`.
+    pub fn host_join(&mut self, clock: &VectorClock) {
+        self.host.join(clock);
+    }
+
+    /// The host waits for every stream of `device` (all its contexts).
     pub fn host_join_device(&mut self, device: u32) {
+        self.host_join_where(|c| context_device(c) == device);
+    }
+
+    /// The host waits for every stream of `context`.
+    pub fn host_join_context(&mut self, context: Context) {
+        self.host_join_where(|c| c == context);
+    }
+
+    fn host_join_where(&mut self, which: impl Fn(Context) -> bool) {
         let mut all = VectorClock::new();
-        for stream in self.streams.values().filter(|s| s.device == device) {
+        for stream in self.streams.values().filter(|s| which(s.context)) {
             all.join(&stream.clock);
         }
-        if let Some((_, retired)) = self.retired.get(&device) {
-            all.join(retired);
+        for (_, retired) in self.retired.iter().filter(|(c, _)| which(**c)) {
+            all.join(&retired.1);
         }
         self.host.join(&all);
     }
 
     /// Registers an event under `handle`.
-    pub fn create_event(&mut self, handle: u64, flags: u32) {
+    pub fn create_event(&mut self, handle: u64, flags: u32, context: Context) {
         self.events.insert(
             handle,
             Event {
                 flags,
+                context,
                 recorded: None,
             },
         );
@@ -323,6 +382,11 @@ impl Timelines {
     pub fn device_of(&mut self, key: StreamKey) -> Option<u32> {
         self.stream(key).map(|s| s.device)
     }
+
+    /// Context of a stream.
+    pub fn context_of(&mut self, key: StreamKey) -> Option<Context> {
+        self.stream(key).map(|s| s.context)
+    }
 }
 
 /// Builds an op reference for reports.
@@ -379,7 +443,7 @@ mod tests {
             t.create_stream(A, 0, 0);
             t.create_stream(B, 0, 0);
             t.create_stream(NB, 0, 1);
-            t.create_event(1, 0);
+            t.create_event(1, 0, 0);
             let op1 = t.enqueue(first).unwrap();
             for step in steps {
                 match *step {

@@ -333,7 +333,7 @@ fn pointer_attributes_table() {
     for (ptr, mem_type, managed_flag) in [
         (dev + 5, 2u32, 0u32),
         (pinned as u64, 1, 0),
-        (managed, 4, 1),
+        (managed, 2, 1), // managed memory: DEVICE with IS_MANAGED, as the driver answers
     ] {
         let (mut t, mut ordinal, mut is_managed, mut ctx) =
             (0u32, -1i32, 9u32, null_mut::<c_void>());
@@ -469,4 +469,180 @@ fn no_device_and_error_strings() {
         assert_eq!(cuGetErrorName(12345, &mut s), 1);
     }
     gpusim_set_device_count(2);
+}
+
+#[test]
+fn synchronous_calls_wait_as_the_driver_documents() {
+    let _g = fresh(0);
+    let d = alloc(64);
+    let e = alloc(64);
+    let mut pinned = null_mut();
+    // SAFETY: valid out-pointer.
+    assert_eq!(unsafe { cuMemAllocHost_v2(&mut pinned, 64) }, 0);
+    let mut host = vec![7u8; 64];
+    let (pinned, pageable) = (pinned as usize, host.as_mut_ptr() as usize);
+    type Call = Box<dyn Fn() -> u32>;
+    fn htod(dst: u64, src: usize) -> u32 {
+        // SAFETY: `src` is 64 valid host bytes (the test's pinned or pageable buffer).
+        unsafe { cuMemcpyHtoD_v2(dst, src as *const c_void, 64) }
+    }
+    fn dtoh(dst: usize, src: u64) -> u32 {
+        // SAFETY: `dst` is 64 valid host bytes (the test's pageable buffer).
+        unsafe { cuMemcpyDtoH_v2(dst as *mut c_void, src, 64) }
+    }
+    // (call, the memory it writes, host-blocking calls, the host is ordered after it)
+    #[rustfmt::skip]
+    let rows: Vec<(&str, Call, u64, u64, bool)> = vec![
+        ("memset D8 of device memory", Box::new(move || cuMemsetD8_v2(d, 1, 64)), d, 0, false),
+        ("memset D32 of device memory", Box::new(move || cuMemsetD32_v2(d, 1, 16)), d, 0, false),
+        ("copy device to device", Box::new(move || cuMemcpyDtoD_v2(e, d, 64)), e, 0, false),
+        ("copy pageable host to device", Box::new(move || htod(d, pageable)), d, 1, false),
+        ("copy pinned host to device", Box::new(move || htod(d, pinned)), d, 1, true),
+        ("copy device to pageable host", Box::new(move || dtoh(pageable, d)), d, 1, true),
+    ];
+    for (what, call, written, blocking, host_after) in rows {
+        gpusim_reset_counters();
+        assert_eq!(call(), 0, "{what}");
+        assert_eq!(gpusim_blocking_count(), blocking, "{what}");
+        // The host touches the memory next: a race unless the call ordered the host after it.
+        let before = gpusim_race_count();
+        assert_eq!(gpusim_host_write(written, 64), 0);
+        assert_eq!(
+            gpusim_race_count() > before,
+            !host_after,
+            "{what}: {:?}",
+            races()
+        );
+        assert_eq!(cuCtxSynchronize(), 0);
+        gpusim_clear_reports();
+    }
+    assert_eq!(cuMemFreeHost(pinned as *mut c_void), 0);
+}
+
+#[test]
+fn queries_report_pending_work_until_a_sync() {
+    let _g = fresh(0);
+    let s = stream(1);
+    let e = event();
+    let d = alloc(64);
+    for pending in [true, false] {
+        gpusim_set_pending(i32::from(pending));
+        assert_eq!(cuMemsetD8Async(d, 1, 64, s), 0);
+        assert_eq!(cuEventRecord(e, s), 0);
+        let busy = if pending { 600 } else { 0 }; // CUDA_ERROR_NOT_READY
+        assert_eq!(cuStreamQuery(s), busy, "pending={pending}");
+        assert_eq!(cuEventQuery(e), busy, "pending={pending}");
+        // A not-ready answer does not order the host after the work.
+        let before = gpusim_race_count();
+        assert_eq!(gpusim_host_write(d, 64), 0);
+        assert_eq!(gpusim_race_count() > before, pending, "{:?}", races());
+        gpusim_clear_reports();
+        assert_eq!(cuStreamSynchronize(s), 0);
+        assert_eq!((cuStreamQuery(s), cuEventQuery(e)), (0, 0));
+    }
+    // HIP answers the same way (hipErrorNotReady = 600).
+    gpusim_set_pending(1);
+    let mut h = null_mut();
+    // SAFETY: valid out-pointer.
+    assert_eq!(unsafe { hipStreamCreateWithFlags(&mut h, 1) }, 0);
+    assert_eq!(hipMemsetAsync(d as *mut c_void, 0, 64, h), 0);
+    assert_eq!(hipStreamQuery(h), 600);
+    assert_eq!(hipStreamSynchronize(h), 0);
+    assert_eq!(hipStreamQuery(h), 0);
+    assert_eq!(hipStreamDestroy(h), 0);
+}
+
+fn alloc_async(n: usize, s: CUstream) -> u64 {
+    let mut p = 0;
+    // SAFETY: valid out-pointer.
+    assert_eq!(unsafe { cuMemAllocAsync(&mut p, n, s) }, 0);
+    p
+}
+
+#[test]
+fn an_allocation_is_an_access_and_pool_addresses_are_reused() {
+    let _g = fresh(0);
+    let (a, b) = (stream(1), stream(1));
+    // Used on b before the allocation on a is ordered: a race with the allocation.
+    let p = alloc_async(64, a);
+    assert_eq!(cuMemsetD8Async(p, 1, 64, b), 0);
+    let r = races();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r[0].contains("cuMemAllocAsync#"), "{}", r[0]);
+    gpusim_clear_reports();
+    // Ordered through an event: no race.
+    let q = alloc_async(64, a);
+    let e = event();
+    assert_eq!(cuEventRecord(e, a), 0);
+    assert_eq!(cuStreamWaitEvent(b, e, 0), 0);
+    assert_eq!(cuMemsetD8Async(q, 1, 64, b), 0);
+    assert_eq!(races(), Vec::<String>::new());
+    // A block freed on a is handed out again to a later allocation ordered after the free
+    // (same stream) — not to one on b, which is not.
+    assert_eq!(cuEventRecord(e, b), 0);
+    assert_eq!(cuStreamWaitEvent(a, e, 0), 0);
+    assert_eq!(cuMemFreeAsync(q, a), 0);
+    let elsewhere = alloc_async(64, b);
+    assert_ne!(elsewhere, q);
+    let again = alloc_async(64, a);
+    assert_eq!(again, q, "the pool reuses the freed address");
+    assert_eq!(races(), Vec::<String>::new());
+    // A stale use of the old pointer on b (not ordered after the free) now races with the
+    // new owner's allocation.
+    assert_eq!(cuMemsetD8Async(q, 2, 64, b), 0);
+    let r = races();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(
+        r[0].contains("cuMemAllocAsync#") && r[0].contains("cuMemsetD8Async#"),
+        "{r:?}"
+    );
+    gpusim_clear_reports();
+    assert_eq!(cuCtxSynchronize(), 0);
+    for (ptr, s) in [(p, a), (elsewhere, b), (again, a)] {
+        assert_eq!(cuMemFreeAsync(ptr, s), 0);
+    }
+}
+
+#[test]
+fn streams_and_events_belong_to_a_context() {
+    let _g = fresh(0);
+    let mut primary = null_mut();
+    let mut other = null_mut();
+    // SAFETY: valid out-pointers.
+    unsafe {
+        assert_eq!(cuCtxGetCurrent(&mut primary), 0);
+        assert_eq!(cuCtxCreate_v2(&mut other, 0, 0), 0); // pushed: current now
+    }
+    assert_ne!(primary, other);
+    let s_other = stream(1);
+    let mut ctx = null_mut();
+    // SAFETY: valid out-pointers.
+    unsafe {
+        assert_eq!(cuStreamGetCtx(s_other, &mut ctx), 0);
+        assert_eq!(ctx, other);
+        assert_eq!(cuCtxPopCurrent_v2(&mut ctx), 0);
+    }
+    let e_primary = event();
+    let s_primary = stream(1);
+    // Recording an event of one context on a stream of another: CUDA_ERROR_INVALID_HANDLE.
+    let errors = gpusim_error_count();
+    assert_eq!(cuEventRecord(e_primary, s_other), 400);
+    assert_eq!(gpusim_error_count(), errors + 1);
+    // Waiting on it from a stream of another context is allowed.
+    assert_eq!(cuEventRecord(e_primary, s_primary), 0);
+    assert_eq!(cuStreamWaitEvent(s_other, e_primary, 0), 0);
+    // The legacy stream is per context: the other context's legacy stream does not wait for
+    // a blocking stream of the primary one.
+    let d = alloc(64);
+    let blocking = stream(0);
+    assert_eq!(cuMemsetD8Async(d, 1, 64, blocking), 0);
+    assert_eq!(cuCtxPushCurrent_v2(other), 0);
+    assert_eq!(cuMemsetD8Async(d, 2, 64, 1 as CUstream), 0);
+    assert_eq!(races().len(), 1, "{:?}", races());
+    gpusim_clear_reports();
+    // Contexts made by cuCtxCreate are destroyed; primary contexts are not.
+    assert_eq!(cuCtxDestroy_v2(other), 0);
+    assert_eq!(cuCtxDestroy_v2(primary), 201);
+    assert_eq!(cuCtxSetCurrent(other), 201);
+    gpusim_clear_reports();
 }

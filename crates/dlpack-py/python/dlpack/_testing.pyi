@@ -21,9 +21,12 @@ class DeviceBuffer:
     """`nbytes` bytes of device memory (uint8, 1-D) on `device` of `backend`
     ("cuda" or "rocm"). Its pending work is on the stream of its last write;
     `__dlpack__(stream=s)` makes `s` wait on it. Freed, stream-ordered after
-    every consumer stream, when the buffer and all exported tensors are gone."""
+    every consumer stream, on the buffer's own `stream` (default: the default
+    stream), when the buffer and all exported tensors are gone."""
 
-    def __init__(self, nbytes: int, device: int = 0, backend: str = "cuda") -> None: ...
+    def __init__(
+        self, nbytes: int, device: int = 0, backend: str = "cuda", stream: int | None = None
+    ) -> None: ...
     @property
     def ptr(self) -> int: ...
     @property

@@ -18,10 +18,12 @@ whole file is skipped.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import importlib.util
 import os
 import pathlib
+import threading
 
 import pytest
 
@@ -403,6 +405,70 @@ def test_free_after_the_consumers_last_use(sim, backend):
             assert sim.blocking_count() == 0
     finally:
         streams.close()
+
+
+class _PrimaryContext:
+    """Makes device 0's primary context current on this thread for the block (a kernel
+    on CUDA's default streams 1 and 2 needs a current context; the simulator's own
+    driver entry points, loaded by ctypes)."""
+
+    def __init__(self, sim):
+        self.lib = sim._lib
+
+    def __enter__(self):
+        ctx = ctypes.c_void_p()
+        assert self.lib.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), 0) == 0
+        assert self.lib.cuCtxSetCurrent(ctx) == 0
+
+    def __exit__(self, *exc):
+        assert self.lib.cuCtxSetCurrent(None) == 0
+        assert self.lib.cuDevicePrimaryCtxRelease_v2(0) == 0
+
+
+@pytest.mark.parametrize("how", ["buffer", "tensor", "asdlpack_forward"])
+def test_per_thread_consumer_released_on_another_thread(sim, cuda, how):
+    """A consumer on its per-thread default stream passes ``stream=2``; the tensor is
+    released on another thread (deleters may run on any thread). The free, on the
+    buffer's own stream A, must wait for the *consumer's* thread's per-thread stream,
+    not for the releasing thread's."""
+    before = sim.live_allocations()
+    buf = _t.DeviceBuffer(N, stream=cuda.a)
+    buf.fill_on(cuda.a, 6)
+    box = [dlpack.asdlpack(PRODUCERS[how](buf).__dlpack__(stream=2, max_version=(1, 3)))]
+    ptr = buf.ptr
+    del buf
+    gc.collect()
+    with _PrimaryContext(sim):
+        assert sim.launch_kernel(2, "consumer", reads=[(ptr, N)]) == 0
+    assert sim.races() == []
+
+    def release():
+        box.clear()
+        gc.collect()
+
+    worker = threading.Thread(target=release)
+    worker.start()
+    worker.join()
+    assert sim.live_allocations() == before
+    assert sim.races() == [], sim.races()
+
+
+def test_cai_per_thread_producer_exported_on_another_thread(sim, cuda):
+    """``asdlpack`` over a ``__cuda_array_interface__`` whose ``stream`` is 2: the producer's
+    per-thread default stream, on the thread that handed the object over. A ``__dlpack__``
+    call made on another thread must still order the consumer after *that* stream."""
+    buf = _t.DeviceBuffer(N)
+    buf.fill_on(2, 5)  # pending work on this thread's per-thread default stream
+    obj = dlpack.asdlpack(CAIOnly(buf))
+    caps = []
+    worker = threading.Thread(
+        target=lambda: caps.append(obj.__dlpack__(stream=cuda.b, max_version=(1, 3)))
+    )
+    worker.start()
+    worker.join()
+    assert len(caps) == 1
+    consumer_read(sim, cuda.b, buf)
+    assert sim.races() == [], sim.races()
 
 
 def test_no_driver_call_for_cpu_use(sim):
