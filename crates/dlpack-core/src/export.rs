@@ -324,8 +324,8 @@ impl<'a, O: TensorOwner> Export<'a, O> {
             byte_offset,
             flags: self.flags,
         };
-        let rebase = (layout.elements != 0 && m.device.device_type.is_host_accessible())
-            .then_some(Rebase {
+        let rebase =
+            (layout.elements != 0 && m.device.device_type.is_host_accessible()).then_some(Rebase {
                 base: |owner: &mut ManuallyDrop<O>| owner.memory().ptr,
                 offset: if addressable {
                     self.byte_offset as usize
