@@ -71,7 +71,13 @@ pub mod typecache;
 mod vcall;
 
 #[cfg(feature = "module")]
+mod bufferview;
+#[cfg(feature = "module")]
 mod module;
+#[cfg(feature = "module")]
+mod pycapsule;
+#[cfg(feature = "module")]
+mod pydlpack;
 
 pub use import::{ExtractOptions, PyTensor, extract, with_borrowed};
 pub use object::{DLPackObject, Tensor};
