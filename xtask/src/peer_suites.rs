@@ -96,7 +96,7 @@ pub fn pydlpack(ws: &Workspace, venv: &Venv) -> Result<Outcome> {
     copy_suite(&suite, &work)?;
     let pytest = venv
         .apply(crate::cmd::Cmd::new(&python))
-        .args(["-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider"])
+        .args(["-m", "pytest", "-q", "-rfEs", "-p", "no:cacheprovider"])
         .arg(&work)
         .current_dir(&work)
         .env("PYTHONDONTWRITEBYTECODE", "1");
