@@ -11,7 +11,7 @@ impl_cls=...)``, ``asdlpack_dlpack``, ``asdlpack_buffer``,
 ``asdlpack_cuda_array_interface``, ``todict``, the ctypes structures
 (``DLManagedTensor``, ``DLManagedTensorVersioned``, ``DLTensor``, ``DLDevice``,
 ``DLDataType``, ``DLPackVersion``; loaded on first use), ``DLDataTypeCode``,
-``Capsule`` and ``dlpack.buffer``.
+``Capsule`` (also ``dlpack.capsule``) and ``dlpack.buffer``.
 
 Requires Python >= 3.9 (one ``abi3`` wheel for every later CPython; on
 Windows >= 3.11).
@@ -49,8 +49,8 @@ def __getattr__(name):
 
     if name in _ABI:
         return getattr(importlib.import_module("._abi", __name__), name)
-    if name == "buffer":
-        return importlib.import_module(".buffer", __name__)
+    if name in ("buffer", "capsule"):
+        return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'dlpack' has no attribute {name!r}")
 
 

@@ -5,6 +5,7 @@ import enum
 from typing import Any, Callable, Literal, final
 
 from . import buffer as buffer
+from . import capsule as capsule
 
 __version__: str
 

@@ -286,6 +286,12 @@ def test_capsule_api_on_a_dlpack_capsule():
         dlpack.Capsule(object())
 
 
+def test_capsule_module():
+    from dlpack.capsule import Capsule
+
+    assert Capsule is dlpack.Capsule is dlpack.capsule.Capsule
+
+
 def test_capsule_names_outlive_their_wrapper():
     name = "".join(["name-", str(12345)])
     cap = dlpack.Capsule.new(16, name).capsule
@@ -389,7 +395,7 @@ def _stub_names(module):
 
 
 def test_every_public_name_is_in_the_stubs():
-    assert set(dlpack.__all__) | {"buffer"} <= _stub_names(dlpack)
+    assert set(dlpack.__all__) | {"buffer", "capsule"} <= _stub_names(dlpack)
     public = {n for n in vars(buffer) if n == "Buffer" or n.startswith("PyBUF_")}
     assert public <= _stub_names(buffer)
     for name in dlpack.__all__:
