@@ -17,6 +17,7 @@
 //! - [`workspace`]: the workspace root, target dir and packages (`cargo metadata`).
 //! - [`tools`]: rustup toolchains, targets and components, and cargo subcommands.
 //! - [`gpu`]: the GPU simulator folder that tests put on `LD_LIBRARY_PATH`.
+//! - [`peer_suites`]: peer test suites (pydlpack's) copied at test time and run against ours.
 //! - [`anchors`]: the peer modules (nanobind, dlpark) the Python benchmark times beside ours.
 //! - [`witness`]: peers' own DLPack test files, run as they are and routed through `asdlpack`.
 //!
@@ -28,6 +29,7 @@ mod cli;
 mod cmd;
 mod gpu;
 mod hardware;
+mod peer_suites;
 mod python;
 mod steps;
 mod tasks;

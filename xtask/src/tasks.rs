@@ -195,6 +195,12 @@ pub fn test(ws: &Workspace, options: TestOptions) -> Result {
                 .ok_or_else(|| Error::new("the python env step did not run"))?;
             crate::witness::run(venv)
         })
+        .step("pydlpack suite", || {
+            let venv = venv
+                .get()
+                .ok_or_else(|| Error::new("the python env step did not run"))?;
+            crate::peer_suites::pydlpack(ws, venv)
+        })
         .step_unless(quick, "no_std", || build_no_std(ws))
         .step_unless(skip_miri, "miri", || miri(ws))
         .run()

@@ -24,6 +24,9 @@
 //! - [`live`]: the live-tensor counter for leak tests.
 //! - [`pybuffer`]: the buffer protocol's C declarations (`Py_buffer`,
 //!   `PyObject_GetBuffer`, ...), which pyo3 has under `abi3` only from 3.11.
+//! - With the feature `module`, pydlpack 0.2.1's namespace over the same
+//!   paths: `asdlpack`'s `impl_cls` and `todict` (`pydlpack.rs`), `Capsule`
+//!   (`pycapsule.rs`), `dlpack.buffer.Buffer` (`bufferview.rs`).
 //!
 //! Python version: the `dlpack` wheel is built with the feature `abi3-py39`
 //! (pyo3's stable ABI from 3.9): one `cp39-abi3` wheel for every CPython ≥
@@ -71,7 +74,13 @@ pub mod typecache;
 mod vcall;
 
 #[cfg(feature = "module")]
+mod bufferview;
+#[cfg(feature = "module")]
 mod module;
+#[cfg(feature = "module")]
+mod pycapsule;
+#[cfg(feature = "module")]
+mod pydlpack;
 
 pub use import::{ExtractOptions, PyTensor, extract, with_borrowed};
 pub use object::{DLPackObject, Tensor};

@@ -1,11 +1,14 @@
 //! The extension module `dlpack._native`: `asdlpack`, `capsule_info`,
-//! `live_tensors`, the classes, `DLDeviceType`, and `_testing`.
+//! `live_tensors`, the classes, `DLDeviceType`, `DLDataTypeCode`,
+//! pydlpack's `todict`, `Capsule` and `Buffer`, and `_testing`.
 
 use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::{ffi, intern};
+
+use dlpack_core::protocol::Abi;
 
 use crate::capsule::{consume_capsule, type_name};
 use crate::error::type_err;
@@ -14,16 +17,32 @@ use crate::object::{DEVICE_TYPE_ENUM, DLPackObject, MethodDef, Tensor, shared_of
 use crate::shared::SharedTensor;
 use crate::typecache::type_info;
 
-/// Wraps `obj` as a DLPack producer (see `dlpack.asdlpack`).
+/// Wraps `obj` as a DLPack producer (see `dlpack.asdlpack`); `impl_cls`
+/// (pydlpack's `DLManagedTensor` or `DLManagedTensorVersioned`) makes the
+/// object export only that struct.
 #[pyfunction]
-#[pyo3(signature = (obj, *, protocol=None))]
+#[pyo3(signature = (obj, impl_cls=None, *, protocol=None))]
 fn asdlpack<'py>(
     obj: &Bound<'py, PyAny>,
+    impl_cls: Option<&Bound<'py, PyAny>>,
     protocol: Option<&str>,
 ) -> PyResult<Bound<'py, DLPackObject>> {
+    let only = match impl_cls {
+        None => None,
+        Some(c) => crate::pydlpack::impl_cls_abi(c)?,
+    };
+    wrap(obj, protocol, only)
+}
+
+/// `asdlpack(obj, protocol=protocol)`, exporting only `only`'s ABI if set.
+pub(crate) fn wrap<'py>(
+    obj: &Bound<'py, PyAny>,
+    protocol: Option<&str>,
+    only: Option<Abi>,
+) -> PyResult<Bound<'py, DLPackObject>> {
     let py = obj.py();
-    let shared =
-        |s: Arc<SharedTensor>| Bound::new(py, DLPackObject::shared(obj.clone().unbind(), s));
+    let new = |o: DLPackObject| Bound::new(py, o.exporting_only(only));
+    let shared = |s: Arc<SharedTensor>| new(DLPackObject::shared(obj.clone().unbind(), s));
     let opts = ExtractOptions::default();
     if let Some(p) = protocol {
         return match Protocol::parse(p)? {
@@ -34,7 +53,7 @@ fn asdlpack<'py>(
                         type_name(obj)
                     )));
                 }
-                Bound::new(py, DLPackObject::forward(obj.clone().unbind()))
+                new(DLPackObject::forward(obj.clone().unbind()))
             }
             Protocol::Buffer => shared(SharedTensor::new(via_buffer(obj)?.into())),
             Protocol::Capsule => shared(SharedTensor::new(consume_capsule(obj)?)),
@@ -57,7 +76,10 @@ fn asdlpack<'py>(
         };
     }
     if let Ok(o) = obj.cast::<DLPackObject>() {
-        return Ok(o.clone());
+        if o.get().only() == only {
+            return Ok(o.clone());
+        }
+        return new(DLPackObject::forward(obj.clone().unbind()));
     }
     if obj.is_instance_of::<Tensor>() {
         return shared(shared_of(obj)?);
@@ -66,10 +88,10 @@ fn asdlpack<'py>(
     if info.numpy {
         // SAFETY: exactly numpy.ndarray.
         unsafe { crate::numpy::check_numpy(obj)? };
-        return Bound::new(py, DLPackObject::numpy(obj.clone().unbind()));
+        return new(DLPackObject::numpy(obj.clone().unbind()));
     }
     if info.dlpack {
-        return Bound::new(py, DLPackObject::forward(obj.clone().unbind()));
+        return new(DLPackObject::forward(obj.clone().unbind()));
     }
     if is_capsule(obj) {
         return shared(SharedTensor::new(consume_capsule(obj)?));
@@ -88,7 +110,7 @@ fn asdlpack<'py>(
         return shared(SharedTensor::with_cai_stream(t.into_tensor(), s));
     }
     if obj.hasattr(intern!(py, "__dlpack__"))? {
-        return Bound::new(py, DLPackObject::forward(obj.clone().unbind()));
+        return new(DLPackObject::forward(obj.clone().unbind()));
     }
     Err(type_err(format!(
         "asdlpack: cannot wrap an object of type {}: it has no __dlpack__, buffer protocol, \
@@ -104,7 +126,7 @@ static ASDLPACK_GENERAL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static ASDLPACK_DEF: MethodDef = MethodDef::fastcall(
     c"asdlpack",
     asdlpack_fastcall,
-    c"asdlpack(obj, *, protocol=None)\n--\n\nWraps `obj` as a DLPack producer (see `dlpack.asdlpack`).",
+    c"asdlpack(obj, impl_cls=None, *, protocol=None)\n--\n\nWraps `obj` as a DLPack producer (see `dlpack.asdlpack`).",
 );
 
 /// `dlpack.asdlpack` by `METH_FASTCALL`: it is called once per exchange, and
@@ -129,7 +151,7 @@ unsafe extern "C" fn asdlpack_fastcall(
         if nargs == 1 && kwnames.is_null() {
             // SAFETY: one positional value, borrowed for the call.
             let obj = unsafe { Borrowed::from_ptr(py, *args) };
-            return asdlpack(&obj, None).map(Bound::into_ptr);
+            return wrap(&obj, None, None).map(Bound::into_ptr);
         }
         let nkw = if kwnames.is_null() {
             0
@@ -171,13 +193,32 @@ fn live_tensors() -> isize {
     crate::live::live_tensors()
 }
 
-const DEVICE_TYPES: &str = "\
+/// `DLDeviceType` and `DLDataTypeCode`: `IntEnum`s of the header's names,
+/// with pydlpack's labels (`DLDeviceType.kDLCPU.label == "DLCPU"`,
+/// `DLDeviceType.from_label("DLCPU")`).
+const ENUMS: &str = "\
 import enum
-DLDeviceType = enum.IntEnum('DLDeviceType', [
+class _Labelled(enum.IntEnum):
+    @property
+    def label(self):
+        # pydlpack's name of the member: the header's without its leading k.
+        return self.name[1:]
+    @classmethod
+    def from_label(cls, label):
+        # The member of a pydlpack label (KeyError for an unknown one).
+        return cls['k' + label]
+DLDeviceType = _Labelled('DLDeviceType', [
     ('kDLCPU', 1), ('kDLCUDA', 2), ('kDLCUDAHost', 3), ('kDLOpenCL', 4), ('kDLVulkan', 7),
     ('kDLMetal', 8), ('kDLVPI', 9), ('kDLROCM', 10), ('kDLROCMHost', 11), ('kDLExtDev', 12),
     ('kDLCUDAManaged', 13), ('kDLOneAPI', 14), ('kDLWebGPU', 15), ('kDLHexagon', 16),
     ('kDLMAIA', 17), ('kDLTrn', 18), ('kDLTPU', 19), ('kDLTPUHost', 20)], module='dlpack')
+DLDataTypeCode = _Labelled('DLDataTypeCode', [
+    ('kDLInt', 0), ('kDLUInt', 1), ('kDLFloat', 2), ('kDLOpaqueHandle', 3), ('kDLBfloat', 4),
+    ('kDLComplex', 5), ('kDLBool', 6), ('kDLFloat8_e3m4', 7), ('kDLFloat8_e4m3', 8),
+    ('kDLFloat8_e4m3b11fnuz', 9), ('kDLFloat8_e4m3fn', 10), ('kDLFloat8_e4m3fnuz', 11),
+    ('kDLFloat8_e5m2', 12), ('kDLFloat8_e5m2fnuz', 13), ('kDLFloat8_e8m0fnu', 14),
+    ('kDLFloat6_e2m3fn', 15), ('kDLFloat6_e3m2fn', 16), ('kDLFloat4_e2m1fn', 17),
+    ('kDLBcomplex', 18)], module='dlpack')
 ";
 
 #[pymodule]
@@ -206,13 +247,20 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(live_tensors, m)?)?;
     m.add_class::<DLPackObject>()?;
     m.add_class::<Tensor>()?;
+    m.add_function(wrap_pyfunction!(crate::pydlpack::todict, m)?)?;
+    m.add_class::<crate::pycapsule::Capsule>()?;
+    m.add_class::<crate::bufferview::Buffer>()?;
     let ns = pyo3::types::PyDict::new(py);
-    py.run(&std::ffi::CString::new(DEVICE_TYPES)?, Some(&ns), None)?;
+    py.run(&std::ffi::CString::new(ENUMS)?, Some(&ns), None)?;
     let e = ns
         .get_item("DLDeviceType")?
         .ok_or_else(|| type_err("DLDeviceType was not created"))?;
     let _ = DEVICE_TYPE_ENUM.set(py, e.clone().unbind());
     m.add("DLDeviceType", e)?;
+    let codes = ns
+        .get_item("DLDataTypeCode")?
+        .ok_or_else(|| type_err("DLDataTypeCode was not created"))?;
+    m.add("DLDataTypeCode", codes)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     let testing = PyModule::new(py, "_testing")?;
     crate::testing::register(&testing)?;

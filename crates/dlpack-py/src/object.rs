@@ -266,6 +266,37 @@ impl<'a, 'py> DlpackArgs<'a, 'py> {
         })
     }
 
+    /// The arguments of a call to an object that exports only `abi`'s
+    /// struct (see [`DLPackObject::exporting_only`]): without `max_version`
+    /// for `Abi::Legacy`; unchanged for `Abi::Versioned` if `max_version`
+    /// asks for it, else `BufferError`.
+    fn only(&self, abi: Abi) -> PyResult<Self> {
+        match abi {
+            Abi::Legacy => {
+                let mut passed = self.passed;
+                passed[1] = None;
+                Ok(DlpackArgs {
+                    passed,
+                    max_version: None,
+                    copy: self.copy,
+                })
+            }
+            Abi::Versioned => match negotiate_version(self.max_version).py()? {
+                Abi::Versioned => Ok(*self),
+                Abi::Legacy => Err(buffer_err(format!(
+                    "__dlpack__(max_version={}) asks for the legacy DLManagedTensor, but this \
+                     object exports only DLManagedTensorVersioned (asdlpack(..., \
+                     impl_cls=DLManagedTensorVersioned)); a consumer passes max_version=(1, 0) \
+                     or newer to receive it",
+                    match self.max_version {
+                        None => "None".to_owned(),
+                        Some((a, b)) => format!("({a}, {b})"),
+                    }
+                ))),
+            },
+        }
+    }
+
     /// The request the core plans with; `TypeError` for a `stream` or
     /// `dl_device` of the wrong type.
     fn request(&self) -> PyResult<DlpackRequest> {
@@ -913,6 +944,9 @@ pub struct DLPackObject {
     inner: Inner,
     buf: PyOnceLock<BufInfo>,
     device: PyOnceLock<Py<PyTuple>>,
+    /// The one ABI `__dlpack__` answers with (`asdlpack(obj, impl_cls=...)`),
+    /// or `None` to follow `max_version`.
+    only: Option<Abi>,
 }
 
 impl std::fmt::Debug for DLPackObject {
@@ -950,7 +984,27 @@ impl DLPackObject {
             inner,
             buf: PyOnceLock::new(),
             device: PyOnceLock::new(),
+            only: None,
         }
+    }
+
+    /// The same object answering `__dlpack__` only with `only`'s ABI
+    /// (pydlpack's `impl_cls`), or by `max_version` for `None`: with
+    /// `Abi::Legacy` every call gets a `"dltensor"` capsule (as from a
+    /// producer older than DLPack 1.0; consumers read the capsule's name),
+    /// with `Abi::Versioned` a call that asks for the legacy ABI
+    /// (`max_version` absent or older than 1.0) is refused with
+    /// `BufferError`, as the spec lets a producer without a legacy path do.
+    /// The C exchange API (DLPack 1.3, versioned by definition) is the same
+    /// for both.
+    pub(crate) fn exporting_only(mut self, only: Option<Abi>) -> Self {
+        self.only = only;
+        self
+    }
+
+    /// The ABI set by [`DLPackObject::exporting_only`].
+    pub(crate) fn only(&self) -> Option<Abi> {
+        self.only
     }
 
     /// The shared tensor; a forwarded producer is imported once (with the
@@ -965,8 +1019,10 @@ impl DLPackObject {
             }),
             Inner::Forward { shared, .. } => shared.get_or_try_init(py, || {
                 let src = self.source.bind(py);
-                let dev = device_of(src)?;
-                let (stream, cai) = match dev.device_type.stream_kind() {
+                // Without __dlpack_device__, the producer orders its work as
+                // for a call without a stream.
+                let kind = producer_device(src)?.map(|d| d.device_type.stream_kind());
+                let (stream, cai) = match kind.unwrap_or(dlpack_core::device::StreamKind::None) {
                     dlpack_core::device::StreamKind::Cuda => (Some(1), Some(1)),
                     dlpack_core::device::StreamKind::Rocm => (Some(0), None),
                     dlpack_core::device::StreamKind::None => (None, None),
@@ -986,6 +1042,14 @@ impl DLPackObject {
         py: Python<'py>,
         args: &DlpackArgs<'_, 'py>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let restricted;
+        let args = match self.only {
+            None => args,
+            Some(abi) => {
+                restricted = args.only(abi)?;
+                &restricted
+            }
+        };
         match &self.inner {
             Inner::Shared(s) => {
                 let req = args.request()?;
@@ -1028,10 +1092,30 @@ impl DLPackObject {
         cell: &'a PyOnceLock<(DLDevice, Py<PyTuple>)>,
     ) -> PyResult<(DLDevice, &'a Py<PyTuple>)> {
         let (d, t) = cell.get_or_try_init(py, || -> PyResult<_> {
-            let d = device_of(self.source.bind(py))?;
+            let d = match producer_device(self.source.bind(py))? {
+                Some(d) => d,
+                None => self.shared_tensor(py)?.device(),
+            };
             Ok((d, device_tuple(py, d)?.unbind()))
         })?;
         Ok((*d, t))
+    }
+}
+
+/// `producer.__dlpack_device__()`, or `None` for a producer without one
+/// (older than the standard's Python protocol, as pydlpack's suite wraps
+/// TensorFlow's `to_dlpack`): its device is then read from the tensor it
+/// exports.
+fn producer_device(producer: &Bound<'_, PyAny>) -> PyResult<Option<DLDevice>> {
+    match device_of(producer) {
+        Ok(d) => Ok(Some(d)),
+        Err(e)
+            if e.is_instance_of::<PyAttributeError>(producer.py())
+                && !producer.hasattr(intern!(producer.py(), "__dlpack_device__"))? =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -86,16 +86,24 @@ unsafe impl Send for HeldBuffer {}
 unsafe impl Sync for HeldBuffer {}
 
 impl HeldBuffer {
-    /// Requests a strided, formatted view (`PyBUF_RECORDS_RO`; writability is
-    /// reported by the exporter in `readonly`).
-    pub fn get(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+    /// Requests a view with the `PyBUF_*` `flags`; the exporter's error as
+    /// it raised it.
+    pub fn request(obj: &Bound<'_, PyAny>, flags: std::ffi::c_int) -> PyResult<Self> {
         // SAFETY: an all-zero Py_buffer is a valid "empty" value to fill.
         let mut view: Box<Py_buffer> = Box::new(unsafe { std::mem::zeroed() });
         // SAFETY: obj is live, the GIL is held, view is writable and pinned.
-        let rc = unsafe { PyObject_GetBuffer(obj.as_ptr(), &mut *view, PyBUF_RECORDS_RO) };
+        let rc = unsafe { PyObject_GetBuffer(obj.as_ptr(), &mut *view, flags) };
         if rc != 0 {
+            return Err(PyErr::fetch(obj.py()));
+        }
+        Ok(HeldBuffer(view))
+    }
+
+    /// Requests a strided, formatted view (`PyBUF_RECORDS_RO`; writability is
+    /// reported by the exporter in `readonly`).
+    pub fn get(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Self::request(obj, PyBUF_RECORDS_RO).map_err(|err| {
             let py = obj.py();
-            let err = PyErr::fetch(py);
             // The exporter refused its own content (e.g. NumPy: "cannot
             // include dtype 'M' in a buffer"): a BufferError, as the spec asks
             // for data that cannot be exported; a missing buffer protocol
@@ -106,11 +114,10 @@ impl HeldBuffer {
                     err.value(py)
                 ));
                 e.set_cause(py, Some(err));
-                return Err(e);
+                return e;
             }
-            return Err(err);
-        }
-        Ok(HeldBuffer(view))
+            err
+        })
     }
 
     /// The filled view.

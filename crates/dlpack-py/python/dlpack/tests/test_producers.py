@@ -415,7 +415,7 @@ def test_asdlpack_arguments():
     """asdlpack(obj) has a call path of its own; every other call is parsed as the
     signature says, with the usual messages."""
     import inspect
-    assert str(inspect.signature(dlpack.asdlpack)) == "(obj, *, protocol=None)"
+    assert str(inspect.signature(dlpack.asdlpack)) == "(obj, impl_cls=None, *, protocol=None)"
     assert dlpack.asdlpack.__module__ == "dlpack._native"
     a = np.arange(3.0)
     assert np.from_dlpack(dlpack.asdlpack(obj=a)).tolist() == [0.0, 1.0, 2.0]
@@ -423,7 +423,9 @@ def test_asdlpack_arguments():
     assert dlpack.asdlpack(obj=a, protocol="buffer").source is a
     with pytest.raises(TypeError, match="missing 1 required positional argument: 'obj'"):
         dlpack.asdlpack()
-    with pytest.raises(TypeError, match="takes 1 positional arguments but 2 were given"):
+    with pytest.raises(TypeError, match="takes from 1 to 2 positional arguments but 3 were given"):
+        dlpack.asdlpack(a, None, "buffer")
+    with pytest.raises(TypeError, match="impl_cls must be None"):
         dlpack.asdlpack(a, "buffer")
     with pytest.raises(TypeError, match="unexpected keyword argument 'x'"):
         dlpack.asdlpack(a, x=1)
@@ -431,7 +433,7 @@ def test_asdlpack_arguments():
 
 def test_protocol_is_keyword_only():
     with pytest.raises(TypeError):
-        dlpack.asdlpack(np.arange(3), "buffer")
+        dlpack.asdlpack(np.arange(3), None, "buffer")
 
 
 @pytest.mark.parametrize("make", [
