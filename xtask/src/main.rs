@@ -18,6 +18,7 @@
 //! - [`tools`]: rustup toolchains, targets and components, and cargo subcommands.
 //! - [`gpu`]: the GPU simulator folder that tests put on `LD_LIBRARY_PATH`.
 //! - [`anchors`]: the peer modules (nanobind, dlpark) the Python benchmark times beside ours.
+//! - [`ratios`]: the side-by-side table against dlpark (criterion medians, instructions).
 //!
 //! xtask uses the workspace's own target directory (or `CARGO_TARGET_DIR` if the caller set one)
 //! and the toolchain that runs it (`$CARGO`); only the nightly steps (miri, fuzz) switch toolchain.
@@ -27,6 +28,7 @@ mod cli;
 mod cmd;
 mod gpu;
 mod python;
+mod ratios;
 mod steps;
 mod tasks;
 mod tools;
