@@ -141,6 +141,26 @@ impl Cmd {
         }
     }
 
+    /// Runs the command quietly and returns what it wrote to stderr: for tools that report
+    /// there, such as valgrind's summary. Fails as [`Cmd::read`] does.
+    pub fn read_stderr(&self) -> Result<String> {
+        let output = self
+            .command()
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|err| self.spawn_error(&err))?;
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        if output.status.success() {
+            Ok(stderr)
+        } else {
+            Err(Error::new(format!(
+                "`{self}` failed: {}\n{}",
+                output.status,
+                stderr.trim_end()
+            )))
+        }
+    }
+
     /// Runs the command with all output discarded and tells whether it exited successfully: for
     /// probes such as "is `cargo fuzz` installed?".
     /// Runs the command, then prints what it printed; returns whether it succeeded and its

@@ -20,6 +20,7 @@
 //! - [`peer_suites`]: peer test suites (pydlpack's) copied at test time and run against ours.
 //! - [`anchors`]: the peer modules (nanobind, dlpark) the Python benchmark times beside ours.
 //! - [`witness`]: peers' own DLPack test files, run as they are and routed through `asdlpack`.
+//! - [`ratios`]: the side-by-side table against dlpark (criterion medians, instructions).
 //!
 //! xtask uses the workspace's own target directory (or `CARGO_TARGET_DIR` if the caller set one)
 //! and the toolchain that runs it (`$CARGO`); only the nightly steps (miri, fuzz) switch toolchain.
@@ -31,6 +32,7 @@ mod gpu;
 mod hardware;
 mod peer_suites;
 mod python;
+mod ratios;
 mod steps;
 mod tasks;
 mod tools;

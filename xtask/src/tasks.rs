@@ -439,6 +439,7 @@ pub fn bench(ws: &Workspace, criterion_args: &[String]) -> Result {
             cargo.run()?;
             Ok(Outcome::Passed)
         })
+        .step("vs dlpark", || crate::ratios::print_table(ws))
         .step("python env", || {
             let _ = venv.set(Venv::ensure(ws)?);
             Ok(())
