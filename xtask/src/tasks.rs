@@ -28,8 +28,8 @@ pub const FEATURE_OVERRIDES: &[(&str, &[&str])] = &[
 ];
 
 /// Packages checked and tested a second time with these features, beside the `--all-features`
-/// run: a configuration users get that `--all-features` hides. `dlpack-py`'s features
-/// `abi3-py39`/`abi3-py311` (the wheel's stable ABI) switch pyo3 to the limited API; a crate
+/// run: a configuration users get that `--all-features` hides. `dlpack-py`'s feature `abi3`
+/// (the wheel's stable ABI) switches pyo3 to the limited API; a crate
 /// linking dlpack-py gets the full API by default.
 pub const EXTRA_SELECTIONS: &[(&str, &[&str])] =
     &[("dlpack-py", &["module", "ndarray", "cuda", "rocm"])];
