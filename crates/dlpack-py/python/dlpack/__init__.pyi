@@ -80,6 +80,16 @@ def asdlpack(
     *,
     protocol: Literal["dlpack", "buffer", "array_interface", "cuda_array_interface", "capsule"]
     | None = None,
-) -> DLPackObject: ...
+) -> DLPackObject:
+    """A DLPack producer over ``obj``'s memory (zero-copy).
+
+    Read-only memory (``bytes``, a read-only array, ``memoryview``, ``mmap``) is exported with
+    ``DLPACK_FLAG_BITMASK_READ_ONLY`` to a consumer that asks for a versioned capsule
+    (``max_version >= (1, 0)``; numpy >= 2.1, torch). A consumer that asks only for the legacy
+    protocol (``__dlpack__()`` without ``max_version``: numpy 2.0, tensorflow, jax) is refused
+    with ``BufferError``, since a legacy ``DLManagedTensor`` cannot say read-only: on numpy 2.0,
+    ``np.from_dlpack(asdlpack(b"..."))`` raises ``BufferError`` (as numpy 2.0 does for its own
+    read-only arrays; the standard allows refusing). Writable memory goes to every consumer.
+    """
 def capsule_info(capsule: Any) -> dict[str, Any]: ...
 def live_tensors() -> int: ...
