@@ -17,6 +17,8 @@
 //! - [`workspace`]: the workspace root, target dir and packages (`cargo metadata`).
 //! - [`tools`]: rustup toolchains, targets and components, and cargo subcommands.
 //! - [`gpu`]: the GPU simulator folder that tests put on `LD_LIBRARY_PATH`.
+//! - [`wheel`]: the release wheel (manylinux, audited), tested on every supported CPython.
+//! - [`publish`]: the crates for crates.io and the `cargo package` check.
 //! - [`anchors`]: the peer modules (nanobind, dlpark) the Python benchmark times beside ours.
 //!
 //! xtask uses the workspace's own target directory (or `CARGO_TARGET_DIR` if the caller set one)
@@ -26,10 +28,12 @@ mod anchors;
 mod cli;
 mod cmd;
 mod gpu;
+mod publish;
 mod python;
 mod steps;
 mod tasks;
 mod tools;
+mod wheel;
 mod workspace;
 
 use std::process::ExitCode;

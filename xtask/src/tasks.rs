@@ -11,6 +11,7 @@ use crate::python::Venv;
 use crate::steps::{Outcome, Plan, banner};
 use crate::tools;
 use crate::workspace::Workspace;
+use crate::{publish, wheel};
 
 /// Per-package feature selection for `cargo clippy` and `cargo test` on the workspace.
 ///
@@ -186,9 +187,14 @@ pub fn test(ws: &Workspace, options: TestOptions) -> Result {
                 .get()
                 .ok_or_else(|| Error::new("the python env step did not run"))?;
             venv.build_module(ws)?;
-            let pytest = venv.pytest(ws, &["-q", "-ra"]);
+            let pytest = venv.pytest(ws, &["-q", "-ra", &wheel::dev_report_arg(ws)]);
             gpu::with_simulator(pytest, simulator.get().and_then(|s| s.as_deref())).run()
         })
+        .step("python versions", || {
+            wheel::test_versions(ws, simulator.get().and_then(|s| s.as_deref()))
+        })
+        .step("windows", || wheel::check_windows(ws, venv.get()))
+        .step("crates", || publish::check(ws, cargo_in(ws, venv.get())))
         .step_unless(quick, "no_std", || build_no_std(ws))
         .step_unless(skip_miri, "miri", || miri(ws))
         .run()
