@@ -167,7 +167,7 @@ pub fn test_versions(ws: &Workspace, simulator: Option<&Path>) -> Result<Outcome
     let wheel = built(ws)?;
     let interpreters = find_interpreters();
     let mut rows = Vec::new();
-    let mut missing = Vec::new();
+    let mut missing: Vec<(String, Vec<&str>)> = Vec::new();
     let mut failed = Vec::new();
     for (version, found) in interpreters {
         if version == DEV_VERSION {
@@ -182,7 +182,10 @@ pub fn test_versions(ws: &Workspace, simulator: Option<&Path>) -> Result<Outcome
         let python = match found {
             Ok(python) => python,
             Err(reason) => {
-                missing.push(format!("CPython {version}: {reason}"));
+                match missing.iter_mut().find(|(known, _)| *known == reason) {
+                    Some((_, versions)) => versions.push(version),
+                    None => missing.push((reason.clone(), vec![version])),
+                }
                 rows.push(Row::missing(version, reason));
                 continue;
             }
@@ -205,8 +208,12 @@ pub fn test_versions(ws: &Workspace, simulator: Option<&Path>) -> Result<Outcome
         )));
     }
     if !missing.is_empty() {
+        let missing: Vec<String> = missing
+            .iter()
+            .map(|(reason, versions)| format!("CPython {}: {reason}", versions.join(", ")))
+            .collect();
         let reason = format!(
-            "the wheel was NOT tested on {} (install them with pyenv)",
+            "the wheel was NOT tested on {} (`pyenv install 3.N` adds one)",
             missing.join("; ")
         );
         banner(&reason);
@@ -306,10 +313,7 @@ fn file_name(path: &Path) -> String {
 /// The interpreter for each of [`PYTHON_VERSIONS`]: the newest `<root>/versions/3.N.*` of
 /// `pyenv root` (or why there is none).
 fn find_interpreters() -> Vec<(&'static str, Result<PathBuf, String>)> {
-    let root = Cmd::new("pyenv")
-        .arg("root")
-        .read()
-        .map(|out| PathBuf::from(out.trim()));
+    let root = pyenv_root();
     let installed: Result<Vec<String>, String> = match &root {
         Ok(root) => std::fs::read_dir(root.join("versions"))
             .map(|entries| {
@@ -319,7 +323,7 @@ fn find_interpreters() -> Vec<(&'static str, Result<PathBuf, String>)> {
                     .collect()
             })
             .map_err(|err| format!("cannot list {}/versions: {err}", root.display())),
-        Err(err) => Err(format!("pyenv is not available ({err})")),
+        Err(err) => Err(err.clone()),
     };
     PYTHON_VERSIONS
         .iter()
@@ -327,7 +331,7 @@ fn find_interpreters() -> Vec<(&'static str, Result<PathBuf, String>)> {
             let found = installed.clone().and_then(|names| {
                 let newest = newest_patch(&names, version)
                     .ok_or_else(|| format!("not installed under pyenv ({version}.x)"))?;
-                let root = root.as_ref().map_err(|err| err.to_string())?;
+                let root = root.as_ref().map_err(String::clone)?;
                 let python = root.join("versions").join(newest).join("bin/python3");
                 if python.is_file() {
                     Ok(python)
@@ -338,6 +342,21 @@ fn find_interpreters() -> Vec<(&'static str, Result<PathBuf, String>)> {
             (version, found)
         })
         .collect()
+}
+
+/// `pyenv root`, else `$PYENV_ROOT`, else `~/.pyenv` if it exists (pyenv installed but not on
+/// `PATH`).
+fn pyenv_root() -> Result<PathBuf, String> {
+    if let Ok(out) = Cmd::new("pyenv").arg("root").read() {
+        return Ok(PathBuf::from(out.trim()));
+    }
+    let fallback = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".pyenv")));
+    match fallback {
+        Some(root) if root.join("versions").is_dir() => Ok(root),
+        _ => Err("no pyenv (`pyenv root` fails; no $PYENV_ROOT or ~/.pyenv)".to_owned()),
+    }
 }
 
 /// The newest `<minor>.P` among pyenv's version names (`3.10.13`; `3.10.13t`, `3.10-dev` and
