@@ -17,7 +17,10 @@
 //! - [`workspace`]: the workspace root, target dir and packages (`cargo metadata`).
 //! - [`tools`]: rustup toolchains, targets and components, and cargo subcommands.
 //! - [`gpu`]: the GPU simulator folder that tests put on `LD_LIBRARY_PATH`.
+//! - [`hardware`]: `cargo xtask test-gpu` on the real driver, one summary line per group.
 //! - [`peer_suites`]: peer test suites (pydlpack's) copied at test time and run against ours.
+//! - [`wheel`]: the release wheel (manylinux, audited), tested on every supported CPython.
+//! - [`publish`]: the crates for crates.io and the `cargo package` check.
 //! - [`anchors`]: the peer modules (nanobind, dlpark) the Python benchmark times beside ours.
 //! - [`witness`]: peers' own DLPack test files, run as they are and routed through `asdlpack`.
 //! - [`ratios`]: the side-by-side table against dlpark (criterion medians, instructions).
@@ -31,12 +34,14 @@ mod cmd;
 mod gpu;
 mod hardware;
 mod peer_suites;
+mod publish;
 mod python;
 mod ratios;
 mod steps;
 mod tasks;
 mod tools;
 mod witness;
+mod wheel;
 mod workspace;
 
 use std::process::ExitCode;

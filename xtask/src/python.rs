@@ -1,5 +1,6 @@
 //! The Python side of the tests: a virtual environment at `<root>/.venv` with the pinned test
-//! packages, the `dlpack` extension built into it by maturin, and pytest.
+//! packages, the release wheel of the `dlpack` module installed into it (see [`crate::wheel`]),
+//! and pytest.
 //!
 //! Cargo commands that build `dlpack-py` run with the venv's `bin` first on `PATH` and
 //! `PYO3_PYTHON` pointing at its interpreter, so pyo3 configures that interpreter and the
@@ -20,9 +21,6 @@ const REQUIREMENTS: &str = "crates/dlpack-py/requirements-test.txt";
 /// Packages installed into a folder of their own (`pip install --target`), because their import
 /// name clashes with ours: pydlpack imports as `dlpack`. The tests load them from there.
 const PEER_TARGETS: &[(&str, &str)] = &[("pydlpack==0.2.1", "peers/pydlpack")];
-
-/// The crate of the extension module.
-const MODULE_MANIFEST: &str = "crates/dlpack-py/Cargo.toml";
 
 /// A virtual environment with the test requirements installed.
 #[derive(Debug, Clone)]
@@ -99,15 +97,10 @@ impl Venv {
             .env("PYO3_PYTHON", self.python())
     }
 
-    /// Builds the extension with the `wheel` profile (release with fat LTO, as wheels are built)
-    /// and installs it into the environment.
+    /// Builds the release wheel (see [`crate::wheel::build`]) and installs it into the
+    /// environment, so the tests run on the wheel users get.
     pub fn build_module(&self, ws: &Workspace) -> Result {
-        self.apply(Cmd::new(self.dir.join("bin").join("maturin")))
-            .args(["develop", "--profile", "wheel", "--manifest-path"])
-            .arg(ws.root().join(MODULE_MANIFEST))
-            .env("CARGO_TARGET_DIR", ws.target_dir())
-            .current_dir(ws.root())
-            .run()
+        crate::wheel::install(ws, self)
     }
 
     /// Runs the test suite shipped in the installed package (`dlpack.tests.run()`), with extra

@@ -11,6 +11,7 @@ use crate::python::Venv;
 use crate::steps::{Outcome, Plan, banner};
 use crate::tools;
 use crate::workspace::Workspace;
+use crate::{publish, wheel};
 
 /// Per-package feature selection for `cargo clippy` and `cargo test` on the workspace.
 ///
@@ -28,8 +29,8 @@ pub const FEATURE_OVERRIDES: &[(&str, &[&str])] = &[
 ];
 
 /// Packages checked and tested a second time with these features, beside the `--all-features`
-/// run: a configuration users get that `--all-features` hides. `dlpack-py`'s features
-/// `abi3-py39`/`abi3-py311` (the wheel's stable ABI) switch pyo3 to the limited API; a crate
+/// run: a configuration users get that `--all-features` hides. `dlpack-py`'s feature `abi3`
+/// (the wheel's stable ABI) switches pyo3 to the limited API; a crate
 /// linking dlpack-py gets the full API by default.
 pub const EXTRA_SELECTIONS: &[(&str, &[&str])] =
     &[("dlpack-py", &["module", "ndarray", "cuda", "rocm"])];
@@ -186,7 +187,7 @@ pub fn test(ws: &Workspace, options: TestOptions) -> Result {
                 .get()
                 .ok_or_else(|| Error::new("the python env step did not run"))?;
             venv.build_module(ws)?;
-            let pytest = venv.pytest(ws, &["-q", "-ra"]);
+            let pytest = venv.pytest(ws, &["-q", "-ra", &wheel::dev_report_arg(ws)]);
             gpu::with_simulator(pytest, simulator.get().and_then(|s| s.as_deref())).run()
         })
         .step("witness suites", || {
@@ -201,6 +202,11 @@ pub fn test(ws: &Workspace, options: TestOptions) -> Result {
                 .ok_or_else(|| Error::new("the python env step did not run"))?;
             crate::peer_suites::pydlpack(ws, venv)
         })
+        .step("python versions", || {
+            wheel::test_versions(ws, simulator.get().and_then(|s| s.as_deref()))
+        })
+        .step("windows", || wheel::check_windows(ws, venv.get()))
+        .step("crates", || publish::check(ws, cargo_in(ws, venv.get())))
         .step_unless(quick, "no_std", || build_no_std(ws))
         .step_unless(skip_miri, "miri", || miri(ws))
         .run()

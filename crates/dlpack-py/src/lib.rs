@@ -28,9 +28,9 @@
 //!   paths: `asdlpack`'s `impl_cls` and `todict` (`pydlpack.rs`), `Capsule`
 //!   (`pycapsule.rs`), `dlpack.buffer.Buffer` (`bufferview.rs`).
 //!
-//! Python version: the `dlpack` wheel is built with the feature `abi3-py39`
-//! (pyo3's stable ABI from 3.9): one `cp39-abi3` wheel for every CPython ≥
-//! 3.9. Without it (the default) the crate uses the full API of the
+//! Python version: the `dlpack` wheel is built with the feature `abi3`
+//! (pyo3's stable ABI at the lowest level the target allows; from 3.9 on
+//! Unix): one `cp39-abi3` wheel for every CPython ≥ 3.9. Without it (the default) the crate uses the full API of the
 //! interpreter pyo3 was configured for, so a crate linking it keeps fast
 //! `#[pyfunction]` calls. The buffer protocol is in the limited API only from
 //! 3.11, and pyo3 exposes it under `abi3` only then: [`pybuffer`] declares it
@@ -40,7 +40,7 @@
 //! (`dlpack._BufferBase`, made with `PyType_FromSpec`, whose buffer slots
 //! CPython copies into the classes), in every configuration. On other
 //! targets (Windows' `python3.dll` exports the buffer functions only from
-//! 3.11) a limited build needs `abi3-py311` (a `cp311-abi3` wheel).
+//! 3.11) the feature `abi3` builds for 3.11 (a `cp311-abi3` wheel).
 //!
 //! Architecture invariant: every protocol decision is the core's
 //! (`dlpack_core::protocol`); this crate only moves values across the

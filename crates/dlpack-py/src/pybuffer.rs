@@ -12,7 +12,8 @@
 //! extension's symbols resolve against the running interpreter, so that
 //! holds wherever the wheel runs. Windows links an `abi3` extension against
 //! `python3.dll`, which exports them only from 3.11, so such a build is
-//! refused there (`Cargo.toml` builds non-Unix targets with `abi3-py311`).
+//! refused there (the feature `abi3` builds non-Unix targets for 3.11; see
+//! `Cargo.toml`).
 //!
 //! The exporting side, the `bf_getbuffer` slot of `Tensor` and
 //! `DLPackObject`, is in `bufferbase.rs` and `object.rs`.
@@ -28,8 +29,9 @@ pub use pyo3::ffi::{
 
 #[cfg(all(Py_LIMITED_API, not(Py_3_11), not(unix)))]
 compile_error!(
-    "dlpack-py needs pyo3's `abi3-py311` on non-Unix targets (python3.dll exports the buffer \
-     protocol only from Python 3.11); see crates/dlpack-py/Cargo.toml"
+    "a limited-API build of dlpack-py for a non-Unix target needs Python >= 3.11 (python3.dll \
+     exports the buffer protocol only from 3.11): use dlpack-py's feature `abi3`, not pyo3's \
+     `abi3-py39`/`abi3-py310`; see crates/dlpack-py/Cargo.toml"
 );
 
 #[cfg(all(Py_LIMITED_API, not(Py_3_11)))]

@@ -12,6 +12,7 @@
 //! (Windows' `python3.dll` exports it only from 3.12) the calls fall back to
 //! `PyObject_Call` with a keyword dict.
 
+#[cfg(unix)]
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;

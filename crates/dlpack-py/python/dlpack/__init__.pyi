@@ -130,6 +130,14 @@ def asdlpack(
     versioned struct under the legacy name, which consumers misread). The C
     exchange API (``__dlpack_c_exchange_api__``, DLPack 1.3) is versioned
     whatever ``impl_cls`` says.
+
+    Read-only memory (``bytes``, a read-only array, ``memoryview``, ``mmap``) is exported with
+    ``DLPACK_FLAG_BITMASK_READ_ONLY`` to a consumer that asks for a versioned capsule
+    (``max_version >= (1, 0)``; numpy >= 2.1, torch). A consumer that asks only for the legacy
+    protocol (``__dlpack__()`` without ``max_version``: numpy 2.0, tensorflow, jax) is refused
+    with ``BufferError``, since a legacy ``DLManagedTensor`` cannot say read-only: on numpy 2.0,
+    ``np.from_dlpack(asdlpack(b"..."))`` raises ``BufferError`` (as numpy 2.0 does for its own
+    read-only arrays; the standard allows refusing). Writable memory goes to every consumer.
     """
 
 # pydlpack 0.2.1: asdlpack with the protocol named.

@@ -49,6 +49,17 @@ def _load_testing():
 testing = _load_testing()
 
 READ_ONLY = 0x1
+
+# numpy's own DLPack, by version. From 2.1 (DLPack 1.0): `ndarray.__dlpack__` takes `max_version`,
+# `dl_device` and `copy`; `np.from_dlpack` takes `device=` and `copy=`, asks for a versioned capsule
+# and imports a writable tensor writable. numpy 2.0 (the newest for CPython 3.9) calls `__dlpack__()`
+# without keywords, so it gets legacy capsules only (which cannot say read-only: our read-only
+# exports refuse them with BufferError, as the standard allows) and imports every array read-only.
+NUMPY_DLPACK_1 = np.lib.NumpyVersion(np.__version__) >= "2.1.0"
+NUMPY_DLPACK_1_REASON = (f"numpy {np.__version__} predates DLPack 1.0 (numpy >= 2.1: max_version, "
+                         "dl_device, copy, versioned capsules, writable imports)")
+needs_numpy_dlpack_1 = pytest.mark.skipif(not NUMPY_DLPACK_1, reason=NUMPY_DLPACK_1_REASON)
+
 IS_COPIED = 0x2
 CPU = (1, 0)
 
@@ -127,6 +138,25 @@ def assert_values(got, expected):
 
 def np_ptr(a):
     return a.__array_interface__["data"][0]
+
+
+def numpy_capsule(a):
+    """`a.__dlpack__()` asking for the newest capsule the installed numpy makes: versioned
+    (`dltensor_versioned`, max_version 1.3) from numpy 2.1, legacy (`dltensor`) before."""
+    return a.__dlpack__(max_version=(1, 3)) if NUMPY_DLPACK_1 else a.__dlpack__()
+
+
+def np_from_dlpack_readonly(obj):
+    """`np.from_dlpack(obj)` of a read-only export: a read-only array where numpy asks for a
+    versioned capsule (numpy >= 2.1); where it asks only for a legacy capsule, which cannot say
+    read-only, the export refuses with BufferError (and None is returned)."""
+    if not NUMPY_DLPACK_1:
+        with pytest.raises(BufferError, match="READ_ONLY"):
+            np.from_dlpack(obj)
+        return None
+    r = np.from_dlpack(obj)
+    assert r.flags.writeable is False, "READ_ONLY must reach numpy"
+    return r
 
 
 def elem_strides(a):
@@ -226,6 +256,7 @@ class Backend:
 
 class NumpyBackend(Backend):
     name = "numpy"
+    consumes_readonly = NUMPY_DLPACK_1
     producer_dtypes = tuple(NUMPY_DTYPES)
     consumer_dtypes = tuple(NUMPY_DTYPES)
     producer_layouts = tuple(LAYOUTS)

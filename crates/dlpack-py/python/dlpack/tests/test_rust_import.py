@@ -8,7 +8,8 @@ import pytest
 
 import dlpack
 
-from .conftest import AI, BACKENDS, READ_ONLY, LegacyOnly, first_element, live, load_pydlpack, np_ptr, testing
+from .conftest import (AI, BACKENDS, READ_ONLY, LegacyOnly, first_element, live, load_pydlpack, np_ptr,
+                       numpy_capsule, testing)
 
 VALUES = np.arange(1, 25, dtype=np.float64)  # sum 300
 
@@ -166,11 +167,11 @@ def test_sum_f64(name):
 
 def test_capsule_import():
     a = VALUES.copy()
-    cap = a.__dlpack__(max_version=(1, 3))
+    cap = numpy_capsule(a)
     info = testing.import_info(cap)
     assert info["path"] == "capsule"
     assert first_element(info) == np_ptr(a)
-    cap2 = a.__dlpack__(max_version=(1, 3))
+    cap2 = numpy_capsule(a)
     assert testing.sum_f64(cap2) == 300.0
     with pytest.raises(ValueError):
         testing.sum_f64(cap2)  # consumed once
