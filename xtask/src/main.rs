@@ -40,8 +40,8 @@ mod ratios;
 mod steps;
 mod tasks;
 mod tools;
-mod witness;
 mod wheel;
+mod witness;
 mod workspace;
 
 use std::process::ExitCode;
