@@ -52,7 +52,6 @@ EXPORTERS = {
     "asdlpack(numpy)": _numpy,
     "asdlpack(numpy,protocol=buffer)": _numpy_protocol("buffer"),
     "asdlpack(numpy,protocol=array_interface)": _numpy_protocol("array_interface"),
-    "asdlpack(numpy,protocol=dlpack)": _numpy_protocol("dlpack"),
     "asdlpack(array.array)": _array_d,
     "Tensor": _tensor,
 }
@@ -63,6 +62,11 @@ RO_EXPORTERS = {
     "asdlpack(bytes)": _bytes,
     "Tensor(read_only)": lambda: _tensor(ro=True),
 }
+if NUMPY_DLPACK_1:
+    # numpy < 2.1 answers __dlpack__ with a legacy capsule, whose writability is unknown: a
+    # forwarding object then exports it read-only to versioned consumers and as is to legacy
+    # ones (test_readonly.py covers that producer); it is neither of the kinds above.
+    EXPORTERS["asdlpack(numpy,protocol=dlpack)"] = _numpy_protocol("dlpack")
 ALL = {**EXPORTERS, **RO_EXPORTERS}
 
 

@@ -13,7 +13,7 @@ import pytest
 import dlpack
 from dlpack import buffer
 
-from .conftest import capsule_name
+from .conftest import capsule_name, needs_numpy_dlpack_1
 
 CPU = (1, 0)
 
@@ -50,6 +50,7 @@ def test_legacy_impl_refuses_read_only_data():
         np.from_dlpack(o)
 
 
+@needs_numpy_dlpack_1  # np.from_dlpack asks for versioned capsules
 def test_versioned_impl_exports_dltensor_versioned_and_refuses_legacy_requests():
     a = np.arange(6, dtype=np.int32)
     o = dlpack.asdlpack(a, impl_cls=dlpack.DLManagedTensorVersioned)
@@ -124,6 +125,7 @@ def test_forwarding_a_producer_without_dlpack_device():
     assert got[4] == 99.0
 
 
+@needs_numpy_dlpack_1  # numpy imports writable tensors
 def test_asdlpack_buffer_keeps_writability():
     ba = bytearray(b"\x01\x02\x03\x04")
     got = np.from_dlpack(dlpack.asdlpack_buffer(ba))
@@ -198,6 +200,7 @@ def test_get_strides():
 # --------------------------------------------------------------------------------------
 # todict
 # --------------------------------------------------------------------------------------
+@needs_numpy_dlpack_1  # numpy's __dlpack__(max_version=...)
 @pytest.mark.parametrize("dtype,code", [("float32", "DLFloat"), ("int8", "DLInt"),
                                         ("uint16", "DLUInt"), ("bool", "DLBool"),
                                         ("complex128", "DLComplex")])
@@ -242,6 +245,7 @@ def test_todict_zero_dim():
 # --------------------------------------------------------------------------------------
 # ctypes structures and enums
 # --------------------------------------------------------------------------------------
+@needs_numpy_dlpack_1  # numpy's __dlpack__(max_version=...)
 def test_ctypes_structures_read_a_capsule_like_todict():
     assert ctypes.sizeof(dlpack.DLTensor) == 48
     assert ctypes.sizeof(dlpack.DLManagedTensor) == 64
