@@ -110,6 +110,7 @@ fn compact(shape: &[i64], strides: Option<&[i64]>, size: u32) -> Option<Layout> 
 
 /// [`analyze`] for any layout: checks every rule in turn and names the
 /// first one broken.
+#[inline(never)]
 fn analyze_general(
     shape: &[i64],
     strides: Option<&[i64]>,

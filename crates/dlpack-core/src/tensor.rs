@@ -220,6 +220,7 @@ impl<'a> TensorView<'a> {
     /// # Errors
     ///
     /// The first rule the tensor breaks, as an [`Error`].
+    #[inline]
     pub unsafe fn from_raw(raw: &'a DLTensor, flags: Flags) -> Result<Self, Error> {
         if raw.ndim < 0 {
             return Err(Error::NegativeNdim { ndim: raw.ndim });
