@@ -19,82 +19,99 @@ use crate::typecache::type_info;
 #[pyo3(signature = (obj, *, protocol=None))]
 fn asdlpack<'py>(
     obj: &Bound<'py, PyAny>,
-    protocol: Option<&str>,
+    protocol: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, DLPackObject>> {
-    let py = obj.py();
-    let shared =
-        |s: Arc<SharedTensor>| Bound::new(py, DLPackObject::shared(obj.clone().unbind(), s));
-    let opts = ExtractOptions::default();
-    if let Some(p) = protocol {
-        return match Protocol::parse(p)? {
-            Protocol::Dlpack => {
-                if !obj.hasattr(intern!(py, "__dlpack__"))? {
-                    return Err(type_err(format!(
-                        "protocol=\"dlpack\": {} has no __dlpack__",
-                        type_name(obj)
-                    )));
+    crate::error::guard(|| {
+        let py = obj.py();
+        let protocol = protocol.map(protocol_name).transpose()?;
+        let protocol = protocol.as_deref();
+        let shared =
+            |s: Arc<SharedTensor>| Bound::new(py, DLPackObject::shared(obj.clone().unbind(), s));
+        let opts = ExtractOptions::default();
+        if let Some(p) = protocol {
+            return match Protocol::parse(p)? {
+                Protocol::Dlpack => {
+                    if !obj.hasattr(intern!(py, "__dlpack__"))? {
+                        return Err(type_err(format!(
+                            "protocol=\"dlpack\": {} has no __dlpack__",
+                            type_name(obj)
+                        )));
+                    }
+                    Bound::new(py, DLPackObject::forward(obj.clone().unbind()))
                 }
-                Bound::new(py, DLPackObject::forward(obj.clone().unbind()))
-            }
-            Protocol::Buffer => shared(SharedTensor::new(via_buffer(obj)?.into())),
-            Protocol::Capsule => shared(SharedTensor::new(consume_capsule(obj)?)),
-            Protocol::ArrayInterface | Protocol::CudaArrayInterface => {
-                let cuda = Protocol::parse(p)? == Protocol::CudaArrayInterface;
-                let attr = if cuda {
-                    intern!(py, "__cuda_array_interface__")
-                } else {
-                    intern!(py, "__array_interface__")
-                };
-                let d = obj.getattr(attr).map_err(|_| {
-                    type_err(format!("protocol={p:?}: {} has no {attr}", type_name(obj)))
-                })?;
-                // The CAI stream is the producer's pending work: recorded,
-                // and waited on by each consumer in __dlpack__(stream=...).
-                let t = via_array_interface(obj, &d, cuda, &opts, true)?;
-                let s = t.cai_stream();
-                shared(SharedTensor::with_cai_stream(t.into_tensor(), s))
-            }
-        };
-    }
-    if let Ok(o) = obj.cast::<DLPackObject>() {
-        return Ok(o.clone());
-    }
-    if obj.is_instance_of::<Tensor>() {
-        return shared(shared_of(obj)?);
-    }
-    let info = type_info(obj);
-    if info.numpy {
-        // SAFETY: exactly numpy.ndarray.
-        unsafe { crate::numpy::check_numpy(obj)? };
-        return Bound::new(py, DLPackObject::numpy(obj.clone().unbind()));
-    }
-    if info.dlpack {
-        return Bound::new(py, DLPackObject::forward(obj.clone().unbind()));
-    }
-    if is_capsule(obj) {
-        return shared(SharedTensor::new(consume_capsule(obj)?));
-    }
-    // SAFETY: obj is live.
-    if unsafe { crate::pybuffer::PyObject_CheckBuffer(obj.as_ptr()) } != 0 {
-        return shared(SharedTensor::new(via_buffer(obj)?.into()));
-    }
-    if let Ok(d) = obj.getattr(intern!(py, "__array_interface__")) {
-        let t = via_array_interface(obj, &d, false, &opts, true)?;
-        return shared(SharedTensor::new(t.into_tensor()));
-    }
-    if let Ok(d) = obj.getattr(intern!(py, "__cuda_array_interface__")) {
-        let t = via_array_interface(obj, &d, true, &opts, true)?;
-        let s = t.cai_stream();
-        return shared(SharedTensor::with_cai_stream(t.into_tensor(), s));
-    }
-    if obj.hasattr(intern!(py, "__dlpack__"))? {
-        return Bound::new(py, DLPackObject::forward(obj.clone().unbind()));
-    }
-    Err(type_err(format!(
-        "asdlpack: cannot wrap an object of type {}: it has no __dlpack__, buffer protocol, \
+                Protocol::Buffer => shared(SharedTensor::new(via_buffer(obj)?.into())),
+                Protocol::Capsule => shared(SharedTensor::new(consume_capsule(obj)?)),
+                Protocol::ArrayInterface | Protocol::CudaArrayInterface => {
+                    let cuda = Protocol::parse(p)? == Protocol::CudaArrayInterface;
+                    let attr = if cuda {
+                        intern!(py, "__cuda_array_interface__")
+                    } else {
+                        intern!(py, "__array_interface__")
+                    };
+                    let d = obj.getattr(attr).map_err(|_| {
+                        type_err(format!("protocol={p:?}: {} has no {attr}", type_name(obj)))
+                    })?;
+                    // The CAI stream is the producer's pending work: recorded,
+                    // and waited on by each consumer in __dlpack__(stream=...).
+                    let t = via_array_interface(obj, &d, cuda, &opts, true)?;
+                    let s = t.cai_stream();
+                    shared(SharedTensor::with_cai_stream(t.into_tensor(), s))
+                }
+            };
+        }
+        if let Ok(o) = obj.cast::<DLPackObject>() {
+            return Ok(o.clone());
+        }
+        if obj.is_instance_of::<Tensor>() {
+            return shared(shared_of(obj)?);
+        }
+        let info = type_info(obj);
+        if info.numpy {
+            // SAFETY: exactly numpy.ndarray.
+            unsafe { crate::numpy::check_numpy(obj)? };
+            return Bound::new(py, DLPackObject::numpy(obj.clone().unbind()));
+        }
+        if info.dlpack {
+            return Bound::new(py, DLPackObject::forward(obj.clone().unbind()));
+        }
+        if is_capsule(obj) {
+            return shared(SharedTensor::new(consume_capsule(obj)?));
+        }
+        // SAFETY: obj is live.
+        if unsafe { crate::pybuffer::PyObject_CheckBuffer(obj.as_ptr()) } != 0 {
+            return shared(SharedTensor::new(via_buffer(obj)?.into()));
+        }
+        if let Ok(d) = obj.getattr(intern!(py, "__array_interface__")) {
+            let t = via_array_interface(obj, &d, false, &opts, true)?;
+            return shared(SharedTensor::new(t.into_tensor()));
+        }
+        if let Ok(d) = obj.getattr(intern!(py, "__cuda_array_interface__")) {
+            let t = via_array_interface(obj, &d, true, &opts, true)?;
+            let s = t.cai_stream();
+            return shared(SharedTensor::with_cai_stream(t.into_tensor(), s));
+        }
+        if obj.hasattr(intern!(py, "__dlpack__"))? {
+            return Bound::new(py, DLPackObject::forward(obj.clone().unbind()));
+        }
+        Err(type_err(format!(
+            "asdlpack: cannot wrap an object of type {}: it has no __dlpack__, buffer protocol, \
          __array_interface__ or __cuda_array_interface__, and is not a DLPack capsule",
-        type_name(obj)
-    )))
+            type_name(obj)
+        )))
+    })
+}
+
+/// The text of `asdlpack`'s `protocol` (a str; text that is not valid
+/// UTF-8 reads lossily, and then names no protocol).
+fn protocol_name(p: &Bound<'_, PyAny>) -> PyResult<String> {
+    let s = p.cast::<pyo3::types::PyString>().map_err(|_| {
+        type_err(format!(
+            "protocol must be None or a str, got {} of type {}",
+            crate::error::show(p),
+            type_name(p)
+        ))
+    })?;
+    Ok(s.to_string_lossy().into_owned())
 }
 
 /// pyo3's `asdlpack` function object: the argument parsing (and its error
@@ -125,7 +142,7 @@ unsafe extern "C" fn asdlpack_fastcall(
 ) -> *mut ffi::PyObject {
     // SAFETY: CPython calls functions with an attached thread state.
     let py = unsafe { Python::assume_attached() };
-    crate::object::c_entry(py, "asdlpack", || {
+    crate::error::c_entry(py, || {
         if nargs == 1 && kwnames.is_null() {
             // SAFETY: one positional value, borrowed for the call.
             let obj = unsafe { Borrowed::from_ptr(py, *args) };
@@ -162,13 +179,13 @@ unsafe extern "C" fn asdlpack_fastcall(
 /// Decodes an unconsumed DLPack capsule without consuming it.
 #[pyfunction]
 fn capsule_info<'py>(capsule: &Bound<'py, PyAny>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
-    crate::capsule::capsule_info(capsule)
+    crate::error::guard(|| crate::capsule::capsule_info(capsule))
 }
 
 /// Managed tensors created by this module and not yet released.
 #[pyfunction]
-fn live_tensors() -> isize {
-    crate::live::live_tensors()
+fn live_tensors() -> PyResult<isize> {
+    crate::error::guard(|| Ok(crate::live::live_tensors()))
 }
 
 const DEVICE_TYPES: &str = "\
@@ -183,40 +200,42 @@ DLDeviceType = enum.IntEnum('DLDeviceType', [
 #[pymodule]
 #[pyo3(name = "_native")]
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let py = m.py();
-    // The classes' base type first, so that a failure is an import error.
-    crate::bufferbase::init(py)?;
-    let general = wrap_pyfunction!(asdlpack, m)?;
-    let _ = ASDLPACK_GENERAL.set(py, general.into_any().unbind());
-    let name = m.name()?;
-    // SAFETY: the def is a static; the module and its name are live; a new
-    // reference or NULL with an exception set.
-    let f = unsafe {
-        Bound::from_owned_ptr_or_err(
-            py,
-            ffi::PyCFunction_NewEx(
-                std::ptr::from_ref(&ASDLPACK_DEF.0).cast_mut(),
-                m.as_ptr(),
-                name.as_ptr(),
-            ),
-        )?
-    };
-    m.add("asdlpack", f)?;
-    m.add_function(wrap_pyfunction!(capsule_info, m)?)?;
-    m.add_function(wrap_pyfunction!(live_tensors, m)?)?;
-    m.add_class::<DLPackObject>()?;
-    m.add_class::<Tensor>()?;
-    let ns = pyo3::types::PyDict::new(py);
-    py.run(&std::ffi::CString::new(DEVICE_TYPES)?, Some(&ns), None)?;
-    let e = ns
-        .get_item("DLDeviceType")?
-        .ok_or_else(|| type_err("DLDeviceType was not created"))?;
-    let _ = DEVICE_TYPE_ENUM.set(py, e.clone().unbind());
-    m.add("DLDeviceType", e)?;
-    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    let testing = PyModule::new(py, "_testing")?;
-    crate::testing::register(&testing)?;
-    crate::gpu::register(&testing)?;
-    m.add_submodule(&testing)?;
-    Ok(())
+    crate::error::guard(|| {
+        let py = m.py();
+        // The classes' base type first, so that a failure is an import error.
+        crate::bufferbase::init(py)?;
+        let general = wrap_pyfunction!(asdlpack, m)?;
+        let _ = ASDLPACK_GENERAL.set(py, general.into_any().unbind());
+        let name = m.name()?;
+        // SAFETY: the def is a static; the module and its name are live; a new
+        // reference or NULL with an exception set.
+        let f = unsafe {
+            Bound::from_owned_ptr_or_err(
+                py,
+                ffi::PyCFunction_NewEx(
+                    std::ptr::from_ref(&ASDLPACK_DEF.0).cast_mut(),
+                    m.as_ptr(),
+                    name.as_ptr(),
+                ),
+            )?
+        };
+        m.add("asdlpack", f)?;
+        m.add_function(wrap_pyfunction!(capsule_info, m)?)?;
+        m.add_function(wrap_pyfunction!(live_tensors, m)?)?;
+        m.add_class::<DLPackObject>()?;
+        m.add_class::<Tensor>()?;
+        let ns = pyo3::types::PyDict::new(py);
+        py.run(&std::ffi::CString::new(DEVICE_TYPES)?, Some(&ns), None)?;
+        let e = ns
+            .get_item("DLDeviceType")?
+            .ok_or_else(|| type_err("DLDeviceType was not created"))?;
+        let _ = DEVICE_TYPE_ENUM.set(py, e.clone().unbind());
+        m.add("DLDeviceType", e)?;
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        let testing = PyModule::new(py, "_testing")?;
+        crate::testing::register(&testing)?;
+        crate::gpu::register(&testing)?;
+        m.add_submodule(&testing)?;
+        Ok(())
+    })
 }

@@ -19,7 +19,7 @@ use dlpack_core::tensor::TensorView;
 use pyo3::prelude::*;
 
 use crate::capsule::RawManaged;
-use crate::error::{IntoPyResult, buffer_err};
+use crate::error::{DeviceError, IntoPyResult, buffer_err};
 use crate::owner::Keep;
 
 /// The producer side of stream synchronisation for exported device tensors
@@ -31,8 +31,8 @@ pub trait ExportSync: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// A message for a `BufferError`.
-    fn sync(&self, device: DLDevice, request: StreamRequest) -> Result<(), String>;
+    /// The device layer's error, whose kind decides the Python exception.
+    fn sync(&self, device: DLDevice, request: StreamRequest) -> Result<(), DeviceError>;
 
     /// Copies `dst.len()` bytes at device address `src` (memory of `device`)
     /// to `dst`, after the pending work on the tensor; the host waits for
@@ -40,12 +40,13 @@ pub trait ExportSync: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// A message for a `BufferError`.
-    fn copy_to_host(&self, device: DLDevice, src: u64, dst: &mut [u8]) -> Result<(), String> {
+    /// The device layer's error, whose kind decides the Python exception.
+    fn copy_to_host(&self, device: DLDevice, src: u64, dst: &mut [u8]) -> Result<(), DeviceError> {
         let _ = (src, dst);
-        Err(format!(
-            "cannot copy data on {device:?} to the host: no device copy is available for it"
-        ))
+        Err(DeviceError::Unsupported {
+            device,
+            action: "copy data to the host",
+        })
     }
 }
 
@@ -302,7 +303,13 @@ pub fn export(shared: &Arc<SharedTensor>, req: &DlpackRequest) -> PyResult<RawMa
     match plan.transfer {
         Transfer::Share { device: target } => {
             if let (StreamRequest::Sync(_), Some(sync)) = (plan.stream, &shared.sync) {
-                sync.sync(device, plan.stream).map_err(buffer_err)?;
+                sync.sync(device, plan.stream)
+                    .map_err(|e| DeviceError::Stream {
+                        what: "__dlpack__",
+                        stream: req.stream.unwrap_or_default(),
+                        device,
+                        source: Box::new(e),
+                    })?;
             }
             share_view(shared, &view, plan.abi, target, read_only)
         }
@@ -340,8 +347,7 @@ fn copy_from_device(
     if len > 0 {
         // SAFETY: words holds at least len bytes, initialised.
         let dst = unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), len) };
-        sync.copy_to_host(device, memory.ptr.addr() as u64, dst)
-            .map_err(buffer_err)?;
+        sync.copy_to_host(device, memory.ptr.addr() as u64, dst)?;
     }
     let host = Memory {
         ptr: words.as_mut_ptr().cast(),

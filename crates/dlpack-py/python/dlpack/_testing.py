@@ -16,8 +16,12 @@ import_info = _t.import_info
 sum_f64 = _t.sum_f64
 fill = _t.fill
 arange = _t.arange
+panic = _t.panic
+panic_fastcall = _t.panic_fastcall
+BufferExporter = _t.BufferExporter
 
-__all__ = ["noop", "take", "take_borrowed", "call_dlpack", "import_info", "sum_f64", "fill", "arange"]
+__all__ = ["noop", "take", "take_borrowed", "call_dlpack", "import_info", "sum_f64", "fill", "arange",
+           "panic", "panic_fastcall", "BufferExporter"]
 
 _DEVICE = ("DeviceBuffer", "stream_create", "stream_destroy", "driver_present",
            "forget_pooled_events")

@@ -1,4 +1,4 @@
-from typing import Any
+from typing import Any, Sequence
 
 from . import Tensor
 
@@ -9,6 +9,24 @@ def call_dlpack(obj: Any) -> int: ...
 def import_info(obj: Any) -> dict[str, Any]: ...
 def sum_f64(obj: Any) -> float: ...
 def fill(obj: Any, value: float) -> None: ...
+def panic(message: str) -> None:
+    """Panics in a ``#[pyfunction]`` (a bug on purpose): raises ``SystemError``."""
+def panic_fastcall(message: str) -> None:
+    """Panics in a hand-written ``METH_FASTCALL`` entry point: raises ``SystemError``."""
+
+class BufferExporter:
+    """Exports exactly the buffer fields it was given (any format bytes, itemsize, ndim, shape,
+    strides) over ``nbytes`` zeroed bytes, however wrong they are."""
+    def __init__(
+        self,
+        format: bytes | None,
+        itemsize: int,
+        shape: Sequence[int] | None = None,
+        strides: Sequence[int] | None = None,
+        ndim: int | None = None,
+        nbytes: int = 64,
+        readonly: bool = True,
+    ) -> None: ...
 def arange(
     n: int, dtype: str = "float32", shape: list[int] | tuple[int, ...] | None = None, read_only: bool = False
 ) -> Tensor: ...
