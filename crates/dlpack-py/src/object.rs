@@ -104,6 +104,30 @@ fn buf_info(shared: &SharedTensor) -> PyResult<BufInfo> {
     let format = dtype_format(dtype)
         .ok_or_else(|| buffer_err(format!("dtype {dtype:?} has no buffer-protocol format")))?;
     let itemsize = isize::from(dtype.bits / 8);
+    // A foreign tensor's extents and strides are valid for DLPack but may
+    // not fit the buffer protocol's byte counts (e.g. 2**62 broadcast
+    // complex elements): refused, not wrapped.
+    let too_large = || {
+        buffer_err(format!(
+            "the tensor (shape {:?}, strides {:?}, {itemsize}-byte items) has a length or byte \
+             stride that does not fit in Py_ssize_t, which the buffer protocol needs",
+            view.shape(),
+            view.strides().collect::<Vec<_>>()
+        ))
+    };
+    let len = isize::try_from(view.num_elements())
+        .ok()
+        .and_then(|n| n.checked_mul(itemsize))
+        .ok_or_else(too_large)?;
+    let strides = view
+        .strides()
+        .map(|s| {
+            isize::try_from(s)
+                .ok()
+                .and_then(|s| s.checked_mul(itemsize))
+        })
+        .collect::<Option<Box<[isize]>>>()
+        .ok_or_else(too_large)?;
     let buf = if view.num_elements() == 0 {
         std::ptr::from_ref(&EMPTY_BYTE).cast_mut().cast()
     } else {
@@ -111,12 +135,12 @@ fn buf_info(shared: &SharedTensor) -> PyResult<BufInfo> {
     };
     Ok(BufInfo {
         buf,
-        len: view.num_elements() as isize * itemsize,
+        len,
         itemsize,
         readonly: shared.read_only(),
         format,
         shape: view.shape().iter().map(|&d| d as isize).collect(),
-        strides: view.strides().map(|s| s as isize * itemsize).collect(),
+        strides,
         c_contiguous: view.is_c_contiguous(),
         f_contiguous: view.is_f_contiguous(),
     })
@@ -228,9 +252,13 @@ fn array_interface<'py>(
     if view.is_c_contiguous() {
         d.set_item(intern!(py, "strides"), py.None())?;
     } else {
+        // i128: a foreign stride times the item size may exceed 64 bits.
         d.set_item(
             intern!(py, "strides"),
-            PyTuple::new(py, view.strides().map(|s| s * itemsize))?,
+            PyTuple::new(
+                py,
+                view.strides().map(|s| i128::from(s) * i128::from(itemsize)),
+            )?,
         )?;
     }
     d.set_item(intern!(py, "version"), 3)?;
@@ -311,12 +339,13 @@ fn dl_device_of(d: &Bound<'_, PyAny>) -> PyResult<DLDevice> {
     Ok(DLDevice::new(DLDeviceType(ty), id))
 }
 
-fn nbytes(view: &dlpack_core::tensor::TensorView<'_>) -> u64 {
+/// Bytes of the elements (as NumPy counts them: broadcast elements too, so
+/// a foreign tensor can exceed 64 bits).
+fn nbytes(view: &dlpack_core::tensor::TensorView<'_>) -> u128 {
+    let n = u128::from(view.num_elements());
     match view.storage() {
-        dlpack_core::dtype::Storage::Bytes(b) => view.num_elements() * u64::from(b),
-        dlpack_core::dtype::Storage::PackedBits(bits) => {
-            (view.num_elements() * u64::from(bits)).div_ceil(8)
-        }
+        dlpack_core::dtype::Storage::Bytes(b) => n * u128::from(b),
+        dlpack_core::dtype::Storage::PackedBits(bits) => (n * u128::from(bits)).div_ceil(8),
     }
 }
 
@@ -797,7 +826,7 @@ macro_rules! protocol_surface {
 
             /// Bytes of the elements.
             #[getter]
-            fn nbytes(&self, py: Python<'_>) -> PyResult<u64> {
+            fn nbytes(&self, py: Python<'_>) -> PyResult<u128> {
                 crate::error::guard(|| Ok(nbytes(&Surface::shared_tensor(self, py)?.view())))
             }
 

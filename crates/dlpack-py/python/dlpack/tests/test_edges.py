@@ -211,3 +211,19 @@ def test_capsule_without_a_name():
     value = ctypes.c_int(1)
     cap = new(ctypes.addressof(value), None, None)
     refused(TypeError, dlpack.asdlpack, cap, match=["no name"])
+
+
+# --- re-export of foreign extents -----------------------------------------------------
+
+
+def test_broadcast_extents_beyond_64_bits_are_counted_and_refused_as_a_buffer():
+    # 2**62 broadcast complex128 elements (stride 0) over 16 real bytes: valid DLPack, but
+    # nbytes is 2**66 (it wrapped to 0) and no Py_buffer length can hold it (memoryview got a
+    # wrapped length that disagreed with its shape).
+    buf = bytearray(16)
+    ptr = ctypes.addressof((ctypes.c_char * 16).from_buffer(buf))
+    x = dlpack.asdlpack(AI(version=3, typestr="<c16", shape=(2**62,), strides=(0,),
+                           data=(ptr, False)))
+    assert x.nbytes == 2**66
+    refused(BufferError, memoryview, x, match=["Py_ssize_t", "4611686018427387904"])
+    assert x.__array_interface__["strides"] == (0,)
