@@ -102,8 +102,14 @@ impl Venv {
     /// Builds the extension with the `wheel` profile (release with fat LTO, as wheels are built)
     /// and installs it into the environment.
     pub fn build_module(&self, ws: &Workspace) -> Result {
+        self.build_module_with(ws, "wheel")
+    }
+
+    /// Builds the extension with the cargo profile `profile` and installs it into the
+    /// environment.
+    pub fn build_module_with(&self, ws: &Workspace, profile: &str) -> Result {
         self.apply(Cmd::new(self.dir.join("bin").join("maturin")))
-            .args(["develop", "--profile", "wheel", "--manifest-path"])
+            .args(["develop", "--profile", profile, "--manifest-path"])
             .arg(ws.root().join(MODULE_MANIFEST))
             .env("CARGO_TARGET_DIR", ws.target_dir())
             .current_dir(ws.root())
