@@ -123,6 +123,16 @@ pub enum DeviceError {
         /// What was asked, e.g. `"copy data to the host"`.
         action: &'static str,
     },
+    /// `action` failed for memory of `device` (the device layer's error,
+    /// whose kind this keeps).
+    Failed {
+        /// The tensor's device.
+        device: dlpack_core::ffi::DLDevice,
+        /// What was asked, e.g. `"copy data to the host"`.
+        action: &'static str,
+        /// Why it failed.
+        source: Box<DeviceError>,
+    },
     /// Ordering streams for a stream value given by Python failed: the
     /// value, and the device layer's error (whose kind this keeps).
     Stream {
@@ -147,7 +157,9 @@ impl DeviceError {
             DeviceError::Rocm(e) => e.kind(),
             DeviceError::Core(e) => e.kind(),
             DeviceError::Unsupported { .. } => ErrorKind::Buffer,
-            DeviceError::Stream { source, .. } => source.kind(),
+            DeviceError::Stream { source, .. } | DeviceError::Failed { source, .. } => {
+                source.kind()
+            }
         }
     }
 }
@@ -164,6 +176,11 @@ impl std::fmt::Display for DeviceError {
                 f,
                 "cannot {action} for memory on {device:?}: this build has no device crate for it"
             ),
+            DeviceError::Failed {
+                device,
+                action,
+                source,
+            } => write!(f, "cannot {action} for memory on {device:?}: {source}"),
             DeviceError::Stream {
                 what,
                 stream,

@@ -347,7 +347,12 @@ fn copy_from_device(
     if len > 0 {
         // SAFETY: words holds at least len bytes, initialised.
         let dst = unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), len) };
-        sync.copy_to_host(device, memory.ptr.addr() as u64, dst)?;
+        sync.copy_to_host(device, memory.ptr.addr() as u64, dst)
+            .map_err(|e| DeviceError::Failed {
+                device,
+                action: "copy data to the host",
+                source: Box::new(e),
+            })?;
     }
     let host = Memory {
         ptr: words.as_mut_ptr().cast(),
