@@ -186,7 +186,10 @@ def reexport(data, x, device):
     check("__dlpack_device__", x.__dlpack_device__, names=AI_WORDS)
     for a in ("shape", "strides", "dtype", "device", "readonly", "nbytes"):
         getattr(x, a)
-    check("__array_interface__", getattr, x, "__array_interface__", names=AI_WORDS)
+    # A property that raises AttributeError is Python's "no such protocol here" (device
+    # memory has no __array_interface__, host memory no __cuda_array_interface__).
+    for attr in ("__array_interface__", "__cuda_array_interface__"):
+        check(attr, getattr, x, attr, None, names=AI_WORDS)
     check("memoryview", memoryview, x, names=AI_WORDS + BUF_WORDS)  # fields only, no read
     kwargs = data.draw(dlpack_kwargs(allow_copy=False), label="kwargs")
     cap = check("__dlpack__", x.__dlpack__, names=KW_WORDS, **kwargs)
