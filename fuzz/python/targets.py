@@ -241,6 +241,8 @@ def producers():
         lambda: dlpack.asdlpack(T.arange(4)),
         lambda: dlpack.asdlpack(Forwarding(np.arange(5.0))),
         lambda: dlpack.asdlpack(LegacyForwarding(np.arange(5.0))),
+        # 2**41 x 3 broadcast float64 over 24 bytes: a copy cannot be allocated.
+        lambda: dlpack.asdlpack(np.broadcast_to(np.arange(3.0), (2**41, 3))),
     ]
     if DEVICE is not None:
         base += [lambda: DEVICE.tensor, lambda: dlpack.asdlpack(CAIOnly(DEVICE))]

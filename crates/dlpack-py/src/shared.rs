@@ -230,7 +230,7 @@ pub(crate) fn copy_to_host(
     }
     let bytes = gather(view)?;
     let len = bytes.len();
-    let mut words = vec![0u64; len.div_ceil(8).max(1)];
+    let mut words = host_words(len)?;
     // SAFETY: words holds at least len bytes; the regions do not overlap.
     unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), words.as_mut_ptr().cast::<u8>(), len) };
     let memory = Memory {
@@ -250,6 +250,26 @@ pub(crate) fn copy_to_host(
     build(ex, abi)
 }
 
+/// A zeroed host buffer of at least `len` bytes (in words, so any element
+/// type is aligned), or a `BufferError` when it cannot be allocated: a
+/// foreign tensor may broadcast 2**40 elements over a few bytes, and its
+/// copy must be refused, not abort the process.
+fn host_words(len: usize) -> PyResult<Vec<u64>> {
+    let words = len.div_ceil(8).max(1);
+    let mut v = Vec::new();
+    v.try_reserve_exact(words)
+        .map_err(|_| cannot_allocate(len as u128))?;
+    v.resize(words, 0);
+    Ok(v)
+}
+
+#[cold]
+fn cannot_allocate(bytes: u128) -> PyErr {
+    buffer_err(format!(
+        "cannot copy the tensor: its {bytes} bytes of elements cannot be allocated on the host"
+    ))
+}
+
 /// The elements of a host-accessible view in row-major order.
 pub(crate) fn gather(view: &TensorView<'_>) -> PyResult<Vec<u8>> {
     let layout = view.layout();
@@ -262,7 +282,12 @@ pub(crate) fn gather(view: &TensorView<'_>) -> PyResult<Vec<u8>> {
         let len = layout.span_bytes() as usize;
         // SAFETY: a validated contiguous view spans exactly these bytes from
         // its first element, on host-accessible memory.
-        return Ok(unsafe { std::slice::from_raw_parts(first, len) }.to_vec());
+        let src = unsafe { std::slice::from_raw_parts(first, len) };
+        let mut out = Vec::new();
+        out.try_reserve_exact(len)
+            .map_err(|_| cannot_allocate(len as u128))?;
+        out.extend_from_slice(src);
+        return Ok(out);
     }
     let size = match view.storage() {
         dlpack_core::dtype::Storage::Bytes(b) => b as usize,
@@ -275,7 +300,10 @@ pub(crate) fn gather(view: &TensorView<'_>) -> PyResult<Vec<u8>> {
     let shape = view.shape();
     let strides: Vec<i64> = view.strides().collect();
     let ndim = shape.len();
-    let mut out = Vec::with_capacity(n * size);
+    let mut out = Vec::new();
+    n.checked_mul(size)
+        .and_then(|bytes| out.try_reserve_exact(bytes).ok())
+        .ok_or_else(|| cannot_allocate(n as u128 * size as u128))?;
     let mut index = vec![0i64; ndim];
     for _ in 0..n {
         let off: i64 = index.iter().zip(&strides).map(|(i, s)| i * s).sum::<i64>() * size as i64;
@@ -343,7 +371,7 @@ fn copy_from_device(
     }
     let (memory, offset) = span_memory(&view, device, false);
     let len = memory.len;
-    let mut words = vec![0u64; len.div_ceil(8).max(1)];
+    let mut words = host_words(len)?;
     if len > 0 {
         // SAFETY: words holds at least len bytes, initialised.
         let dst = unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), len) };

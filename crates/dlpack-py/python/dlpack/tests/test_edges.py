@@ -227,3 +227,28 @@ def test_broadcast_extents_beyond_64_bits_are_counted_and_refused_as_a_buffer():
     assert x.nbytes == 2**66
     refused(BufferError, memoryview, x, match=["Py_ssize_t", "4611686018427387904"])
     assert x.__array_interface__["strides"] == (0,)
+
+
+def test_copy_too_large_for_the_host_is_a_buffer_error():
+    # A broadcast array (stride 0) of 2**41 x 3 float64 holds 24 real bytes; its copy needs
+    # 48 TiB. The allocation failure aborted the process ("memory allocation of ... failed");
+    # it is refused now. Run in a child process, so that the old behaviour fails the test
+    # instead of killing the suite.
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, dlpack\n"
+        "x = dlpack.asdlpack(np.broadcast_to(np.arange(3.0), (2**41, 3)))\n"
+        "for kw in ({'copy': True}, {'copy': True, 'dl_device': (1, 0)}):\n"
+        "    try:\n"
+        "        x.__dlpack__(**kw)\n"
+        "    except BufferError as e:\n"
+        "        print(type(e).__name__, e)\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    lines = p.stdout.splitlines()
+    assert len(lines) == 2, p.stdout
+    for line in lines:
+        assert line.startswith("BufferError") and "52776558133248 bytes" in line, line
