@@ -22,83 +22,90 @@ fn asdlpack<'py>(
     protocol: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, DLPackObject>> {
     crate::error::guard(|| {
-        let py = obj.py();
         let protocol = protocol.map(protocol_name).transpose()?;
-        let protocol = protocol.as_deref();
-        let shared =
-            |s: Arc<SharedTensor>| Bound::new(py, DLPackObject::shared(obj.clone().unbind(), s));
-        let opts = ExtractOptions::default();
-        if let Some(p) = protocol {
-            return match Protocol::parse(p)? {
-                Protocol::Dlpack => {
-                    if !obj.hasattr(intern!(py, "__dlpack__"))? {
-                        return Err(type_err(format!(
-                            "protocol=\"dlpack\": {} has no __dlpack__",
-                            type_name(obj)
-                        )));
-                    }
-                    Bound::new(py, DLPackObject::forward(obj.clone().unbind()))
-                }
-                Protocol::Buffer => shared(SharedTensor::new(via_buffer(obj)?.into())),
-                Protocol::Capsule => shared(SharedTensor::new(consume_capsule(obj)?)),
-                Protocol::ArrayInterface | Protocol::CudaArrayInterface => {
-                    let cuda = Protocol::parse(p)? == Protocol::CudaArrayInterface;
-                    let attr = if cuda {
-                        intern!(py, "__cuda_array_interface__")
-                    } else {
-                        intern!(py, "__array_interface__")
-                    };
-                    let d = obj.getattr(attr).map_err(|_| {
-                        type_err(format!("protocol={p:?}: {} has no {attr}", type_name(obj)))
-                    })?;
-                    // The CAI stream is the producer's pending work: recorded,
-                    // and waited on by each consumer in __dlpack__(stream=...).
-                    let t = via_array_interface(obj, &d, cuda, &opts, true)?;
-                    let s = t.cai_stream();
-                    shared(SharedTensor::with_cai_stream(t.into_tensor(), s))
-                }
-            };
-        }
-        if let Ok(o) = obj.cast::<DLPackObject>() {
-            return Ok(o.clone());
-        }
-        if obj.is_instance_of::<Tensor>() {
-            return shared(shared_of(obj)?);
-        }
-        let info = type_info(obj);
-        if info.numpy {
-            // SAFETY: exactly numpy.ndarray.
-            unsafe { crate::numpy::check_numpy(obj)? };
-            return Bound::new(py, DLPackObject::numpy(obj.clone().unbind()));
-        }
-        if info.dlpack {
-            return Bound::new(py, DLPackObject::forward(obj.clone().unbind()));
-        }
-        if is_capsule(obj) {
-            return shared(SharedTensor::new(consume_capsule(obj)?));
-        }
-        // SAFETY: obj is live.
-        if unsafe { crate::pybuffer::PyObject_CheckBuffer(obj.as_ptr()) } != 0 {
-            return shared(SharedTensor::new(via_buffer(obj)?.into()));
-        }
-        if let Ok(d) = obj.getattr(intern!(py, "__array_interface__")) {
-            let t = via_array_interface(obj, &d, false, &opts, true)?;
-            return shared(SharedTensor::new(t.into_tensor()));
-        }
-        if let Ok(d) = obj.getattr(intern!(py, "__cuda_array_interface__")) {
-            let t = via_array_interface(obj, &d, true, &opts, true)?;
-            let s = t.cai_stream();
-            return shared(SharedTensor::with_cai_stream(t.into_tensor(), s));
-        }
-        if obj.hasattr(intern!(py, "__dlpack__"))? {
-            return Bound::new(py, DLPackObject::forward(obj.clone().unbind()));
-        }
-        Err(type_err(format!(
-            "asdlpack: cannot wrap an object of type {}: it has no __dlpack__, buffer protocol, \
-         __array_interface__ or __cuda_array_interface__, and is not a DLPack capsule",
-            type_name(obj)
-        )))
+        wrap(obj, protocol.as_deref())
     })
+}
+
+/// `asdlpack`'s body.
+fn wrap<'py>(
+    obj: &Bound<'py, PyAny>,
+    protocol: Option<&str>,
+) -> PyResult<Bound<'py, DLPackObject>> {
+    let py = obj.py();
+    let shared =
+        |s: Arc<SharedTensor>| Bound::new(py, DLPackObject::shared(obj.clone().unbind(), s));
+    let opts = ExtractOptions::default();
+    if let Some(p) = protocol {
+        return match Protocol::parse(p)? {
+            Protocol::Dlpack => {
+                if !obj.hasattr(intern!(py, "__dlpack__"))? {
+                    return Err(type_err(format!(
+                        "protocol=\"dlpack\": {} has no __dlpack__",
+                        type_name(obj)
+                    )));
+                }
+                Bound::new(py, DLPackObject::forward(obj.clone().unbind()))
+            }
+            Protocol::Buffer => shared(SharedTensor::new(via_buffer(obj)?.into())),
+            Protocol::Capsule => shared(SharedTensor::new(consume_capsule(obj)?)),
+            Protocol::ArrayInterface | Protocol::CudaArrayInterface => {
+                let cuda = Protocol::parse(p)? == Protocol::CudaArrayInterface;
+                let attr = if cuda {
+                    intern!(py, "__cuda_array_interface__")
+                } else {
+                    intern!(py, "__array_interface__")
+                };
+                let d = obj.getattr(attr).map_err(|_| {
+                    type_err(format!("protocol={p:?}: {} has no {attr}", type_name(obj)))
+                })?;
+                // The CAI stream is the producer's pending work: recorded,
+                // and waited on by each consumer in __dlpack__(stream=...).
+                let t = via_array_interface(obj, &d, cuda, &opts, true)?;
+                let s = t.cai_stream();
+                shared(SharedTensor::with_cai_stream(t.into_tensor(), s))
+            }
+        };
+    }
+    if let Ok(o) = obj.cast::<DLPackObject>() {
+        return Ok(o.clone());
+    }
+    if obj.is_instance_of::<Tensor>() {
+        return shared(shared_of(obj)?);
+    }
+    let info = type_info(obj);
+    if info.numpy {
+        // SAFETY: exactly numpy.ndarray.
+        unsafe { crate::numpy::check_numpy(obj)? };
+        return Bound::new(py, DLPackObject::numpy(obj.clone().unbind()));
+    }
+    if info.dlpack {
+        return Bound::new(py, DLPackObject::forward(obj.clone().unbind()));
+    }
+    if is_capsule(obj) {
+        return shared(SharedTensor::new(consume_capsule(obj)?));
+    }
+    // SAFETY: obj is live.
+    if unsafe { crate::pybuffer::PyObject_CheckBuffer(obj.as_ptr()) } != 0 {
+        return shared(SharedTensor::new(via_buffer(obj)?.into()));
+    }
+    if let Ok(d) = obj.getattr(intern!(py, "__array_interface__")) {
+        let t = via_array_interface(obj, &d, false, &opts, true)?;
+        return shared(SharedTensor::new(t.into_tensor()));
+    }
+    if let Ok(d) = obj.getattr(intern!(py, "__cuda_array_interface__")) {
+        let t = via_array_interface(obj, &d, true, &opts, true)?;
+        let s = t.cai_stream();
+        return shared(SharedTensor::with_cai_stream(t.into_tensor(), s));
+    }
+    if obj.hasattr(intern!(py, "__dlpack__"))? {
+        return Bound::new(py, DLPackObject::forward(obj.clone().unbind()));
+    }
+    Err(type_err(format!(
+        "asdlpack: cannot wrap an object of type {}: it has no __dlpack__, buffer protocol, \
+         __array_interface__ or __cuda_array_interface__, and is not a DLPack capsule",
+        type_name(obj)
+    )))
 }
 
 /// The text of `asdlpack`'s `protocol` (a str; text that is not valid
@@ -146,7 +153,7 @@ unsafe extern "C" fn asdlpack_fastcall(
         if nargs == 1 && kwnames.is_null() {
             // SAFETY: one positional value, borrowed for the call.
             let obj = unsafe { Borrowed::from_ptr(py, *args) };
-            return asdlpack(&obj, None).map(Bound::into_ptr);
+            return wrap(&obj, None).map(Bound::into_ptr);
         }
         let nkw = if kwnames.is_null() {
             0
@@ -200,42 +207,45 @@ DLDeviceType = enum.IntEnum('DLDeviceType', [
 #[pymodule]
 #[pyo3(name = "_native")]
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    crate::error::guard(|| {
-        let py = m.py();
-        // The classes' base type first, so that a failure is an import error.
-        crate::bufferbase::init(py)?;
-        let general = wrap_pyfunction!(asdlpack, m)?;
-        let _ = ASDLPACK_GENERAL.set(py, general.into_any().unbind());
-        let name = m.name()?;
-        // SAFETY: the def is a static; the module and its name are live; a new
-        // reference or NULL with an exception set.
-        let f = unsafe {
-            Bound::from_owned_ptr_or_err(
-                py,
-                ffi::PyCFunction_NewEx(
-                    std::ptr::from_ref(&ASDLPACK_DEF.0).cast_mut(),
-                    m.as_ptr(),
-                    name.as_ptr(),
-                ),
-            )?
-        };
-        m.add("asdlpack", f)?;
-        m.add_function(wrap_pyfunction!(capsule_info, m)?)?;
-        m.add_function(wrap_pyfunction!(live_tensors, m)?)?;
-        m.add_class::<DLPackObject>()?;
-        m.add_class::<Tensor>()?;
-        let ns = pyo3::types::PyDict::new(py);
-        py.run(&std::ffi::CString::new(DEVICE_TYPES)?, Some(&ns), None)?;
-        let e = ns
-            .get_item("DLDeviceType")?
-            .ok_or_else(|| type_err("DLDeviceType was not created"))?;
-        let _ = DEVICE_TYPE_ENUM.set(py, e.clone().unbind());
-        m.add("DLDeviceType", e)?;
-        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-        let testing = PyModule::new(py, "_testing")?;
-        crate::testing::register(&testing)?;
-        crate::gpu::register(&testing)?;
-        m.add_submodule(&testing)?;
-        Ok(())
-    })
+    crate::error::guard(|| init_module(m))
+}
+
+/// The module's contents (the body of [`native`]).
+fn init_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    // The classes' base type first, so that a failure is an import error.
+    crate::bufferbase::init(py)?;
+    let general = wrap_pyfunction!(asdlpack, m)?;
+    let _ = ASDLPACK_GENERAL.set(py, general.into_any().unbind());
+    let name = m.name()?;
+    // SAFETY: the def is a static; the module and its name are live; a new
+    // reference or NULL with an exception set.
+    let f = unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyCFunction_NewEx(
+                std::ptr::from_ref(&ASDLPACK_DEF.0).cast_mut(),
+                m.as_ptr(),
+                name.as_ptr(),
+            ),
+        )?
+    };
+    m.add("asdlpack", f)?;
+    m.add_function(wrap_pyfunction!(capsule_info, m)?)?;
+    m.add_function(wrap_pyfunction!(live_tensors, m)?)?;
+    m.add_class::<DLPackObject>()?;
+    m.add_class::<Tensor>()?;
+    let ns = pyo3::types::PyDict::new(py);
+    py.run(&std::ffi::CString::new(DEVICE_TYPES)?, Some(&ns), None)?;
+    let e = ns
+        .get_item("DLDeviceType")?
+        .ok_or_else(|| type_err("DLDeviceType was not created"))?;
+    let _ = DEVICE_TYPE_ENUM.set(py, e.clone().unbind());
+    m.add("DLDeviceType", e)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    let testing = PyModule::new(py, "_testing")?;
+    crate::testing::register(&testing)?;
+    crate::gpu::register(&testing)?;
+    m.add_submodule(&testing)?;
+    Ok(())
 }
