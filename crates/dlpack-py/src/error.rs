@@ -104,6 +104,15 @@ where
 /// so that its [`ErrorKind`] reaches the Python exception: an invalid
 /// device ordinal is a `ValueError`, a failing driver call a
 /// `BufferError`, as the device crate says.
+///
+/// ```
+/// use dlpack_core::{Error, ErrorKind};
+/// use dlpack_py::error::DeviceError;
+/// let e = DeviceError::from(Error::NotContiguous);
+/// assert_eq!(e.kind(), ErrorKind::Buffer);
+/// let err: pyo3::PyErr = e.into(); // a BufferError with the same message
+/// # let _ = err;
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum DeviceError {
