@@ -323,7 +323,7 @@ unsafe extern "C" fn bf_getbuffer(
 ) -> c_int {
     // SAFETY: bf_getbuffer is called with an attached thread state.
     let py = unsafe { Python::assume_attached() };
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let rc = crate::error::c_status(py, || {
         if view.is_null() {
             return Err(crate::error::buffer_err("bf_getbuffer: NULL view"));
         }
@@ -331,18 +331,12 @@ unsafe extern "C" fn bf_getbuffer(
         let obj = unsafe { Borrowed::from_ptr(py, obj) };
         // SAFETY: view is writable (checked non-NULL; CPython passes one).
         unsafe { getbuffer_any(&obj, view, flags) }
-    }));
-    let err = match r {
-        Ok(Ok(())) => return 0,
-        Ok(Err(e)) => e,
-        Err(payload) => crate::error::panic_err(payload),
-    };
-    if !view.is_null() {
+    });
+    if rc != 0 && !view.is_null() {
         // SAFETY: writable; on failure the protocol wants view->obj NULL.
         unsafe { (*view).obj = ptr::null_mut() };
     }
-    err.restore(py);
-    -1
+    rc
 }
 
 #[cfg(test)]

@@ -268,33 +268,41 @@ pub(crate) fn panic_err(payload: Box<dyn std::any::Any + Send>) -> PyErr {
 /// (`METH_FASTCALL` functions and methods): runs `f`, returns its new
 /// reference, or sets its error (a panic: [`panic_err`]) and returns NULL.
 /// No panic unwinds into CPython.
+///
+/// CPython calls these with its thread state attached, but pyo3 does not
+/// know it (its trampolines are not on the way): `f` runs under
+/// [`Python::attach`](pyo3::Python::attach), so that pyo3 releases the
+/// references `f` drops (a dropped `PyErr` holds an exception whose
+/// traceback holds the caller's frames) at once, not at the next pyo3
+/// entry point.
 pub(crate) fn c_entry(
     py: pyo3::Python<'_>,
     f: impl FnOnce() -> pyo3::PyResult<*mut pyo3::ffi::PyObject>,
 ) -> *mut pyo3::ffi::PyObject {
-    match guard(f) {
+    pyo3::Python::attach(|_| match guard(f) {
         Ok(p) => p,
         Err(e) => {
             e.restore(py);
             std::ptr::null_mut()
         }
-    }
+    })
 }
 
 /// The body of a hand-written C entry point that returns a status (`0` or
 /// `-1` with a Python error set): the exchange API's functions, buffer
 /// slots. A panic becomes [`panic_err`]'s error.
+/// It runs `f` under [`Python::attach`](pyo3::Python::attach), as [`c_entry`].
 pub(crate) fn c_status(
     py: pyo3::Python<'_>,
     f: impl FnOnce() -> pyo3::PyResult<()>,
 ) -> std::ffi::c_int {
-    match guard(f) {
+    pyo3::Python::attach(|_| match guard(f) {
         Ok(()) => 0,
         Err(e) => {
             e.restore(py);
             -1
         }
-    }
+    })
 }
 
 #[cfg(test)]

@@ -252,3 +252,36 @@ def test_copy_too_large_for_the_host_is_a_buffer_error():
     assert len(lines) == 2, p.stdout
     for line in lines:
         assert line.startswith("BufferError") and "52776558133248 bytes" in line, line
+
+
+class RaisingRepr:
+    def __repr__(self):
+        raise RuntimeError("repr of RaisingRepr")
+
+
+def test_a_refusal_releases_what_it_dropped_at_once():
+    # Naming a value whose repr raises drops that RuntimeError (and its traceback, which holds
+    # the caller's frames). In the hand-written METH_FASTCALL entry points pyo3 did not know the
+    # thread was attached and deferred the release to its next entry point: the caller's locals
+    # (here `held`; in the fuzzer a tensor, whose deleter then did not run) outlived the call.
+    import gc
+    import weakref
+
+    class Held:
+        pass
+
+    def call(held):
+        obj = AI(version=3, typestr=RaisingRepr(), shape=(1,), data=(0, False))
+        try:
+            dlpack.asdlpack(obj)
+        except TypeError as e:
+            assert "RaisingRepr object" in str(e)
+        else:
+            raise AssertionError("accepted")
+
+    held = Held()
+    alive = weakref.ref(held)
+    call(held)
+    del held
+    gc.collect()
+    assert alive() is None
