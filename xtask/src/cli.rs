@@ -30,6 +30,9 @@ Commands:
                                 (e.g. cargo xtask bench -- --warm-up-time 0.5 --measurement-time 1)
   fuzz [--seconds <N>]          Run each cargo-fuzz target of fuzz/ for N seconds (default 60) on
                                 nightly; installs cargo-fuzz if needed
+  fuzz --python [--seconds <N>] Build the module with overflow checks and run each hypothesis
+                                target of fuzz/python/ (every Python-facing parser) for N seconds,
+                                on the simulator; reports executions and findings per target
   help                          Print this help
 
 Options of test:
@@ -56,8 +59,8 @@ pub enum Command {
     TestGpu { sim: bool },
     /// `bench [-- <criterion args>]`
     Bench { criterion_args: Vec<String> },
-    /// `fuzz [--seconds N]`
-    Fuzz { seconds: u64 },
+    /// `fuzz [--python] [--seconds N]`
+    Fuzz { seconds: u64, python: bool },
 }
 
 impl Command {
@@ -116,8 +119,13 @@ impl Command {
             },
             "fuzz" => {
                 let mut seconds = DEFAULT_FUZZ_SECONDS;
+                let mut python = false;
                 let mut rest = rest.iter();
                 while let Some(arg) = rest.next() {
+                    if arg == "--python" {
+                        python = true;
+                        continue;
+                    }
                     let value = match arg.strip_prefix("--seconds") {
                         Some("") => rest.next().map(String::as_str),
                         Some(inline) => match inline.strip_prefix('=') {
@@ -133,7 +141,7 @@ impl Command {
                             Error::new("`fuzz --seconds` needs a positive whole number of seconds")
                         })?;
                 }
-                Ok(Self::Fuzz { seconds })
+                Ok(Self::Fuzz { seconds, python })
             }
             other => Err(Error::new(format!(
                 "unknown command `{other}`; run `cargo xtask --help` for the list"
@@ -198,15 +206,15 @@ mod tests {
                 criterion_args: vec!["--warm-up-time".into(), "0.5".into(), "--help".into()]
             }
         );
-        assert_eq!(parse("fuzz").unwrap(), Command::Fuzz { seconds: 60 });
+        let fuzz = |seconds, python| Command::Fuzz { seconds, python };
+        assert_eq!(parse("fuzz").unwrap(), fuzz(60, false));
+        assert_eq!(parse("fuzz --seconds 5").unwrap(), fuzz(5, false));
+        assert_eq!(parse("fuzz --seconds=7").unwrap(), fuzz(7, false));
         assert_eq!(
-            parse("fuzz --seconds 5").unwrap(),
-            Command::Fuzz { seconds: 5 }
+            parse("fuzz --python --seconds 600").unwrap(),
+            fuzz(600, true)
         );
-        assert_eq!(
-            parse("fuzz --seconds=7").unwrap(),
-            Command::Fuzz { seconds: 7 }
-        );
+        assert_eq!(parse("fuzz --seconds=9 --python").unwrap(), fuzz(9, true));
     }
 
     #[test]
@@ -219,5 +227,6 @@ mod tests {
         assert!(parse("fuzz --seconds 0").is_err());
         assert!(parse("fuzz --seconds abc").is_err());
         assert!(parse("fuzz --secondsx").is_err());
+        assert!(parse("fuzz --pythonx").is_err());
     }
 }

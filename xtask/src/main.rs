@@ -77,6 +77,13 @@ fn run(ws: &Workspace, command: Command) -> cmd::Result {
         Command::Test(options) => tasks::test(ws, options),
         Command::TestGpu { sim } => tasks::test_gpu(ws, sim),
         Command::Bench { criterion_args } => tasks::bench(ws, &criterion_args),
-        Command::Fuzz { seconds } => tasks::fuzz(ws, seconds),
+        Command::Fuzz {
+            seconds,
+            python: false,
+        } => tasks::fuzz(ws, seconds),
+        Command::Fuzz {
+            seconds,
+            python: true,
+        } => tasks::fuzz_python(ws, seconds),
     }
 }

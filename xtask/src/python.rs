@@ -103,6 +103,17 @@ impl Venv {
         crate::wheel::install(ws, self)
     }
 
+    /// Builds the extension with the cargo profile `profile` and installs it into the
+    /// environment in place (`maturin develop`): the Python fuzzer's build, with overflow checks.
+    pub fn build_module_with(&self, ws: &Workspace, profile: &str) -> Result {
+        self.apply(Cmd::new(self.dir.join("bin").join("maturin")))
+            .args(["develop", "--profile", profile, "--manifest-path"])
+            .arg(ws.root().join(crate::wheel::MODULE_MANIFEST))
+            .env("CARGO_TARGET_DIR", ws.target_dir())
+            .current_dir(ws.root())
+            .run()
+    }
+
     /// Runs the test suite shipped in the installed package (`dlpack.tests.run()`), with extra
     /// pytest arguments.
     pub fn pytest(&self, ws: &Workspace, args: &[&str]) -> Cmd {

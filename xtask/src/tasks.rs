@@ -80,6 +80,15 @@ const BENCH_PACKAGE: &str = "dlpack-benches";
 pub const FUZZ_TARGETS: &[&str] = &["validate_tensor"];
 pub const DEFAULT_FUZZ_SECONDS: u64 = 60;
 
+/// The Python fuzz harness (hypothesis; one target per Python-facing parser of the module).
+const PYTHON_FUZZ: &str = "fuzz/python/run.py";
+/// Seconds per target of its short run in `cargo xtask test` (seven targets: about a minute).
+const PYTHON_FUZZ_TEST_SECONDS: u64 = 8;
+/// The cargo profile `cargo xtask fuzz --python` builds the module with: release code with
+/// overflow checks and debug assertions, so that unchecked arithmetic on foreign values panics
+/// (a finding) instead of wrapping.
+const PYTHON_FUZZ_PROFILE: &str = "fuzz-python";
+
 /// A demo: an example of a package, run by `cargo xtask demo`.
 #[derive(Debug)]
 struct Demo {
@@ -207,6 +216,13 @@ pub fn test(ws: &Workspace, options: TestOptions) -> Result {
         })
         .step("windows", || wheel::check_windows(ws, venv.get()))
         .step("crates", || publish::check(ws, cargo_in(ws, venv.get())))
+        .step("python fuzz", || {
+            let venv = venv
+                .get()
+                .ok_or_else(|| Error::new("the python env step did not run"))?;
+            let run = python_fuzz(ws, venv, PYTHON_FUZZ_TEST_SECONDS);
+            gpu::with_simulator(run, simulator.get().and_then(|s| s.as_deref())).run()
+        })
         .step_unless(quick, "no_std", || build_no_std(ws))
         .step_unless(skip_miri, "miri", || miri(ws))
         .run()
@@ -491,6 +507,38 @@ pub fn fuzz(ws: &Workspace, seconds: u64) -> Result {
         });
     }
     plan.run()
+}
+
+/// `cargo xtask fuzz --python [--seconds N]`: the module built with overflow checks, then each
+/// target of the Python harness for `seconds`, on the simulator.
+pub fn fuzz_python(ws: &Workspace, seconds: u64) -> Result {
+    let venv: OnceCell<Venv> = OnceCell::new();
+    let simulator: OnceCell<Option<std::path::PathBuf>> = OnceCell::new();
+    Plan::new("xtask fuzz --python")
+        .step("python env", || {
+            let _ = venv.set(Venv::ensure(ws)?);
+            Ok(())
+        })
+        .step("module", || {
+            let _ = simulator.set(gpu::build_simulator(ws)?);
+            venv.get()
+                .ok_or_else(|| Error::new("the python env step did not run"))?
+                .build_module_with(ws, PYTHON_FUZZ_PROFILE)
+        })
+        .step("fuzz", || {
+            let venv = venv
+                .get()
+                .ok_or_else(|| Error::new("the python env step did not run"))?;
+            let run = python_fuzz(ws, venv, seconds);
+            gpu::with_simulator(run, simulator.get().and_then(|s| s.as_deref())).run()
+        })
+        .run()
+}
+
+/// The Python fuzz harness for `seconds` per target.
+fn python_fuzz(ws: &Workspace, venv: &Venv, seconds: u64) -> Cmd {
+    venv.script(ws, PYTHON_FUZZ)
+        .args(["--seconds", &seconds.to_string()])
 }
 
 fn fuzz_target(

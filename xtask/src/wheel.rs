@@ -44,7 +44,7 @@ const COMPATIBILITY: &str = "manylinux2014";
 const PLATFORM_TAG: &str = "manylinux_2_17_x86_64";
 
 /// The crate of the extension module.
-const MODULE_MANIFEST: &str = "crates/dlpack-py/Cargo.toml";
+pub(crate) const MODULE_MANIFEST: &str = "crates/dlpack-py/Cargo.toml";
 
 /// Folders under the target directory: the wheel, the clean venvs, pytest's JUnit reports.
 const WHEEL_DIR: &str = "wheels/release";

@@ -47,12 +47,18 @@ impl Error {
     }
 
     /// The Python exception this error maps to: `ValueError` for bad
-    /// arguments (streams, devices), `BufferError` for everything that makes
-    /// the export or import impossible.
+    /// arguments (streams, devices: a negative ordinal, or one the driver
+    /// calls invalid), `BufferError` for everything that makes the export or
+    /// import impossible.
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Core(e) => e.kind(),
             Error::InvalidOrdinal { .. } => ErrorKind::Value,
+            Error::Driver { source, .. }
+                if source.0 == cudarc::driver::sys::CUresult::CUDA_ERROR_INVALID_DEVICE =>
+            {
+                ErrorKind::Value
+            }
             Error::DriverNotFound
             | Error::Driver { .. }
             | Error::UnsupportedDevice { .. }

@@ -208,6 +208,7 @@ fn is_ours(py: Python<'_>, ty: *mut ffi::PyTypeObject) -> bool {
     // DLPackObject first: asdlpack creates one per call.
     is(DLPackObject::lazy_type_object().get_or_try_init(py))
         || is(Tensor::lazy_type_object().get_or_try_init(py))
+        || is(crate::testing::BufferExporter::lazy_type_object().get_or_try_init(py))
 }
 
 /// `tp_new`: an uninitialised instance of `subtype` (pyo3 writes the Rust
@@ -223,12 +224,17 @@ unsafe extern "C" fn tp_new(
 ) -> *mut ffi::PyObject {
     // SAFETY: tp_new is called with an attached thread state.
     let py = unsafe { Python::assume_attached() };
-    if !is_ours(py, subtype) {
-        type_err(
-            "dlpack._BufferBase is the base of dlpack.Tensor and dlpack.DLPackObject only; \
-             create those with dlpack.asdlpack or from Rust",
-        )
-        .restore(py);
+    let ours = crate::error::c_status(py, || {
+        if is_ours(py, subtype) {
+            Ok(())
+        } else {
+            Err(type_err(
+                "dlpack._BufferBase is the base of dlpack.Tensor and dlpack.DLPackObject only; \
+                 create those with dlpack.asdlpack or from Rust",
+            ))
+        }
+    });
+    if ours != 0 {
         return ptr::null_mut();
     }
     // SAFETY: subtype is one of our heap types (PyType_GetSlot accepts heap
@@ -278,6 +284,7 @@ unsafe fn dealloc(obj: *mut ffi::PyObject) {
 ///
 /// As [`dealloc`].
 unsafe extern "C" fn tp_dealloc(obj: *mut ffi::PyObject) {
+    // No panic: FFI calls only.
     // SAFETY: GC types are untracked before deallocation (untracking twice
     // is harmless); then as dealloc.
     unsafe {
@@ -297,6 +304,7 @@ unsafe extern "C" fn tp_traverse(
     visit: ffi::visitproc,
     arg: *mut c_void,
 ) -> c_int {
+    // No panic: FFI calls only.
     // SAFETY: obj is live; Py_TYPE reads its type; visit is the GC's.
     unsafe { visit(ffi::Py_TYPE(obj).cast(), arg) }
 }
@@ -315,7 +323,7 @@ unsafe extern "C" fn bf_getbuffer(
 ) -> c_int {
     // SAFETY: bf_getbuffer is called with an attached thread state.
     let py = unsafe { Python::assume_attached() };
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let rc = crate::error::c_status(py, || {
         if view.is_null() {
             return Err(crate::error::buffer_err("bf_getbuffer: NULL view"));
         }
@@ -323,18 +331,12 @@ unsafe extern "C" fn bf_getbuffer(
         let obj = unsafe { Borrowed::from_ptr(py, obj) };
         // SAFETY: view is writable (checked non-NULL; CPython passes one).
         unsafe { getbuffer_any(&obj, view, flags) }
-    }));
-    let err = match r {
-        Ok(Ok(())) => return 0,
-        Ok(Err(e)) => e,
-        Err(_) => pyo3::panic::PanicException::new_err("panic in bf_getbuffer"),
-    };
-    if !view.is_null() {
+    });
+    if rc != 0 && !view.is_null() {
         // SAFETY: writable; on failure the protocol wants view->obj NULL.
         unsafe { (*view).obj = ptr::null_mut() };
     }
-    err.restore(py);
-    -1
+    rc
 }
 
 #[cfg(test)]

@@ -41,96 +41,120 @@ impl Buffer {
     #[new]
     #[pyo3(signature = (obj, flags = 0))]
     fn new(obj: &Bound<'_, PyAny>, flags: c_int) -> PyResult<Self> {
-        Ok(Buffer {
-            held: HeldBuffer::request(obj, flags)?,
+        crate::error::guard(|| {
+            Ok(Buffer {
+                held: HeldBuffer::request(obj, flags)?,
+            })
         })
     }
 
     /// The exporting object.
     #[getter]
-    fn obj(&self, py: Python<'_>) -> Py<PyAny> {
-        let p = self.held.view().obj;
-        if p.is_null() {
-            return py.None();
-        }
-        // SAFETY: the view holds a reference to its exporter.
-        unsafe { Bound::from_borrowed_ptr(py, p) }.unbind()
+    fn obj(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        crate::error::guard(|| {
+            Ok({
+                let p = self.held.view().obj;
+                if p.is_null() {
+                    return Ok(py.None());
+                }
+                // SAFETY: the view holds a reference to its exporter.
+                unsafe { Bound::from_borrowed_ptr(py, p) }.unbind()
+            })
+        })
     }
 
     /// Dimensions.
     #[getter]
-    fn ndim(&self) -> c_int {
-        self.held.view().ndim
+    fn ndim(&self) -> PyResult<c_int> {
+        crate::error::guard(|| Ok(self.held.view().ndim))
     }
 
     /// Extents (`None` when not requested: no `PyBUF_ND`).
     #[getter]
     fn shape<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
-        let v = self.held.view();
-        // SAFETY: the exporter filled ndim entries, or NULL.
-        unsafe { entries(py, v.shape, v.ndim) }
+        crate::error::guard(|| {
+            let v = self.held.view();
+            // SAFETY: the exporter filled ndim entries, or NULL.
+            unsafe { entries(py, v.shape, v.ndim) }
+        })
     }
 
     /// Strides in bytes (`None` when not requested: no `PyBUF_STRIDES`).
     #[getter]
     fn strides<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
-        let v = self.held.view();
-        // SAFETY: as above.
-        unsafe { entries(py, v.strides, v.ndim) }
+        crate::error::guard(|| {
+            let v = self.held.view();
+            // SAFETY: as above.
+            unsafe { entries(py, v.strides, v.ndim) }
+        })
     }
 
     /// PIL-style suboffsets (`None` for plain memory).
     #[getter]
     fn suboffsets<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
-        let v = self.held.view();
-        // SAFETY: as above.
-        unsafe { entries(py, v.suboffsets, v.ndim) }
+        crate::error::guard(|| {
+            let v = self.held.view();
+            // SAFETY: as above.
+            unsafe { entries(py, v.suboffsets, v.ndim) }
+        })
     }
 
     /// Bytes per item.
     #[getter]
-    fn itemsize(&self) -> isize {
-        self.held.view().itemsize
+    fn itemsize(&self) -> PyResult<isize> {
+        crate::error::guard(|| Ok(self.held.view().itemsize))
     }
 
     /// Bytes of the whole buffer.
     #[getter]
-    fn len(&self) -> isize {
-        self.held.view().len
+    fn len(&self) -> PyResult<isize> {
+        crate::error::guard(|| Ok(self.held.view().len))
     }
 
     /// Whether the exporter gave read-only memory.
     #[getter]
-    fn readonly(&self) -> bool {
-        self.held.view().readonly != 0
+    fn readonly(&self) -> PyResult<bool> {
+        crate::error::guard(|| Ok(self.held.view().readonly != 0))
     }
 
     /// The address of the first byte (`None` for NULL).
     #[getter]
-    fn pointer(&self) -> Option<usize> {
-        let p = self.held.view().buf;
-        (!p.is_null()).then_some(p as usize)
+    fn pointer(&self) -> PyResult<Option<usize>> {
+        crate::error::guard(|| {
+            Ok({
+                let p = self.held.view().buf;
+                (!p.is_null()).then_some(p as usize)
+            })
+        })
     }
 
     /// The PEP 3118 format (`None` when not requested: no `PyBUF_FORMAT`).
     #[getter]
-    fn format(&self) -> Option<String> {
-        let f = self.held.view().format;
-        if f.is_null() {
-            return None;
-        }
-        // SAFETY: a non-NULL format is a C string owned by the view.
-        Some(unsafe { CStr::from_ptr(f) }.to_string_lossy().into_owned())
+    fn format(&self) -> PyResult<Option<String>> {
+        crate::error::guard(|| {
+            Ok({
+                let f = self.held.view().format;
+                if f.is_null() {
+                    return Ok(None);
+                }
+                // SAFETY: a non-NULL format is a C string owned by the view.
+                Some(unsafe { CStr::from_ptr(f) }.to_string_lossy().into_owned())
+            })
+        })
     }
 
-    fn __repr__(&self) -> String {
-        let v = self.held.view();
-        format!(
-            "<dlpack.buffer.Buffer ndim={} itemsize={} len={} readonly={}>",
-            v.ndim,
-            v.itemsize,
-            v.len,
-            v.readonly != 0
-        )
+    fn __repr__(&self) -> PyResult<String> {
+        crate::error::guard(|| {
+            Ok({
+                let v = self.held.view();
+                format!(
+                    "<dlpack.buffer.Buffer ndim={} itemsize={} len={} readonly={}>",
+                    v.ndim,
+                    v.itemsize,
+                    v.len,
+                    v.readonly != 0
+                )
+            })
+        })
     }
 }

@@ -71,6 +71,7 @@ impl From<AnyManagedTensor> for RawManaged {
 /// It never raises and never disturbs a pending exception: `PyCapsule_IsValid`
 /// sets no error, and the pointer is read only under the matching name.
 unsafe extern "C" fn capsule_destructor(capsule: *mut ffi::PyObject) {
+    // No panic: FFI calls and the tensor's own (C) deleter only.
     // SAFETY: called by CPython with the GIL held on a live capsule object.
     unsafe {
         if ffi::PyCapsule_IsValid(capsule, Abi::Versioned.capsule_name().as_ptr()) == 1 {

@@ -56,3 +56,351 @@ impl<T> IntoPyResult<T> for Result<T, Error> {
         self.map_err(to_pyerr)
     }
 }
+
+/// How a foreign value is named in a message: its `repr`, cut to 80
+/// characters; the type's name when `repr` itself fails (its error is
+/// dropped). Never raises.
+pub(crate) fn show(v: &pyo3::Bound<'_, pyo3::PyAny>) -> String {
+    use pyo3::types::PyAnyMethods;
+    use pyo3::types::PyStringMethods;
+    match v.repr() {
+        Ok(r) => {
+            let s = r.to_string_lossy();
+            match s.char_indices().nth(80) {
+                Some((cut, _)) => format!("{}...", &s[..cut]),
+                None => s.into_owned(),
+            }
+        }
+        Err(_) => format!("<{} object>", crate::capsule::type_name(v)),
+    }
+}
+
+/// A foreign int where an `i64` (or narrower, by `T`) is needed: the value,
+/// or `TypeError` (not an int) / `ValueError` (out of range) naming `what`
+/// and `rule`.
+pub(crate) fn int_arg<T>(
+    v: &pyo3::Bound<'_, pyo3::PyAny>,
+    what: &str,
+    rule: &str,
+) -> pyo3::PyResult<T>
+where
+    for<'a, 'py> T: pyo3::FromPyObject<'a, 'py>,
+{
+    use pyo3::types::PyAnyMethods;
+    v.extract::<T>().map_err(|_| {
+        if v.is_instance_of::<pyo3::types::PyInt>() {
+            value_err(format!("{what}={} is out of range: {rule}", show(v)))
+        } else {
+            type_err(format!(
+                "{what} must be {rule}, got {} of type {}",
+                show(v),
+                crate::capsule::type_name(v)
+            ))
+        }
+    })
+}
+
+/// A failure of the device layer (stream ordering, device copies), typed
+/// so that its [`ErrorKind`] reaches the Python exception: an invalid
+/// device ordinal is a `ValueError`, a failing driver call a
+/// `BufferError`, as the device crate says.
+///
+/// ```
+/// use dlpack_core::{Error, ErrorKind};
+/// use dlpack_py::error::DeviceError;
+/// let e = DeviceError::from(Error::NotContiguous);
+/// assert_eq!(e.kind(), ErrorKind::Buffer);
+/// let err: pyo3::PyErr = e.into(); // a BufferError with the same message
+/// # let _ = err;
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum DeviceError {
+    /// From `dlpack-cuda`.
+    #[cfg(feature = "cuda")]
+    Cuda(dlpack_cuda::Error),
+    /// From `dlpack-rocm`.
+    #[cfg(feature = "rocm")]
+    Rocm(dlpack_rocm::Error),
+    /// A rule of the standard (from `dlpack-core`).
+    Core(Error),
+    /// Nothing in this build can do `action` for memory of `device` (its
+    /// device crate is not compiled in, or the tensor has no synchroniser).
+    Unsupported {
+        /// The tensor's device.
+        device: dlpack_core::ffi::DLDevice,
+        /// What was asked, e.g. `"copy data to the host"`.
+        action: &'static str,
+    },
+    /// `action` failed for memory of `device` (the device layer's error,
+    /// whose kind this keeps).
+    Failed {
+        /// The tensor's device.
+        device: dlpack_core::ffi::DLDevice,
+        /// What was asked, e.g. `"copy data to the host"`.
+        action: &'static str,
+        /// Why it failed.
+        source: Box<DeviceError>,
+    },
+    /// Ordering streams for a stream value given by Python failed: the
+    /// value, and the device layer's error (whose kind this keeps).
+    Stream {
+        /// Where the value came from, e.g. `"__dlpack__"`.
+        what: &'static str,
+        /// The stream value.
+        stream: i64,
+        /// The tensor's device.
+        device: dlpack_core::ffi::DLDevice,
+        /// Why it failed.
+        source: Box<DeviceError>,
+    },
+}
+
+impl DeviceError {
+    /// The Python exception this error maps to.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            #[cfg(feature = "cuda")]
+            DeviceError::Cuda(e) => e.kind(),
+            #[cfg(feature = "rocm")]
+            DeviceError::Rocm(e) => e.kind(),
+            DeviceError::Core(e) => e.kind(),
+            DeviceError::Unsupported { .. } => ErrorKind::Buffer,
+            DeviceError::Stream { source, .. } | DeviceError::Failed { source, .. } => {
+                source.kind()
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            #[cfg(feature = "cuda")]
+            DeviceError::Cuda(e) => std::fmt::Display::fmt(e, f),
+            #[cfg(feature = "rocm")]
+            DeviceError::Rocm(e) => std::fmt::Display::fmt(e, f),
+            DeviceError::Core(e) => std::fmt::Display::fmt(e, f),
+            DeviceError::Unsupported { device, action } => write!(
+                f,
+                "cannot {action} for memory on {device:?}: this build has no device crate for it"
+            ),
+            DeviceError::Failed {
+                device,
+                action,
+                source,
+            } => write!(f, "cannot {action} for memory on {device:?}: {source}"),
+            DeviceError::Stream {
+                what,
+                stream,
+                device,
+                source,
+            } => write!(
+                f,
+                "{what}: stream={stream} cannot be ordered after the producer's work on \
+                 {device:?} (a stream must be a live stream of the tensor's device): {source}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DeviceError {}
+
+#[cfg(feature = "cuda")]
+impl From<dlpack_cuda::Error> for DeviceError {
+    fn from(e: dlpack_cuda::Error) -> Self {
+        DeviceError::Cuda(e)
+    }
+}
+
+#[cfg(feature = "rocm")]
+impl From<dlpack_rocm::Error> for DeviceError {
+    fn from(e: dlpack_rocm::Error) -> Self {
+        DeviceError::Rocm(e)
+    }
+}
+
+impl From<Error> for DeviceError {
+    fn from(e: Error) -> Self {
+        DeviceError::Core(e)
+    }
+}
+
+impl From<DeviceError> for PyErr {
+    fn from(e: DeviceError) -> Self {
+        kind_err(e.kind(), e.to_string())
+    }
+}
+
+/// Runs the body of a Python entry point (`#[pyfunction]`, `#[pymethods]`,
+/// `#[pymodule]`): its result, or — should it ever panic, which is a bug —
+/// a `SystemError` naming the bug (see [`panic_err`]) instead of pyo3's
+/// `PanicException`, a `BaseException` that `except Exception` misses.
+/// Every entry point of the crate goes through this (or [`c_entry`] /
+/// [`c_status`] for hand-written C entry points); a test reads the sources
+/// and fails on one that does not.
+#[inline(always)]
+pub(crate) fn guard<T>(f: impl FnOnce() -> pyo3::PyResult<T>) -> pyo3::PyResult<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => Err(panic_err(payload)),
+    }
+}
+
+/// The `SystemError` of a caught panic: "internal error in dlpack (please
+/// report): <the panic's message>".
+#[cold]
+#[inline(never)]
+pub(crate) fn panic_err(payload: Box<dyn std::any::Any + Send>) -> PyErr {
+    let msg = if let Some(s) = payload.downcast_ref::<String>() {
+        s.as_str()
+    } else if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else {
+        "a panic without a message"
+    };
+    pyo3::exceptions::PySystemError::new_err(format!(
+        "internal error in dlpack (please report): {msg}"
+    ))
+}
+
+/// The body of a hand-written C entry point that returns an object
+/// (`METH_FASTCALL` functions and methods): runs `f`, returns its new
+/// reference, or sets its error (a panic: [`panic_err`]) and returns NULL.
+/// No panic unwinds into CPython.
+///
+/// CPython calls these with its thread state attached, but pyo3 does not
+/// know it (its trampolines are not on the way): `f` runs under
+/// [`Python::attach`](pyo3::Python::attach), so that pyo3 releases the
+/// references `f` drops (a dropped `PyErr` holds an exception whose
+/// traceback holds the caller's frames) at once, not at the next pyo3
+/// entry point.
+pub(crate) fn c_entry(
+    py: pyo3::Python<'_>,
+    f: impl FnOnce() -> pyo3::PyResult<*mut pyo3::ffi::PyObject>,
+) -> *mut pyo3::ffi::PyObject {
+    pyo3::Python::attach(|_| match guard(f) {
+        Ok(p) => p,
+        Err(e) => {
+            e.restore(py);
+            std::ptr::null_mut()
+        }
+    })
+}
+
+/// The body of a hand-written C entry point that returns a status (`0` or
+/// `-1` with a Python error set): the exchange API's functions, buffer
+/// slots. A panic becomes [`panic_err`]'s error.
+/// It runs `f` under [`Python::attach`](pyo3::Python::attach), as [`c_entry`].
+pub(crate) fn c_status(
+    py: pyo3::Python<'_>,
+    f: impl FnOnce() -> pyo3::PyResult<()>,
+) -> std::ffi::c_int {
+    pyo3::Python::attach(|_| match guard(f) {
+        Ok(()) => 0,
+        Err(e) => {
+            e.restore(py);
+            -1
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    /// The crate's sources, by file name.
+    fn sources() -> Vec<(String, String)> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+        let mut out: Vec<(String, String)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read_to_string(&p).unwrap())
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The text of the body of the `fn` at `at` (after its opening brace).
+    fn body_after(src: &str, at: usize) -> &str {
+        let mut depth = 0i32;
+        for (i, c) in src[at..].char_indices() {
+            match c {
+                '(' | '<' => depth += 1,
+                ')' => depth -= 1,
+                '>' if !src[at..at + i].ends_with('-') => depth -= 1,
+                '{' if depth == 0 => return src[at + i + 1..].trim_start(),
+                _ => {}
+            }
+        }
+        ""
+    }
+
+    /// Architecture rule: every Python entry point of the crate catches
+    /// panics (a panic is a `SystemError`, never `PanicException` or an
+    /// abort): `#[pyfunction]`, `#[pymodule]` and every method of a
+    /// `#[pymethods]` block start with `guard`, and every `extern "C"`
+    /// function defined here with `c_entry` / `c_status` / `catch_unwind`,
+    /// or says why it cannot panic (`// No panic: ...`).
+    #[test]
+    fn every_entry_point_catches_panics() {
+        let mut missing = Vec::new();
+        for (file, src) in sources() {
+            let lines: Vec<&str> = src.lines().collect();
+            let offsets: Vec<usize> = lines
+                .iter()
+                .scan(0, |o, l| {
+                    let here = *o;
+                    *o += l.len() + 1;
+                    Some(here)
+                })
+                .collect();
+            let mut in_methods: Option<String> = None;
+            let mut pending = false;
+            for (n, line) in lines.iter().enumerate() {
+                let t = line.trim_start();
+                let indent = &line[..line.len() - t.len()];
+                if let Some(end) = &in_methods {
+                    if *line == end.as_str() {
+                        in_methods = None;
+                    }
+                }
+                if t.starts_with("#[pyfunction]") || t.starts_with("#[pymodule]") {
+                    pending = true;
+                }
+                if t.starts_with("#[pymethods]") {
+                    in_methods = Some(format!("{indent}}}"));
+                }
+                let is_fn = t.starts_with("fn ")
+                    || t.starts_with("pub fn ")
+                    || t.starts_with("pub(crate) fn ");
+                if is_fn && (pending || in_methods.is_some()) {
+                    pending = false;
+                    let body = body_after(&src, offsets[n]);
+                    if !(body.starts_with("crate::error::guard(") || body.starts_with("guard(")) {
+                        missing.push(format!("{file}:{}: {t}", n + 1));
+                    }
+                }
+                let is_c =
+                    t.contains("extern \"C\" fn ") && !t.contains('=') && !t.contains("Option<");
+                if is_c {
+                    let body = body_after(&src, offsets[n]);
+                    let head: String = body.lines().take(4).collect::<Vec<_>>().join("\n");
+                    if !["c_entry(", "c_status(", "catch_unwind(", "// No panic:"]
+                        .iter()
+                        .any(|k| head.contains(k))
+                    {
+                        missing.push(format!("{file}:{}: {t}", n + 1));
+                    }
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "entry points that do not catch panics:\n{}",
+            missing.join("\n")
+        );
+    }
+}

@@ -28,7 +28,7 @@ use pyo3::exceptions::{PyAttributeError, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
-use crate::error::{IntoPyResult, value_err};
+use crate::error::{DeviceError, IntoPyResult, value_err};
 use crate::import::CudaHooks;
 use crate::object::{Tensor, device_tuple};
 use crate::owner::Keep;
@@ -104,7 +104,7 @@ fn default_stream(kind: StreamKind) -> u64 {
 
 /// Orders `consumer` after `producer` (raw handles) on `device`, through the
 /// device crate; no driver call when they are the same stream.
-fn order_after(device: DLDevice, producer: u64, consumer: u64) -> Result<(), String> {
+fn order_after(device: DLDevice, producer: u64, consumer: u64) -> Result<(), DeviceError> {
     let kind = device.device_type.stream_kind();
     let (Some(p), Some(c)) = (
         DeviceStream::from_raw(kind, producer),
@@ -115,7 +115,7 @@ fn order_after(device: DLDevice, producer: u64, consumer: u64) -> Result<(), Str
     apply(device, plan_sync(StreamRequest::Sync(c), Some(p)))
 }
 
-fn apply(device: DLDevice, action: SyncAction) -> Result<(), String> {
+fn apply(device: DLDevice, action: SyncAction) -> Result<(), DeviceError> {
     if action == SyncAction::Nothing {
         return Ok(());
     }
@@ -123,45 +123,46 @@ fn apply(device: DLDevice, action: SyncAction) -> Result<(), String> {
         #[cfg(feature = "cuda")]
         StreamKind::Cuda => {
             use dlpack_core::sync::StreamSync;
-            dlpack_cuda::CudaSync
-                .apply(device, action)
-                .map_err(|e| e.to_string())
+            Ok(dlpack_cuda::CudaSync.apply(device, action)?)
         }
         #[cfg(feature = "rocm")]
         StreamKind::Rocm => {
             use dlpack_core::sync::StreamSync;
-            dlpack_rocm::RocmSync
-                .apply(device, action)
-                .map_err(|e| e.to_string())
+            Ok(dlpack_rocm::RocmSync.apply(device, action)?)
         }
-        _ => Err(format!(
-            "cannot synchronise streams of {device:?}: this build has no device crate for it"
-        )),
+        _ => Err(DeviceError::Unsupported {
+            device,
+            action: "synchronise streams",
+        }),
     }
 }
 
 /// Copies `dst.len()` bytes at device address `src` to `dst`, ordered after
 /// the work on `producer` (blocks the host: it is the consumer).
-fn copy_to_host(device: DLDevice, src: u64, dst: &mut [u8], producer: u64) -> Result<(), String> {
+fn copy_to_host(
+    device: DLDevice,
+    src: u64,
+    dst: &mut [u8],
+    producer: u64,
+) -> Result<(), DeviceError> {
     match device.device_type.stream_kind() {
         #[cfg(feature = "cuda")]
         StreamKind::Cuda => {
             // SAFETY: callers pass the span of a live, validated device tensor
             // and a stream of its device (or a default stream).
-            unsafe { dlpack_cuda::raw::copy_to_host(device.device_id, src, dst, producer) }
-                .map_err(|e| e.to_string())
+            Ok(unsafe { dlpack_cuda::raw::copy_to_host(device.device_id, src, dst, producer) }?)
         }
         #[cfg(feature = "rocm")]
         StreamKind::Rocm => {
             // SAFETY: as above.
-            unsafe { dlpack_rocm::raw::copy_to_host(device.device_id, src, dst, producer) }
-                .map_err(|e| e.to_string())
+            Ok(unsafe { dlpack_rocm::raw::copy_to_host(device.device_id, src, dst, producer) }?)
         }
         _ => {
             let _ = (src, dst, producer);
-            Err(format!(
-                "cannot copy data on {device:?} to the host: this build has no device crate for it"
-            ))
+            Err(DeviceError::Unsupported {
+                device,
+                action: "copy data to the host",
+            })
         }
     }
 }
@@ -185,7 +186,7 @@ impl DeviceSync {
 }
 
 impl ExportSync for DeviceSync {
-    fn sync(&self, device: DLDevice, request: StreamRequest) -> Result<(), String> {
+    fn sync(&self, device: DLDevice, request: StreamRequest) -> Result<(), DeviceError> {
         let kind = device.device_type.stream_kind();
         let producer = self
             .producer
@@ -193,7 +194,7 @@ impl ExportSync for DeviceSync {
         apply(device, plan_sync(request, producer))
     }
 
-    fn copy_to_host(&self, device: DLDevice, src: u64, dst: &mut [u8]) -> Result<(), String> {
+    fn copy_to_host(&self, device: DLDevice, src: u64, dst: &mut [u8]) -> Result<(), DeviceError> {
         let kind = device.device_type.stream_kind();
         let producer = self.producer.map_or(default_stream(kind), Held::here);
         copy_to_host(device, src, dst, producer)
@@ -242,7 +243,7 @@ impl CudaHooks for DriverHooks {
         device: DLDevice,
         producer: i64,
         consumer: Option<i64>,
-    ) -> Result<(), String> {
+    ) -> Result<(), DeviceError> {
         order_after(device, producer as u64, consumer.unwrap_or(1) as u64)
     }
 }
@@ -295,6 +296,11 @@ fn rt_err(e: impl std::fmt::Display) -> PyErr {
     PyRuntimeError::new_err(e.to_string())
 }
 
+/// A device crate's error as the Python exception of its kind.
+fn dev_err(e: impl Into<DeviceError>) -> PyErr {
+    e.into().into()
+}
+
 /// Device memory of a `DeviceBuffer`: freed when the buffer and every
 /// tensor exported from it are gone, stream-ordered after every consumer
 /// stream it was exported to.
@@ -333,11 +339,11 @@ impl DevMem {
         };
         match backend {
             #[cfg(feature = "cuda")]
-            Backend::Cuda => Ok(mem(dlpack_cuda::raw::alloc(device, len).map_err(rt_err)?)),
+            Backend::Cuda => Ok(mem(dlpack_cuda::raw::alloc(device, len).map_err(dev_err)?)),
             #[cfg(feature = "rocm")]
             Backend::Rocm => {
                 let buf = dlpack_rocm::HipBuffer::<u8>::alloc(device, home, len.max(1))
-                    .map_err(rt_err)?;
+                    .map_err(dev_err)?;
                 let mut m = mem(buf.device_ptr());
                 m.hip = Some(buf);
                 Ok(m)
@@ -366,7 +372,7 @@ impl DevMem {
 }
 
 impl ExportSync for DevMem {
-    fn sync(&self, device: DLDevice, request: StreamRequest) -> Result<(), String> {
+    fn sync(&self, device: DLDevice, request: StreamRequest) -> Result<(), DeviceError> {
         let kind = device.device_type.stream_kind();
         if let StreamRequest::Sync(c) = request {
             let c = Held::received(kind, c.as_raw());
@@ -381,7 +387,7 @@ impl ExportSync for DevMem {
         apply(device, plan_sync(request, producer))
     }
 
-    fn copy_to_host(&self, device: DLDevice, src: u64, dst: &mut [u8]) -> Result<(), String> {
+    fn copy_to_host(&self, device: DLDevice, src: u64, dst: &mut [u8]) -> Result<(), DeviceError> {
         let producer = self.last_write().unwrap_or_else(|| self.default_stream());
         copy_to_host(device, src, dst, producer)
     }
@@ -452,135 +458,143 @@ impl DeviceBuffer {
         backend: &str,
         stream: Option<u64>,
     ) -> PyResult<Self> {
-        let backend = Backend::parse(backend)?;
-        let mem = Arc::new(DevMem::alloc(backend, device, nbytes, stream)?);
-        let memory = Memory {
-            ptr: std::ptr::with_exposed_provenance_mut(mem.ptr as usize),
-            len: nbytes,
-            device: mem.device,
-            dtype: Some(DLDataType::U8),
-            read_only: false,
-        };
-        // SAFETY: the device allocation lives as long as the DevMem, which
-        // the owner keeps; it never moves.
-        let owner = unsafe { Keep::new(Arc::clone(&mem), memory) };
-        let t = Export::new(owner)
-            .dtype(DLDataType::U8)
-            .shape(&[nbytes as i64])
-            .versioned()
-            .py()?;
-        let sync: Arc<dyn ExportSync> = Arc::clone(&mem) as Arc<dyn ExportSync>;
-        let shared = SharedTensor::with_sync(t.into(), sync);
-        let tensor = Py::new(py, Tensor::from_shared(shared))?;
-        Ok(DeviceBuffer { mem, tensor })
+        crate::error::guard(|| {
+            let backend = Backend::parse(backend)?;
+            let mem = Arc::new(DevMem::alloc(backend, device, nbytes, stream)?);
+            let memory = Memory {
+                ptr: std::ptr::with_exposed_provenance_mut(mem.ptr as usize),
+                len: nbytes,
+                device: mem.device,
+                dtype: Some(DLDataType::U8),
+                read_only: false,
+            };
+            // SAFETY: the device allocation lives as long as the DevMem, which
+            // the owner keeps; it never moves.
+            let owner = unsafe { Keep::new(Arc::clone(&mem), memory) };
+            let t = Export::new(owner)
+                .dtype(DLDataType::U8)
+                .shape(&[nbytes as i64])
+                .versioned()
+                .py()?;
+            let sync: Arc<dyn ExportSync> = Arc::clone(&mem) as Arc<dyn ExportSync>;
+            let shared = SharedTensor::with_sync(t.into(), sync);
+            let tensor = Py::new(py, Tensor::from_shared(shared))?;
+            Ok(DeviceBuffer { mem, tensor })
+        })
     }
 
     /// The device address.
     #[getter]
-    fn ptr(&self) -> u64 {
-        self.mem.ptr
+    fn ptr(&self) -> PyResult<u64> {
+        crate::error::guard(|| Ok(self.mem.ptr))
     }
 
     /// Bytes.
     #[getter]
-    fn nbytes(&self) -> usize {
-        self.mem.len
+    fn nbytes(&self) -> PyResult<usize> {
+        crate::error::guard(|| Ok(self.mem.len))
     }
 
     /// `(device_type, device_id)`.
     #[getter]
     fn device<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        device_tuple(py, self.mem.device)
+        crate::error::guard(|| device_tuple(py, self.mem.device))
     }
 
     /// The stream of the last write (None before any).
     #[getter]
-    fn stream(&self) -> Option<u64> {
-        lock(&self.mem.last_write).map(Held::as_received)
+    fn stream(&self) -> PyResult<Option<u64>> {
+        crate::error::guard(|| Ok(lock(&self.mem.last_write).map(Held::as_received)))
     }
 
     /// The exported tensor (a `dlpack.Tensor` sharing this memory).
     #[getter]
-    fn tensor(&self, py: Python<'_>) -> Py<Tensor> {
-        self.tensor.clone_ref(py)
+    fn tensor(&self, py: Python<'_>) -> PyResult<Py<Tensor>> {
+        crate::error::guard(|| Ok(self.tensor.clone_ref(py)))
     }
 
     /// Copies `data` (bytes-like, at most `nbytes`) to the start of the
     /// buffer on `stream` (default: the default stream) and waits for it.
     #[pyo3(signature = (data, stream=None))]
     fn upload(&self, data: &[u8], stream: Option<u64>) -> PyResult<()> {
-        if data.len() > self.mem.len {
-            return Err(value_err(format!(
-                "upload: {} bytes do not fit in {} bytes",
-                data.len(),
-                self.mem.len
-            )));
-        }
-        let s = self.stream_or_default(stream);
-        let dev = self.mem.device.device_id;
-        let r = match self.mem.backend {
-            #[cfg(feature = "cuda")]
-            Backend::Cuda => {
-                // SAFETY: the range is inside our live allocation.
-                unsafe { dlpack_cuda::raw::copy_from_host(dev, self.mem.ptr, data, s) }
-                    .map_err(rt_err)
+        crate::error::guard(|| {
+            if data.len() > self.mem.len {
+                return Err(value_err(format!(
+                    "upload: {} bytes do not fit in {} bytes",
+                    data.len(),
+                    self.mem.len
+                )));
             }
-            #[cfg(feature = "rocm")]
-            Backend::Rocm => {
-                // SAFETY: as above.
-                unsafe { dlpack_rocm::raw::copy_from_host(dev, self.mem.ptr, data, s) }
-                    .map_err(rt_err)
-            }
-            #[allow(unreachable_patterns)]
-            _ => {
-                let _ = (dev, data);
-                Err(rt_err("unsupported backend"))
-            }
-        };
-        r?;
-        self.mem.set_last_write(s);
-        Ok(())
+            let s = self.stream_or_default(stream);
+            let dev = self.mem.device.device_id;
+            let r = match self.mem.backend {
+                #[cfg(feature = "cuda")]
+                Backend::Cuda => {
+                    // SAFETY: the range is inside our live allocation.
+                    unsafe { dlpack_cuda::raw::copy_from_host(dev, self.mem.ptr, data, s) }
+                        .map_err(dev_err)
+                }
+                #[cfg(feature = "rocm")]
+                Backend::Rocm => {
+                    // SAFETY: as above.
+                    unsafe { dlpack_rocm::raw::copy_from_host(dev, self.mem.ptr, data, s) }
+                        .map_err(dev_err)
+                }
+                #[allow(unreachable_patterns)]
+                _ => {
+                    let _ = (dev, data);
+                    Err(rt_err("unsupported backend"))
+                }
+            };
+            r?;
+            self.mem.set_last_write(s);
+            Ok(())
+        })
     }
 
     /// The bytes of the buffer, copied on `stream` (default: the stream of
     /// the last write) and waited for.
     #[pyo3(signature = (stream=None))]
     fn download<'py>(&self, py: Python<'py>, stream: Option<u64>) -> PyResult<Bound<'py, PyBytes>> {
-        let s = stream
-            .or_else(|| self.mem.last_write())
-            .unwrap_or_else(|| self.mem.default_stream());
-        let mut out = vec![0u8; self.mem.len];
-        copy_to_host(self.mem.device, self.mem.ptr, &mut out, s).map_err(rt_err)?;
-        Ok(PyBytes::new(py, &out))
+        crate::error::guard(|| {
+            let s = stream
+                .or_else(|| self.mem.last_write())
+                .unwrap_or_else(|| self.mem.default_stream());
+            let mut out = vec![0u8; self.mem.len];
+            copy_to_host(self.mem.device, self.mem.ptr, &mut out, s).map_err(dev_err)?;
+            Ok(PyBytes::new(py, &out))
+        })
     }
 
     /// A "kernel": sets every byte to `value` on `stream` (asynchronous);
     /// the buffer's pending work is then on `stream`.
     fn fill_on(&self, stream: u64, value: u8) -> PyResult<()> {
-        let dev = self.mem.device.device_id;
-        let (ptr, len) = (self.mem.ptr, self.mem.len);
-        let r = match self.mem.backend {
-            #[cfg(feature = "cuda")]
-            Backend::Cuda => {
-                // SAFETY: our live allocation, on a stream the caller names.
-                unsafe { dlpack_cuda::raw::memset_async(dev, ptr, value, len, stream) }
-                    .map_err(rt_err)
-            }
-            #[cfg(feature = "rocm")]
-            Backend::Rocm => {
-                // SAFETY: as above.
-                unsafe { dlpack_rocm::raw::memset_async(dev, ptr, value, len, stream) }
-                    .map_err(rt_err)
-            }
-            #[allow(unreachable_patterns)]
-            _ => {
-                let _ = (dev, ptr, len, value);
-                Err(rt_err("unsupported backend"))
-            }
-        };
-        r?;
-        self.mem.set_last_write(stream);
-        Ok(())
+        crate::error::guard(|| {
+            let dev = self.mem.device.device_id;
+            let (ptr, len) = (self.mem.ptr, self.mem.len);
+            let r = match self.mem.backend {
+                #[cfg(feature = "cuda")]
+                Backend::Cuda => {
+                    // SAFETY: our live allocation, on a stream the caller names.
+                    unsafe { dlpack_cuda::raw::memset_async(dev, ptr, value, len, stream) }
+                        .map_err(dev_err)
+                }
+                #[cfg(feature = "rocm")]
+                Backend::Rocm => {
+                    // SAFETY: as above.
+                    unsafe { dlpack_rocm::raw::memset_async(dev, ptr, value, len, stream) }
+                        .map_err(dev_err)
+                }
+                #[allow(unreachable_patterns)]
+                _ => {
+                    let _ = (dev, ptr, len, value);
+                    Err(rt_err("unsupported backend"))
+                }
+            };
+            r?;
+            self.mem.set_last_write(stream);
+            Ok(())
+        })
     }
 
     #[pyo3(signature = (*, stream=None, max_version=None, dl_device=None, copy=None))]
@@ -592,38 +606,46 @@ impl DeviceBuffer {
         dl_device: Option<&Bound<'py, PyAny>>,
         copy: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let args = crate::object::DlpackArgs::parse([stream, max_version, dl_device, copy])?;
-        self.tensor.bind(py).get().dlpack_call(py, &args)
+        crate::error::guard(|| {
+            let args = crate::object::DlpackArgs::parse([stream, max_version, dl_device, copy])?;
+            self.tensor.bind(py).get().dlpack_call(py, &args)
+        })
     }
 
     fn __dlpack_device__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        device_tuple(py, self.mem.device)
+        crate::error::guard(|| device_tuple(py, self.mem.device))
     }
 
     /// `__cuda_array_interface__` v3 (CUDA only), `stream` = the stream of
     /// the last write.
     #[getter]
     fn __cuda_array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        if self.mem.backend != Backend::Cuda {
-            return Err(PyAttributeError::new_err(
-                "__cuda_array_interface__: a ROCm buffer",
-            ));
-        }
-        let d = PyDict::new(py);
-        d.set_item("shape", (self.mem.len,))?;
-        d.set_item("typestr", "|u1")?;
-        d.set_item("data", (self.mem.ptr, false))?;
-        d.set_item("strides", py.None())?;
-        d.set_item("version", 3)?;
-        d.set_item("stream", self.mem.last_write().map(|s| s.max(1)))?;
-        Ok(d)
+        crate::error::guard(|| {
+            if self.mem.backend != Backend::Cuda {
+                return Err(PyAttributeError::new_err(
+                    "__cuda_array_interface__: a ROCm buffer",
+                ));
+            }
+            let d = PyDict::new(py);
+            d.set_item("shape", (self.mem.len,))?;
+            d.set_item("typestr", "|u1")?;
+            d.set_item("data", (self.mem.ptr, false))?;
+            d.set_item("strides", py.None())?;
+            d.set_item("version", 3)?;
+            d.set_item("stream", self.mem.last_write().map(|s| s.max(1)))?;
+            Ok(d)
+        })
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "<dlpack._testing.DeviceBuffer {:?} nbytes={} ptr={:#x}>",
-            self.mem.device, self.mem.len, self.mem.ptr
-        )
+    fn __repr__(&self) -> PyResult<String> {
+        crate::error::guard(|| {
+            Ok({
+                format!(
+                    "<dlpack._testing.DeviceBuffer {:?} nbytes={} ptr={:#x}>",
+                    self.mem.device, self.mem.len, self.mem.ptr
+                )
+            })
+        })
     }
 }
 
@@ -631,13 +653,15 @@ impl DeviceBuffer {
 #[pyfunction]
 #[pyo3(signature = (backend="cuda"))]
 fn driver_present(backend: &str) -> PyResult<bool> {
-    Ok(match Backend::parse(backend)? {
-        #[cfg(feature = "cuda")]
-        Backend::Cuda => dlpack_cuda::is_driver_present(),
-        #[cfg(feature = "rocm")]
-        Backend::Rocm => dlpack_rocm::is_runtime_present(),
-        #[allow(unreachable_patterns)]
-        _ => false,
+    crate::error::guard(|| {
+        Ok(match Backend::parse(backend)? {
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => dlpack_cuda::is_driver_present(),
+            #[cfg(feature = "rocm")]
+            Backend::Rocm => dlpack_rocm::is_runtime_present(),
+            #[allow(unreachable_patterns)]
+            _ => false,
+        })
     })
 }
 
@@ -645,48 +669,53 @@ fn driver_present(backend: &str) -> PyResult<bool> {
 #[pyfunction]
 #[pyo3(signature = (device=0, backend="cuda"))]
 fn stream_create(device: i32, backend: &str) -> PyResult<u64> {
-    match Backend::parse(backend)? {
+    crate::error::guard(|| match Backend::parse(backend)? {
         #[cfg(feature = "cuda")]
-        Backend::Cuda => dlpack_cuda::raw::stream_create(device).map_err(rt_err),
+        Backend::Cuda => dlpack_cuda::raw::stream_create(device).map_err(dev_err),
         #[cfg(feature = "rocm")]
-        Backend::Rocm => dlpack_rocm::raw::stream_create(device).map_err(rt_err),
+        Backend::Rocm => dlpack_rocm::raw::stream_create(device).map_err(dev_err),
         #[allow(unreachable_patterns)]
         _ => {
             let _ = device;
             Err(rt_err("unsupported backend"))
         }
-    }
+    })
 }
 
 /// Destroys a stream made by `stream_create`.
 #[pyfunction]
 #[pyo3(signature = (stream, device=0, backend="cuda"))]
 fn stream_destroy(stream: u64, device: i32, backend: &str) -> PyResult<()> {
-    match Backend::parse(backend)? {
-        #[cfg(feature = "cuda")]
-        Backend::Cuda => {
-            // SAFETY: the caller hands over a stream it made and no longer uses
-            // (a testing helper; a stale handle is the simulator's to report).
-            unsafe { dlpack_cuda::raw::stream_destroy(device, stream) }.map_err(rt_err)
+    crate::error::guard(|| {
+        match Backend::parse(backend)? {
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => {
+                // SAFETY: the caller hands over a stream it made and no longer uses
+                // (a testing helper; a stale handle is the simulator's to report).
+                unsafe { dlpack_cuda::raw::stream_destroy(device, stream) }.map_err(dev_err)
+            }
+            #[cfg(feature = "rocm")]
+            // SAFETY: as above.
+            Backend::Rocm => unsafe { dlpack_rocm::raw::stream_destroy(stream) }.map_err(dev_err),
+            #[allow(unreachable_patterns)]
+            _ => {
+                let _ = (stream, device);
+                Err(rt_err("unsupported backend"))
+            }
         }
-        #[cfg(feature = "rocm")]
-        // SAFETY: as above.
-        Backend::Rocm => unsafe { dlpack_rocm::raw::stream_destroy(stream) }.map_err(rt_err),
-        #[allow(unreachable_patterns)]
-        _ => {
-            let _ = (stream, device);
-            Err(rt_err("unsupported backend"))
-        }
-    }
+    })
 }
 
 /// Forgets pooled events (after the simulator's reset invalidated them).
 #[pyfunction]
-fn forget_pooled_events() {
-    #[cfg(feature = "cuda")]
-    dlpack_cuda::forget_pooled_events();
-    #[cfg(feature = "rocm")]
-    dlpack_rocm::forget_pooled_events();
+fn forget_pooled_events() -> PyResult<()> {
+    crate::error::guard(|| {
+        #[cfg(feature = "cuda")]
+        dlpack_cuda::forget_pooled_events();
+        #[cfg(feature = "rocm")]
+        dlpack_rocm::forget_pooled_events();
+        Ok(())
+    })
 }
 
 /// Registers the device helpers in `dlpack._testing`.

@@ -30,7 +30,7 @@ use pyo3::types::{PyDict, PyTuple};
 use pyo3::{ffi, intern};
 
 use crate::capsule::{consume_capsule, take_raw, type_name};
-use crate::error::{IntoPyResult, buffer_err, type_err, value_err};
+use crate::error::{IntoPyResult, buffer_err, int_arg, show, type_err, value_err};
 use crate::interface::{format_dtype, typestr_dtype};
 use crate::owner::{HeldBuffer, Keep, PyObjectRef};
 use crate::typecache::type_info;
@@ -116,13 +116,13 @@ pub trait CudaHooks {
     ///
     /// # Errors
     ///
-    /// A message for a `BufferError`.
+    /// The device layer's error, whose kind decides the Python exception.
     fn wait_cai_stream(
         &self,
         device: DLDevice,
         producer: i64,
         consumer: Option<i64>,
-    ) -> Result<(), String>;
+    ) -> Result<(), crate::error::DeviceError>;
 }
 
 /// Options of [`extract`].
@@ -496,15 +496,15 @@ fn consumer_stream(obj: &Bound<'_, PyAny>, stream: Option<i64>) -> PyResult<Opti
 /// producers answer for the CPU, reads as 0).
 pub(crate) fn device_of(obj: &Bound<'_, PyAny>) -> PyResult<DLDevice> {
     let py = obj.py();
-    let (t, id): (i32, Option<i32>) = obj
-        .call_method0(intern!(py, "__dlpack_device__"))?
-        .extract()
-        .map_err(|_| {
-            type_err(format!(
-                "{}.__dlpack_device__() must return a (device_type, device_id) tuple of ints",
-                type_name(obj)
-            ))
-        })?;
+    let got = obj.call_method0(intern!(py, "__dlpack_device__"))?;
+    let (t, id): (i32, Option<i32>) = got.extract().map_err(|_| {
+        type_err(format!(
+            "{}.__dlpack_device__() must return a (device_type, device_id) tuple of ints \
+             that fit in int32, got {}",
+            type_name(obj),
+            show(&got)
+        ))
+    })?;
     Ok(DLDevice::new(DLDeviceType(t), id.unwrap_or(0)))
 }
 
@@ -522,14 +522,20 @@ pub(crate) fn via_buffer(obj: &Bound<'_, PyAny>) -> PyResult<ManagedTensorVersio
         None
     } else {
         // SAFETY: a non-NULL format is a NUL-terminated string owned by the view.
-        Some(
-            unsafe { CStr::from_ptr(v.format) }
-                .to_str()
-                .unwrap_or("?invalid"),
-        )
+        // Bytes that are not UTF-8 read as U+FFFD, which no format has.
+        Some(unsafe { CStr::from_ptr(v.format) }.to_string_lossy())
     };
-    let dtype = format_dtype(format, v.itemsize).map_err(buffer_err)?;
-    let ndim = v.ndim as usize;
+    let dtype = format_dtype(format.as_deref(), v.itemsize).map_err(buffer_err)?;
+    // PyBUF_MAX_NDIM: CPython's own limit for buffers.
+    let ndim = usize::try_from(v.ndim)
+        .ok()
+        .filter(|&n| n <= 64)
+        .ok_or_else(|| {
+            buffer_err(format!(
+                "the buffer has ndim {}; the buffer protocol allows 0 to 64",
+                v.ndim
+            ))
+        })?;
     let (shape, strides) = buffer_dims(v, ndim)?;
     let first = v.buf.cast::<u8>();
     let read_only = v.readonly != 0;
@@ -551,7 +557,10 @@ fn buffer_dims(v: &crate::pybuffer::Py_buffer, ndim: usize) -> PyResult<(Vec<i64
     }
     if v.shape.is_null() {
         // Only possible without PyBUF_ND: a flat run of bytes.
-        return Ok((vec![(v.len / v.itemsize.max(1)) as i64], vec![1]));
+        return Ok((
+            vec![v.len.max(0) as i64 / v.itemsize.max(1) as i64],
+            vec![1],
+        ));
     }
     // SAFETY: the exporter provides ndim shape entries (PyBUF_ND requested).
     let shape: Vec<i64> = unsafe { std::slice::from_raw_parts(v.shape, ndim) }
@@ -579,7 +588,7 @@ fn byte_strides_to_elements(
         .zip(shape)
         .enumerate()
         .map(|(axis, (b, &extent))| {
-            if itemsize == 0 || (b % itemsize != 0 && extent > 1) {
+            if itemsize <= 0 || (b % itemsize != 0 && extent > 1) {
                 Err(buffer_err(format!(
                     "stride {b} bytes on axis {axis} is not a multiple of the item size {itemsize}; \
                      DLPack strides count elements"
@@ -607,28 +616,43 @@ pub(crate) fn via_array_interface(
     } else {
         "__array_interface__"
     };
-    let d = d
-        .cast::<PyDict>()
-        .map_err(|_| type_err(format!("{what} must be a dict, got {}", type_name(d))))?;
+    let d = d.cast::<PyDict>().map_err(|_| {
+        type_err(format!(
+            "{what} must be a dict, got {} of type {}",
+            show(d),
+            type_name(d)
+        ))
+    })?;
     let get = |k: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
         Ok(d.get_item(k)?.filter(|v| !v.is_none()))
     };
-    let version: i64 = get("version")?
-        .ok_or_else(|| type_err(format!("{what} has no \"version\"")))?
-        .extract()?;
+    let version: i64 = int_arg(
+        &get("version")?.ok_or_else(|| type_err(format!("{what} has no \"version\"")))?,
+        &format!("{what}[\"version\"]"),
+        "an int (2 or 3)",
+    )?;
     if !((2..=3).contains(&version) || (cuda && version == 1)) {
         return Err(buffer_err(format!(
             "{what} version {version} is not supported (2 or 3)"
         )));
     }
-    if get("mask")?.is_some() {
+    if let Some(mask) = get("mask")? {
         return Err(buffer_err(format!(
-            "{what} has a mask; masked arrays cannot be described by DLPack"
+            "{what} has a mask ({}); masked arrays cannot be described by DLPack",
+            show(&mask)
         )));
     }
-    let typestr: String = get("typestr")?
-        .ok_or_else(|| type_err(format!("{what} has no \"typestr\"")))?
-        .extract()?;
+    let typestr = get("typestr")?.ok_or_else(|| type_err(format!("{what} has no \"typestr\"")))?;
+    let typestr = typestr
+        .cast::<pyo3::types::PyString>()
+        .map_err(|_| {
+            type_err(format!(
+                "{what} typestr must be a str such as \"<f4\", got {} of type {}",
+                show(&typestr),
+                type_name(&typestr)
+            ))
+        })?
+        .to_string_lossy();
     let dtype = typestr_dtype(&typestr).map_err(buffer_err)?;
     if let Some(descr) = get("descr")? {
         let simple = descr
@@ -637,19 +661,22 @@ pub(crate) fn via_array_interface(
             .unwrap_or(false);
         if !simple {
             return Err(buffer_err(format!(
-                "{what} descr {} describes a structured type, which DLPack cannot describe",
-                descr.repr()?
+                "{what} descr {} is not [('', typestr)]: structured types cannot be described \
+                 by DLPack",
+                show(&descr)
             )));
         }
     }
-    let shape: Vec<i64> = get("shape")?
-        .ok_or_else(|| type_err(format!("{what} has no \"shape\"")))?
-        .extract()?;
+    let shape = int_tuple(
+        &get("shape")?.ok_or_else(|| type_err(format!("{what} has no \"shape\"")))?,
+        what,
+        "shape",
+    )?;
     let itemsize = i64::from(dtype.bits / 8);
     let strides = match get("strides")? {
         None => None,
         Some(s) => {
-            let b: Vec<i64> = s.extract()?;
+            let b = int_tuple(&s, what, "strides")?;
             if b.len() != shape.len() {
                 return Err(buffer_err(format!(
                     "{what} strides has {} entries but shape has {}",
@@ -662,26 +689,29 @@ pub(crate) fn via_array_interface(
     };
     let data = get("data")?;
     let pointer = match &data {
-        Some(t) if t.is_instance_of::<PyTuple>() => {
-            let (p, ro): (usize, bool) = t.extract()?;
-            Some((p, ro))
-        }
+        Some(t) if t.is_instance_of::<PyTuple>() => Some(data_pointer(t, what)?),
         _ => None,
     };
     if cuda {
         let (p, ro) = pointer.ok_or_else(|| {
-            type_err("__cuda_array_interface__ \"data\" must be a (pointer, read_only) tuple")
+            type_err(format!(
+                "__cuda_array_interface__ \"data\" must be a (pointer, read_only) tuple, got {}",
+                data.as_ref().map_or_else(|| "None".to_owned(), show)
+            ))
         })?;
         let stream = match get("stream")? {
             None => None,
             Some(s) => {
-                let s: i64 = s.extract()?;
-                if s == 0 {
-                    return Err(value_err(
-                        "__cuda_array_interface__ stream 0 is disallowed (ambiguous); use 1, 2 or a stream handle",
-                    ));
+                let rule =
+                    "None, 1 (legacy default), 2 (per-thread default) or a stream handle > 2";
+                let v: i64 = int_arg(&s, "__cuda_array_interface__ stream", rule)?;
+                if v <= 0 {
+                    return Err(value_err(format!(
+                        "__cuda_array_interface__ stream={v} is not allowed (0 is ambiguous, \
+                         negative values are no stream): use {rule}"
+                    )));
                 }
-                Some(s)
+                Some(v)
             }
         };
         let hooks: Option<&dyn CudaHooks> = match opts.cuda {
@@ -698,8 +728,14 @@ pub(crate) fn via_array_interface(
         // the caller in `cai_stream`); hooks given by the caller always wait.
         if !defer_stream && (opts.cuda.is_some() || found.is_some()) {
             if let (Some(s), Some(h)) = (stream, hooks) {
-                h.wait_cai_stream(device, s, opts.stream)
-                    .map_err(buffer_err)?;
+                h.wait_cai_stream(device, s, opts.stream).map_err(|e| {
+                    crate::error::DeviceError::Stream {
+                        what: "__cuda_array_interface__",
+                        stream: s,
+                        device,
+                        source: Box::new(e),
+                    }
+                })?;
                 cai_stream = None;
             }
         }
@@ -730,18 +766,31 @@ pub(crate) fn via_array_interface(
         .py()?,
         (None, source) => {
             let source = source.unwrap_or_else(|| obj.clone());
-            let offset: i64 = get("offset")?
-                .map(|o| o.extract())
-                .transpose()?
-                .unwrap_or(0);
+            let offset: i64 = match get("offset")? {
+                None => 0,
+                Some(o) => int_arg(&o, &format!("{what} offset"), "an int (bytes)")?,
+            };
+            // SAFETY: source is live.
+            if unsafe { crate::pybuffer::PyObject_CheckBuffer(source.as_ptr()) } == 0 {
+                return Err(type_err(format!(
+                    "{what} \"data\" must be a (pointer, read_only) tuple or an object with the \
+                     buffer protocol (or absent, when the object has it), got {} of type {}",
+                    show(&source),
+                    type_name(&source)
+                )));
+            }
             let held = HeldBuffer::get(&source)?;
             let v = held.view();
             let layout = analyze(&shape, strides.as_deref(), dtype.storage(false).py()?).py()?;
-            let (start, end) = (offset + layout.start, offset + layout.end);
-            if layout.elements != 0 && (start < 0 || end > v.len as i64) {
+            let span = offset
+                .checked_add(layout.start)
+                .zip(offset.checked_add(layout.end));
+            let in_bounds = matches!(span, Some((start, end)) if start >= 0 && end <= v.len as i64);
+            if layout.elements != 0 && !in_bounds {
                 return Err(buffer_err(format!(
-                    "{what} describes bytes {start}..{end} but the data buffer holds {} bytes",
-                    v.len
+                    "{what} offset {offset} and layout bytes {}..{} reach outside the data \
+                     buffer, which holds {} bytes",
+                    layout.start, layout.end, v.len
                 )));
             }
             let first = v.buf.cast::<u8>().wrapping_offset(offset as isize);
@@ -759,6 +808,42 @@ pub(crate) fn via_array_interface(
         }
     };
     Ok(PyTensor::new(t.into(), ImportPath::ArrayInterface))
+}
+
+/// `shape` or `strides` of an array interface: a sequence of ints that fit
+/// in `int64`.
+fn int_tuple(v: &Bound<'_, PyAny>, what: &str, key: &str) -> PyResult<Vec<i64>> {
+    let items: Vec<Bound<'_, PyAny>> = v.extract().map_err(|_| {
+        type_err(format!(
+            "{what} {key} must be a tuple of ints, got {} of type {}",
+            show(v),
+            type_name(v)
+        ))
+    })?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            int_arg(
+                x,
+                &format!("{what} {key}[{i}]"),
+                "an int that fits in int64",
+            )
+        })
+        .collect()
+}
+
+/// The `(pointer, read_only)` tuple of an array interface's `data`.
+fn data_pointer(t: &Bound<'_, PyAny>, what: &str) -> PyResult<(usize, bool)> {
+    let rule = "a (pointer, read_only) tuple of an int in [0, 2**64) and a bool";
+    let bad = || type_err(format!("{what} \"data\" must be {rule}, got {}", show(t)));
+    let t = t.cast::<PyTuple>().map_err(|_| bad())?;
+    if t.len() != 2 {
+        return Err(bad());
+    }
+    let p = int_arg(&t.get_item(0)?, &format!("{what} data pointer"), rule)?;
+    let ro = t.get_item(1)?.extract::<bool>().map_err(|_| bad())?;
+    Ok((p, ro))
 }
 
 /// Runs `f` on a view of `obj` valid for the call, without taking an owning

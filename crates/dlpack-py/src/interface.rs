@@ -18,9 +18,13 @@ const LITTLE: bool = cfg!(target_endian = "little");
 /// ```
 pub fn typestr_dtype(typestr: &str) -> Result<DLDataType, String> {
     let b = typestr.as_bytes();
-    if b.len() < 3 {
+    // Byte order and kind are single ASCII characters, so the size starts
+    // at byte 2 on a character boundary (any other text is refused here,
+    // before it is sliced).
+    if b.len() < 3 || !b[0].is_ascii() || !b[1].is_ascii() {
         return Err(format!(
-            "typestr {typestr:?} is not <byteorder><kind><size> (e.g. \"<f4\")"
+            "typestr {typestr:?} is not <byteorder><kind><size> with ASCII byte order and kind \
+             (e.g. \"<f4\")"
         ));
     }
     let order_ok = match b[0] {
@@ -33,7 +37,13 @@ pub fn typestr_dtype(typestr: &str) -> Result<DLDataType, String> {
             ));
         }
     };
-    let size: u32 = typestr[2..].parse().map_err(|_| {
+    let digits = &typestr[2..];
+    let size: u32 = digits
+        .bytes()
+        .all(|c| c.is_ascii_digit())
+        .then(|| digits.parse().ok())
+        .flatten()
+        .ok_or_else(|| {
         format!("typestr {typestr:?}: the item size must be a plain number of bytes (units such as [ns] are not supported)")
     })?;
     let (code, ok) = match b[1] {
@@ -62,7 +72,8 @@ pub fn typestr_dtype(typestr: &str) -> Result<DLDataType, String> {
     }
     Ok(DLDataType {
         code: code.0,
-        bits: (size * 8) as u8,
+        // `ok` admits sizes of at most 16 bytes.
+        bits: u8::try_from(size * 8).map_err(|_| format!("typestr {typestr:?}: too wide"))?,
         lanes: 1,
     })
 }
@@ -214,7 +225,7 @@ pub fn format_dtype(format: Option<&str>, itemsize: isize) -> Result<DLDataType,
             "buffer format {fmt:?} is not in native byte order; DLPack only describes native-endian data"
         ));
     }
-    if itemsize * 8 != bits as isize {
+    if itemsize.checked_mul(8) != Some(isize::from(bits)) {
         return Err(format!(
             "buffer format {fmt:?} implies {} bytes per item but the exporter reports itemsize {itemsize}",
             bits / 8
@@ -249,4 +260,34 @@ pub fn dtype_format(dtype: DLDataType) -> Option<&'static std::ffi::CStr> {
         (5, 128) => c"Zd",
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Foreign text is refused with a message, never sliced inside a
+    /// character or multiplied past its type.
+    #[test]
+    fn foreign_text_and_sizes_are_refused_not_panicked_on() {
+        for t in [
+            "<é4",
+            "é<f4",
+            "<fé",
+            "<f٤",
+            "<f+4",
+            "<f",
+            "",
+            "<f99999999999",
+        ] {
+            let err = typestr_dtype(t).unwrap_err();
+            assert!(err.contains(&format!("{t:?}")), "{err}");
+        }
+        for size in [isize::MAX, isize::MIN, isize::MAX / 4, -1, 0] {
+            let err = format_dtype(Some("d"), size).unwrap_err();
+            assert!(err.contains(&size.to_string()), "{err}");
+        }
+        assert!(format_dtype(Some("é"), 1).is_err());
+        assert!(format_dtype(Some("<é"), 1).is_err());
+    }
 }

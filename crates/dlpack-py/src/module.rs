@@ -25,13 +25,16 @@ use crate::typecache::type_info;
 fn asdlpack<'py>(
     obj: &Bound<'py, PyAny>,
     impl_cls: Option<&Bound<'py, PyAny>>,
-    protocol: Option<&str>,
+    protocol: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, DLPackObject>> {
-    let only = match impl_cls {
-        None => None,
-        Some(c) => crate::pydlpack::impl_cls_abi(c)?,
-    };
-    wrap(obj, protocol, only)
+    crate::error::guard(|| {
+        let protocol = protocol.map(protocol_name).transpose()?;
+        let only = match impl_cls {
+            None => None,
+            Some(c) => crate::pydlpack::impl_cls_abi(c)?,
+        };
+        wrap(obj, protocol.as_deref(), only)
+    })
 }
 
 /// `asdlpack(obj, protocol=protocol)`, exporting only `only`'s ABI if set.
@@ -119,6 +122,19 @@ pub(crate) fn wrap<'py>(
     )))
 }
 
+/// The text of `asdlpack`'s `protocol` (a str; text that is not valid
+/// UTF-8 reads lossily, and then names no protocol).
+fn protocol_name(p: &Bound<'_, PyAny>) -> PyResult<String> {
+    let s = p.cast::<pyo3::types::PyString>().map_err(|_| {
+        type_err(format!(
+            "protocol must be None or a str, got {} of type {}",
+            crate::error::show(p),
+            type_name(p)
+        ))
+    })?;
+    Ok(s.to_string_lossy().into_owned())
+}
+
 /// pyo3's `asdlpack` function object: the argument parsing (and its error
 /// messages) of every call other than `asdlpack(obj)`.
 static ASDLPACK_GENERAL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -147,7 +163,7 @@ unsafe extern "C" fn asdlpack_fastcall(
 ) -> *mut ffi::PyObject {
     // SAFETY: CPython calls functions with an attached thread state.
     let py = unsafe { Python::assume_attached() };
-    crate::object::c_entry(py, "asdlpack", || {
+    crate::error::c_entry(py, || {
         if nargs == 1 && kwnames.is_null() {
             // SAFETY: one positional value, borrowed for the call.
             let obj = unsafe { Borrowed::from_ptr(py, *args) };
@@ -184,13 +200,13 @@ unsafe extern "C" fn asdlpack_fastcall(
 /// Decodes an unconsumed DLPack capsule without consuming it.
 #[pyfunction]
 fn capsule_info<'py>(capsule: &Bound<'py, PyAny>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
-    crate::capsule::capsule_info(capsule)
+    crate::error::guard(|| crate::capsule::capsule_info(capsule))
 }
 
 /// Managed tensors created by this module and not yet released.
 #[pyfunction]
-fn live_tensors() -> isize {
-    crate::live::live_tensors()
+fn live_tensors() -> PyResult<isize> {
+    crate::error::guard(|| Ok(crate::live::live_tensors()))
 }
 
 /// `DLDeviceType` and `DLDataTypeCode`: `IntEnum`s of the header's names,
@@ -224,6 +240,11 @@ DLDataTypeCode = _Labelled('DLDataTypeCode', [
 #[pymodule]
 #[pyo3(name = "_native")]
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    crate::error::guard(|| init_module(m))
+}
+
+/// The module's contents (the body of [`native`]).
+fn init_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     // The classes' base type first, so that a failure is an import error.
     crate::bufferbase::init(py)?;

@@ -104,6 +104,30 @@ fn buf_info(shared: &SharedTensor) -> PyResult<BufInfo> {
     let format = dtype_format(dtype)
         .ok_or_else(|| buffer_err(format!("dtype {dtype:?} has no buffer-protocol format")))?;
     let itemsize = isize::from(dtype.bits / 8);
+    // A foreign tensor's extents and strides are valid for DLPack but may
+    // not fit the buffer protocol's byte counts (e.g. 2**62 broadcast
+    // complex elements): refused, not wrapped.
+    let too_large = || {
+        buffer_err(format!(
+            "the tensor (shape {:?}, strides {:?}, {itemsize}-byte items) has a length or byte \
+             stride that does not fit in Py_ssize_t, which the buffer protocol needs",
+            view.shape(),
+            view.strides().collect::<Vec<_>>()
+        ))
+    };
+    let len = isize::try_from(view.num_elements())
+        .ok()
+        .and_then(|n| n.checked_mul(itemsize))
+        .ok_or_else(too_large)?;
+    let strides = view
+        .strides()
+        .map(|s| {
+            isize::try_from(s)
+                .ok()
+                .and_then(|s| s.checked_mul(itemsize))
+        })
+        .collect::<Option<Box<[isize]>>>()
+        .ok_or_else(too_large)?;
     let buf = if view.num_elements() == 0 {
         std::ptr::from_ref(&EMPTY_BYTE).cast_mut().cast()
     } else {
@@ -111,12 +135,12 @@ fn buf_info(shared: &SharedTensor) -> PyResult<BufInfo> {
     };
     Ok(BufInfo {
         buf,
-        len: view.num_elements() as isize * itemsize,
+        len,
         itemsize,
         readonly: shared.read_only(),
         format,
         shape: view.shape().iter().map(|&d| d as isize).collect(),
-        strides: view.strides().map(|s| s as isize * itemsize).collect(),
+        strides,
         c_contiguous: view.is_c_contiguous(),
         f_contiguous: view.is_f_contiguous(),
     })
@@ -228,9 +252,13 @@ fn array_interface<'py>(
     if view.is_c_contiguous() {
         d.set_item(intern!(py, "strides"), py.None())?;
     } else {
+        // i128: a foreign stride times the item size may exceed 64 bits.
         d.set_item(
             intern!(py, "strides"),
-            PyTuple::new(py, view.strides().map(|s| s * itemsize))?,
+            PyTuple::new(
+                py,
+                view.strides().map(|s| i128::from(s) * i128::from(itemsize)),
+            )?,
         )?;
     }
     d.set_item(intern!(py, "version"), 3)?;
@@ -303,21 +331,15 @@ impl<'a, 'py> DlpackArgs<'a, 'py> {
         let [stream, _, dl_device, _] = self.passed;
         let stream = match stream {
             None => None,
-            Some(s) => Some(s.extract::<i64>().map_err(|_| {
-                type_err(format!(
-                    "stream must be None or an int (a stream handle, -1, 1 or 2), got {}",
-                    crate::capsule::type_name(s)
-                ))
-            })?),
+            Some(s) => Some(crate::error::int_arg::<i64>(
+                s,
+                "stream",
+                "None or an int that fits in int64 (a stream handle, -1, 1 or 2)",
+            )?),
         };
         let dl_device = match dl_device {
             None => None,
-            Some(d) => {
-                let (t, id): (i32, i32) = d.extract().map_err(|_| {
-                    type_err("dl_device must be a (device_type, device_id) tuple of ints")
-                })?;
-                Some(DLDevice::new(DLDeviceType(t), id))
-            }
+            Some(d) => Some(dl_device_of(d)?),
         };
         Ok(DlpackRequest {
             stream,
@@ -328,12 +350,33 @@ impl<'a, 'py> DlpackArgs<'a, 'py> {
     }
 }
 
-fn nbytes(view: &dlpack_core::tensor::TensorView<'_>) -> u64 {
+/// `dl_device`: a `(device_type, device_id)` tuple of ints that fit in
+/// `int32`.
+fn dl_device_of(d: &Bound<'_, PyAny>) -> PyResult<DLDevice> {
+    let rule = "a (device_type, device_id) tuple of ints that fit in int32";
+    let t = d
+        .cast::<PyTuple>()
+        .ok()
+        .filter(|t| t.len() == 2)
+        .ok_or_else(|| {
+            type_err(format!(
+                "dl_device must be {rule}, got {} of type {}",
+                crate::error::show(d),
+                crate::capsule::type_name(d)
+            ))
+        })?;
+    let ty: i32 = crate::error::int_arg(&t.get_item(0)?, "dl_device[0] (device_type)", rule)?;
+    let id: i32 = crate::error::int_arg(&t.get_item(1)?, "dl_device[1] (device_id)", rule)?;
+    Ok(DLDevice::new(DLDeviceType(ty), id))
+}
+
+/// Bytes of the elements (as NumPy counts them: broadcast elements too, so
+/// a foreign tensor can exceed 64 bits).
+fn nbytes(view: &dlpack_core::tensor::TensorView<'_>) -> u128 {
+    let n = u128::from(view.num_elements());
     match view.storage() {
-        dlpack_core::dtype::Storage::Bytes(b) => view.num_elements() * u64::from(b),
-        dlpack_core::dtype::Storage::PackedBits(bits) => {
-            (view.num_elements() * u64::from(bits)).div_ceil(8)
-        }
+        dlpack_core::dtype::Storage::Bytes(b) => n * u128::from(b),
+        dlpack_core::dtype::Storage::PackedBits(bits) => (n * u128::from(bits)).div_ceil(8),
     }
 }
 
@@ -516,7 +559,8 @@ fn keyword_index_by_value(name: &Bound<'_, PyAny>) -> PyResult<usize> {
     let s = name
         .cast::<PyString>()
         .map_err(|_| type_err("__dlpack__() keywords must be strings"))?;
-    let s = s.to_cow()?;
+    // Lossy: a name that is not valid text is no keyword either.
+    let s = s.to_string_lossy();
     let s = &*s;
     crate::vcall::KEYWORDS
         .iter()
@@ -577,12 +621,18 @@ fn max_version_of(v: &Bound<'_, PyAny>) -> PyResult<(i64, i64)> {
             }
         }
     }
-    v.extract::<(i64, i64)>().map_err(|e| {
-        type_err(format!(
-            "argument 'max_version': expected a (major, minor) tuple of ints, got {} ({e})",
+    let rule = "a (major, minor) tuple of ints";
+    match v.cast::<PyTuple>() {
+        Ok(t) if t.len() == 2 => Ok((
+            crate::error::int_arg(&t.get_item(0)?, "max_version[0] (major)", rule)?,
+            crate::error::int_arg(&t.get_item(1)?, "max_version[1] (minor)", rule)?,
+        )),
+        _ => Err(type_err(format!(
+            "argument 'max_version': expected {rule}, got {} of type {}",
+            crate::error::show(v),
             crate::capsule::type_name(v)
-        ))
-    })
+        ))),
+    }
 }
 
 /// `copy`: None (absent) or a bool.
@@ -597,34 +647,13 @@ fn copy_of(v: &Bound<'_, PyAny>) -> PyResult<bool> {
             return Ok(false);
         }
     }
-    v.extract::<bool>().map_err(|e| {
+    v.extract::<bool>().map_err(|_| {
         type_err(format!(
-            "argument 'copy': expected None or a bool, got {} ({e})",
+            "argument 'copy': expected None or a bool, got {} of type {}",
+            crate::error::show(v),
             crate::capsule::type_name(v)
         ))
     })
-}
-
-/// The body of a hand-written C entry point (`METH_FASTCALL` functions and
-/// methods): runs `f`, returns its new reference, or sets its error (a panic
-/// becomes `PanicException` naming `what`) and returns NULL. No panic
-/// unwinds into CPython.
-pub(crate) fn c_entry<'py>(
-    py: Python<'py>,
-    what: &str,
-    f: impl FnOnce() -> PyResult<*mut ffi::PyObject>,
-) -> *mut ffi::PyObject {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(Ok(p)) => p,
-        Ok(Err(e)) => {
-            e.restore(py);
-            std::ptr::null_mut()
-        }
-        Err(_) => {
-            pyo3::panic::PanicException::new_err(format!("panic in {what}")).restore(py);
-            std::ptr::null_mut()
-        }
-    }
 }
 
 /// `__dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None)`
@@ -643,7 +672,7 @@ unsafe extern "C" fn dlpack_fastcall<T: Surface>(
 ) -> *mut ffi::PyObject {
     // SAFETY: CPython calls methods with an attached thread state.
     let py = unsafe { Python::assume_attached() };
-    c_entry(py, "__dlpack__", || {
+    crate::error::c_entry(py, || {
         // SAFETY: borrowed references valid for the call.
         let slf = unsafe { Borrowed::from_ptr(py, slf) };
         // SAFETY: the method descriptor checked that `slf` is an instance of
@@ -720,6 +749,10 @@ pub(crate) unsafe fn getbuffer_any(
         // SAFETY: by the caller's contract.
         return unsafe { getbuffer(t, view, flags) };
     }
+    if let Ok(e) = obj.cast::<crate::testing::BufferExporter>() {
+        // SAFETY: by the caller's contract.
+        return unsafe { e.get().fill(e.clone().into_any(), view, flags) };
+    }
     Err(buffer_err(format!(
         "{} does not export a buffer",
         crate::capsule::type_name(obj)
@@ -750,28 +783,30 @@ macro_rules! protocol_surface {
             #[classattr]
             #[pyo3(name = "__dlpack__")]
             fn dlpack_method(py: Python<'_>) -> PyResult<Py<PyAny>> {
-                method_descriptor::<$ty>(py, &$def)
+                crate::error::guard(|| method_descriptor::<$ty>(py, &$def))
             }
 
             fn __dlpack_device__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-                Surface::dlpack_device(self, py)
+                crate::error::guard(|| Surface::dlpack_device(self, py))
             }
 
             #[classattr]
             fn __dlpack_c_exchange_api__(py: Python<'_>) -> PyResult<Py<PyAny>> {
-                exchange_api_capsule(py)
+                crate::error::guard(|| exchange_api_capsule(py))
             }
 
             /// The wrapped object (a `Tensor` is its own source).
             #[getter]
-            fn source(slf: &Bound<'_, Self>) -> Py<PyAny> {
-                slf.get().source_object(slf)
+            fn source(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+                crate::error::guard(|| Ok(slf.get().source_object(slf)))
             }
 
             /// `__array_interface__` v3 (host memory only).
             #[getter]
             fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-                array_interface(py, Surface::shared_tensor(self, py)?, false)
+                crate::error::guard(|| {
+                    array_interface(py, Surface::shared_tensor(self, py)?, false)
+                })
             }
 
             /// `__cuda_array_interface__` v3 with `stream` (CUDA memory only).
@@ -780,48 +815,54 @@ macro_rules! protocol_surface {
                 &self,
                 py: Python<'py>,
             ) -> PyResult<Bound<'py, PyDict>> {
-                array_interface(py, Surface::shared_tensor(self, py)?, true)
+                crate::error::guard(|| array_interface(py, Surface::shared_tensor(self, py)?, true))
             }
 
             /// Extents.
             #[getter]
             fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-                PyTuple::new(py, Surface::shared_tensor(self, py)?.view().shape())
+                crate::error::guard(|| {
+                    PyTuple::new(py, Surface::shared_tensor(self, py)?.view().shape())
+                })
             }
 
             /// Strides in elements.
             #[getter]
             fn strides<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-                PyTuple::new(py, Surface::shared_tensor(self, py)?.view().strides())
+                crate::error::guard(|| {
+                    PyTuple::new(py, Surface::shared_tensor(self, py)?.view().strides())
+                })
             }
 
             /// `(code, bits, lanes)`.
             #[getter]
             fn dtype(&self, py: Python<'_>) -> PyResult<(u8, u8, u16)> {
-                let d = Surface::shared_tensor(self, py)?.view().dtype();
-                Ok((d.code, d.bits, d.lanes))
+                crate::error::guard(|| {
+                    let d = Surface::shared_tensor(self, py)?.view().dtype();
+                    Ok((d.code, d.bits, d.lanes))
+                })
             }
 
             /// `(device_type, device_id)`.
             #[getter]
             fn device<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-                device_tuple(py, Surface::shared_tensor(self, py)?.device())
+                crate::error::guard(|| device_tuple(py, Surface::shared_tensor(self, py)?.device()))
             }
 
             /// Whether the data is read-only.
             #[getter]
             fn readonly(&self, py: Python<'_>) -> PyResult<bool> {
-                Ok(Surface::shared_tensor(self, py)?.read_only())
+                crate::error::guard(|| Ok(Surface::shared_tensor(self, py)?.read_only()))
             }
 
             /// Bytes of the elements.
             #[getter]
-            fn nbytes(&self, py: Python<'_>) -> PyResult<u64> {
-                Ok(nbytes(&Surface::shared_tensor(self, py)?.view()))
+            fn nbytes(&self, py: Python<'_>) -> PyResult<u128> {
+                crate::error::guard(|| Ok(nbytes(&Surface::shared_tensor(self, py)?.view())))
             }
 
             fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-                repr(self, py)
+                crate::error::guard(|| repr(self, py))
             }
         }
     };
@@ -1219,45 +1260,37 @@ unsafe extern "C" fn ex_from_py_object(
 ) -> c_int {
     // SAFETY: exchange API functions are called with an attached thread state.
     let py = unsafe { Python::assume_attached() };
-    // SAFETY: obj is a live object of one of our types (borrowed).
-    let obj = unsafe { Bound::from_borrowed_ptr(py, obj.cast()) };
-    let r = shared_of(&obj).and_then(|s| share(&s, Abi::Versioned, s.device(), s.read_only()));
-    match r {
-        Ok(RawManaged::Versioned(p)) => {
-            // SAFETY: out is a valid out pointer.
-            unsafe { *out = p };
-            0
+    crate::error::c_status(py, || {
+        // SAFETY: obj is a live object of one of our types (borrowed).
+        let obj = unsafe { Bound::from_borrowed_ptr(py, obj.cast()) };
+        let s = shared_of(&obj)?;
+        match share(&s, Abi::Versioned, s.device(), s.read_only())? {
+            RawManaged::Versioned(p) => {
+                // SAFETY: out is a valid out pointer.
+                unsafe { *out = p };
+                Ok(())
+            }
+            other => {
+                // SAFETY: we own it.
+                unsafe { crate::capsule::release_raw(other) };
+                Err(type_err("internal: expected a versioned tensor"))
+            }
         }
-        Ok(other) => {
-            // SAFETY: we own it.
-            unsafe { crate::capsule::release_raw(other) };
-            type_err("internal: expected a versioned tensor").restore(py);
-            -1
-        }
-        Err(e) => {
-            e.restore(py);
-            -1
-        }
-    }
+    })
 }
 
 unsafe extern "C" fn ex_dltensor_from_py_object(obj: *mut c_void, out: *mut DLTensor) -> c_int {
     // SAFETY: called with an attached thread state.
     let py = unsafe { Python::assume_attached() };
-    // SAFETY: obj is a live object (borrowed).
-    let obj = unsafe { Bound::from_borrowed_ptr(py, obj.cast()) };
-    match shared_of(&obj) {
-        Ok(s) => {
-            // SAFETY: the descriptor lives in the shared tensor, which obj
-            // keeps alive; out is writable.
-            unsafe { *out = *s.view().raw() };
-            0
-        }
-        Err(e) => {
-            e.restore(py);
-            -1
-        }
-    }
+    crate::error::c_status(py, || {
+        // SAFETY: obj is a live object (borrowed).
+        let obj = unsafe { Bound::from_borrowed_ptr(py, obj.cast()) };
+        let s = shared_of(&obj)?;
+        // SAFETY: the descriptor lives in the shared tensor, which obj keeps
+        // alive; out is writable.
+        unsafe { *out = *s.view().raw() };
+        Ok(())
+    })
 }
 
 unsafe extern "C" fn ex_to_py_object(
@@ -1266,21 +1299,14 @@ unsafe extern "C" fn ex_to_py_object(
 ) -> c_int {
     // SAFETY: called with an attached thread state.
     let py = unsafe { Python::assume_attached() };
-    // SAFETY: ownership of the tensor is stolen (released on failure).
-    let r = unsafe { ManagedTensorVersioned::from_raw(tensor) }
-        .py()
-        .and_then(|t| Bound::new(py, Tensor::new(t)));
-    match r {
-        Ok(obj) => {
-            // SAFETY: out is writable; we hand over a new reference.
-            unsafe { *out = obj.into_ptr().cast() };
-            0
-        }
-        Err(e) => {
-            e.restore(py);
-            -1
-        }
-    }
+    crate::error::c_status(py, || {
+        // SAFETY: ownership of the tensor is stolen (released on failure).
+        let t = unsafe { ManagedTensorVersioned::from_raw(tensor) }.py()?;
+        let obj = Bound::new(py, Tensor::new(t))?;
+        // SAFETY: out is writable; we hand over a new reference.
+        unsafe { *out = obj.into_ptr().cast() };
+        Ok(())
+    })
 }
 
 unsafe extern "C" fn ex_allocator(
@@ -1289,35 +1315,53 @@ unsafe extern "C" fn ex_allocator(
     error_ctx: *mut c_void,
     set_error: Option<unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char)>,
 ) -> c_int {
-    let fail = |msg: &CStr| {
-        if let Some(f) = set_error {
-            // SAFETY: SetError takes C strings valid for the call.
-            unsafe { f(error_ctx, c"BufferError".as_ptr(), msg.as_ptr()) };
-        }
-        -1
-    };
     // SAFETY: the caller passes a valid prototype (dtype, ndim, shape, device).
-    let p = unsafe { &*prototype };
+    let r = std::panic::catch_unwind(|| allocate(unsafe { &*prototype }));
+    let msg = match r {
+        Ok(Ok(t)) => {
+            // SAFETY: out is writable.
+            unsafe { *out = t.into_raw() };
+            return 0;
+        }
+        Ok(Err(msg)) => msg,
+        Err(_) => c"internal error in dlpack (please report): a panic in managed_tensor_allocator",
+    };
+    if let Some(f) = set_error {
+        // SAFETY: SetError takes C strings valid for the call.
+        unsafe { f(error_ctx, c"BufferError".as_ptr(), msg.as_ptr()) };
+    }
+    -1
+}
+
+/// A zeroed, compact tensor shaped as `p` on the host (the allocator of our
+/// exchange API table), or why not.
+fn allocate(p: &DLTensor) -> Result<ManagedTensorVersioned, &'static CStr> {
     if p.device.device_type != DLDeviceType::kDLCPU
         || p.ndim < 0
         || (p.ndim > 0 && p.shape.is_null())
     {
-        return fail(c"this producer allocates only on kDLCPU, with ndim >= 0 and a shape");
+        return Err(c"this producer allocates only on kDLCPU, with ndim >= 0 and a shape");
     }
     let shape = if p.ndim == 0 {
         &[][..]
     } else {
-        // SAFETY: a non-NULL shape of ndim entries (checked above).
+        // SAFETY: a non-NULL shape of ndim entries (checked above; the
+        // caller's contract).
         unsafe { std::slice::from_raw_parts(p.shape, p.ndim as usize) }
     };
-    let Ok(storage) = p.dtype.storage(false) else {
-        return fail(c"the prototype's dtype has no byte size");
-    };
-    let Ok(layout) = dlpack_core::layout::analyze(shape, None, storage) else {
-        return fail(c"the prototype's shape overflows");
-    };
-    let bytes = layout.span_bytes() as usize;
-    let mut words = vec![0u64; bytes.div_ceil(8).max(1)];
+    let storage = p
+        .dtype
+        .storage(false)
+        .map_err(|_| c"the prototype's dtype has no byte size")?;
+    let layout = dlpack_core::layout::analyze(shape, None, storage)
+        .map_err(|_| c"the prototype's shape overflows")?;
+    let bytes = usize::try_from(layout.span_bytes()).map_err(|_| c"the prototype is too large")?;
+    let mut words: Vec<u64> = Vec::new();
+    // An allocation that fails is an error here, not an abort.
+    words
+        .try_reserve_exact(bytes.div_ceil(8).max(1))
+        .map_err(|_| c"out of memory for the prototype's size")?;
+    words.resize(words.capacity(), 0);
     let memory = Memory {
         ptr: words.as_mut_ptr().cast(),
         len: bytes,
@@ -1327,14 +1371,11 @@ unsafe extern "C" fn ex_allocator(
     };
     // SAFETY: the Vec's buffer is stable and lives in the owner.
     let owner = unsafe { Keep::new(words, memory) };
-    match Export::new(owner).dtype(p.dtype).shape(shape).versioned() {
-        Ok(t) => {
-            // SAFETY: out is writable.
-            unsafe { *out = t.into_raw() };
-            0
-        }
-        Err(_) => fail(c"the prototype cannot be allocated"),
-    }
+    Export::new(owner)
+        .dtype(p.dtype)
+        .shape(shape)
+        .versioned()
+        .map_err(|_| c"the prototype cannot be allocated")
 }
 
 unsafe extern "C" fn ex_current_work_stream(
@@ -1342,6 +1383,7 @@ unsafe extern "C" fn ex_current_work_stream(
     _id: i32,
     out: *mut *mut c_void,
 ) -> c_int {
+    // No panic: one write.
     // SAFETY: out is writable. Our tensors have no pending device work.
     unsafe { *out = std::ptr::null_mut() };
     0

@@ -116,15 +116,17 @@ impl Capsule {
     /// Wraps an existing `PyCapsule` (`TypeError` for anything else).
     #[new]
     fn py_new(capsule: &Bound<'_, PyAny>) -> PyResult<Self> {
-        // SAFETY: capsule is live; the GIL is held.
-        if unsafe { ffi::PyCapsule_CheckExact(capsule.as_ptr()) } == 0 {
-            return Err(type_err(format!(
-                "expected a PyCapsule, got an object of type {}",
-                type_name(capsule)
-            )));
-        }
-        Ok(Capsule {
-            held: Held::Live(capsule.clone().unbind()),
+        crate::error::guard(|| {
+            // SAFETY: capsule is live; the GIL is held.
+            if unsafe { ffi::PyCapsule_CheckExact(capsule.as_ptr()) } == 0 {
+                return Err(type_err(format!(
+                    "expected a PyCapsule, got an object of type {}",
+                    type_name(capsule)
+                )));
+            }
+            Ok(Capsule {
+                held: Held::Live(capsule.clone().unbind()),
+            })
         })
     }
 
@@ -138,131 +140,153 @@ impl Capsule {
         name: Option<&Bound<'_, PyAny>>,
         destructor: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let py = cls.py();
-        let name = intern_name(name)?;
-        // SAFETY: name is NULL or an interned C string that lives forever;
-        // CPython refuses a NULL pointer with ValueError.
-        let c = unsafe { ffi::PyCapsule_New(pointer as *mut c_void, name, None) };
-        if c.is_null() {
-            return Err(PyErr::fetch(py));
-        }
-        // SAFETY: a new reference.
-        let c = unsafe { Bound::from_owned_ptr(py, c) };
-        let this = Capsule {
-            held: Held::Live(c.unbind()),
-        };
-        if let Some(d) = destructor.filter(|d| !d.is_none()) {
-            this.set_destructor(py, Some(d))?;
-        }
-        Ok(this)
+        crate::error::guard(|| {
+            let py = cls.py();
+            let name = intern_name(name)?;
+            // SAFETY: name is NULL or an interned C string that lives forever;
+            // CPython refuses a NULL pointer with ValueError.
+            let c = unsafe { ffi::PyCapsule_New(pointer as *mut c_void, name, None) };
+            if c.is_null() {
+                return Err(PyErr::fetch(py));
+            }
+            // SAFETY: a new reference.
+            let c = unsafe { Bound::from_owned_ptr(py, c) };
+            let this = Capsule {
+                held: Held::Live(c.unbind()),
+            };
+            if let Some(d) = destructor.filter(|d| !d.is_none()) {
+                this.set_destructor(py, Some(d))?;
+            }
+            Ok(this)
+        })
     }
 
     /// The wrapped capsule (`None` once it is being freed).
     #[getter]
-    fn capsule(&self, py: Python<'_>) -> Py<PyAny> {
-        match &self.held {
-            Held::Live(c) => c.clone_ref(py),
-            _ => py.None(),
-        }
+    fn capsule(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        crate::error::guard(|| {
+            Ok({
+                match &self.held {
+                    Held::Live(c) => c.clone_ref(py),
+                    _ => py.None(),
+                }
+            })
+        })
     }
 
     /// Whether the capsule holds a pointer under exactly this name.
     #[pyo3(signature = (name))]
     fn is_valid(&self, py: Python<'_>, name: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
-        let c = self.raw(py)?;
-        let name = intern_name(name)?;
-        // SAFETY: c is a live (or dying, not yet freed) capsule.
-        Ok(unsafe { ffi::PyCapsule_IsValid(c, name) } == 1)
+        crate::error::guard(|| {
+            let c = self.raw(py)?;
+            let name = intern_name(name)?;
+            // SAFETY: c is a live (or dying, not yet freed) capsule.
+            Ok(unsafe { ffi::PyCapsule_IsValid(c, name) } == 1)
+        })
     }
 
     /// The pointer, if `name` is the capsule's name (`ValueError` otherwise).
     #[pyo3(signature = (name))]
     fn get_pointer(&self, py: Python<'_>, name: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
-        let c = self.raw(py)?;
-        let name = intern_name(name)?;
-        // SAFETY: as above.
-        let p = unsafe { ffi::PyCapsule_GetPointer(c, name) };
-        if p.is_null() {
-            return Err(PyErr::fetch(py));
-        }
-        Ok(p as usize)
+        crate::error::guard(|| {
+            let c = self.raw(py)?;
+            let name = intern_name(name)?;
+            // SAFETY: as above.
+            let p = unsafe { ffi::PyCapsule_GetPointer(c, name) };
+            if p.is_null() {
+                return Err(PyErr::fetch(py));
+            }
+            Ok(p as usize)
+        })
     }
 
     /// Replaces the pointer (not 0).
     fn set_pointer(&self, py: Python<'_>, pointer: usize) -> PyResult<()> {
-        let c = self.raw(py)?;
-        // SAFETY: as above; CPython refuses NULL with ValueError.
-        Self::check(py, unsafe {
-            ffi::PyCapsule_SetPointer(c, pointer as *mut c_void)
+        crate::error::guard(|| {
+            let c = self.raw(py)?;
+            // SAFETY: as above; CPython refuses NULL with ValueError.
+            Self::check(py, unsafe {
+                ffi::PyCapsule_SetPointer(c, pointer as *mut c_void)
+            })
         })
     }
 
     /// The capsule's name (`None` for a capsule without one).
     fn get_name(&self, py: Python<'_>) -> PyResult<Option<String>> {
-        let c = self.raw(py)?;
-        // SAFETY: as above; the name lives as long as the capsule.
-        let n = unsafe { ffi::PyCapsule_GetName(c) };
-        if n.is_null() {
-            return match PyErr::take(py) {
-                Some(e) => Err(e),
-                None => Ok(None),
-            };
-        }
-        // SAFETY: a non-NULL name is a C string.
-        Ok(Some(
-            unsafe { CStr::from_ptr(n) }.to_string_lossy().into_owned(),
-        ))
+        crate::error::guard(|| {
+            let c = self.raw(py)?;
+            // SAFETY: as above; the name lives as long as the capsule.
+            let n = unsafe { ffi::PyCapsule_GetName(c) };
+            if n.is_null() {
+                return match PyErr::take(py) {
+                    Some(e) => Err(e),
+                    None => Ok(None),
+                };
+            }
+            // SAFETY: a non-NULL name is a C string.
+            Ok(Some(
+                unsafe { CStr::from_ptr(n) }.to_string_lossy().into_owned(),
+            ))
+        })
     }
 
     /// Renames the capsule (`None` removes the name).
     #[pyo3(signature = (name))]
     fn set_name(&self, py: Python<'_>, name: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let c = self.raw(py)?;
-        let name = intern_name(name)?;
-        // SAFETY: as above; the interned name lives forever.
-        Self::check(py, unsafe { ffi::PyCapsule_SetName(c, name) })
+        crate::error::guard(|| {
+            let c = self.raw(py)?;
+            let name = intern_name(name)?;
+            // SAFETY: as above; the interned name lives forever.
+            Self::check(py, unsafe { ffi::PyCapsule_SetName(c, name) })
+        })
     }
 
     /// The context pointer (`None` for NULL).
     fn get_context(&self, py: Python<'_>) -> PyResult<Option<usize>> {
-        let c = self.raw(py)?;
-        // SAFETY: as above.
-        let p = unsafe { ffi::PyCapsule_GetContext(c) };
-        if p.is_null() {
-            if let Some(e) = PyErr::take(py) {
-                return Err(e);
+        crate::error::guard(|| {
+            let c = self.raw(py)?;
+            // SAFETY: as above.
+            let p = unsafe { ffi::PyCapsule_GetContext(c) };
+            if p.is_null() {
+                if let Some(e) = PyErr::take(py) {
+                    return Err(e);
+                }
             }
-        }
-        Ok(address(p))
+            Ok(address(p))
+        })
     }
 
     /// Sets the context pointer (`None` or 0 for NULL).
     #[pyo3(signature = (context))]
     fn set_context(&self, py: Python<'_>, context: Option<usize>) -> PyResult<()> {
-        let c = self.raw(py)?;
-        let p = context.unwrap_or(0) as *mut c_void;
-        // SAFETY: as above.
-        Self::check(py, unsafe { ffi::PyCapsule_SetContext(c, p) })
+        crate::error::guard(|| {
+            let c = self.raw(py)?;
+            let p = context.unwrap_or(0) as *mut c_void;
+            // SAFETY: as above.
+            Self::check(py, unsafe { ffi::PyCapsule_SetContext(c, p) })
+        })
     }
 
     /// The destructor: the Python callable set with `set_destructor`, else
     /// the address of the C destructor, or `None`.
     fn get_destructor(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        let c = self.raw(py)?;
-        // SAFETY: as above.
-        let d = unsafe { ffi::PyCapsule_GetDestructor(c) };
-        let Some(d) = d else {
-            if let Some(e) = PyErr::take(py) {
-                return Err(e);
+        crate::error::guard(|| {
+            let c = self.raw(py)?;
+            // SAFETY: as above.
+            let d = unsafe { ffi::PyCapsule_GetDestructor(c) };
+            let Some(d) = d else {
+                if let Some(e) = PyErr::take(py) {
+                    return Err(e);
+                }
+                return Ok(None);
+            };
+            if std::ptr::fn_addr_eq(d, run_python_destructor as ffi::PyCapsule_Destructor) {
+                if let Some(f) = destructors(|m| m.get(&(c as usize)).map(|f| f.clone_ref(py))) {
+                    return Ok(Some(f));
+                }
             }
-            return Ok(None);
-        };
-        if std::ptr::fn_addr_eq(d, run_python_destructor as ffi::PyCapsule_Destructor) {
-            if let Some(f) = destructors(|m| m.get(&(c as usize)).map(|f| f.clone_ref(py))) {
-                return Ok(Some(f));
-            }
-        }
-        Ok(Some((d as usize).into_pyobject(py)?.into_any().unbind()))
+            Ok(Some((d as usize).into_pyobject(py)?.into_any().unbind()))
+        })
     }
 
     /// Sets a Python `destructor(capsule)` called when the capsule is freed
@@ -273,33 +297,39 @@ impl Capsule {
         py: Python<'_>,
         destructor: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let c = self.raw(py)?;
-        let f = destructor.filter(|d| !d.is_none());
-        if let Some(f) = f {
-            if !f.is_callable() {
-                return Err(type_err(format!(
-                    "a capsule destructor is a callable or None, got {}",
-                    type_name(f)
-                )));
+        crate::error::guard(|| {
+            let c = self.raw(py)?;
+            let f = destructor.filter(|d| !d.is_none());
+            if let Some(f) = f {
+                if !f.is_callable() {
+                    return Err(type_err(format!(
+                        "a capsule destructor is a callable or None, got {}",
+                        type_name(f)
+                    )));
+                }
             }
-        }
-        let func: Option<ffi::PyCapsule_Destructor> = f.map(|_| run_python_destructor as _);
-        // SAFETY: as above; the function never unwinds.
-        Self::check(py, unsafe { ffi::PyCapsule_SetDestructor(c, func) })?;
-        let old = destructors(|m| match f {
-            Some(f) => m.insert(c as usize, f.clone().unbind()),
-            None => m.remove(&(c as usize)),
-        });
-        drop(old);
-        Ok(())
+            let func: Option<ffi::PyCapsule_Destructor> = f.map(|_| run_python_destructor as _);
+            // SAFETY: as above; the function never unwinds.
+            Self::check(py, unsafe { ffi::PyCapsule_SetDestructor(c, func) })?;
+            let old = destructors(|m| match f {
+                Some(f) => m.insert(c as usize, f.clone().unbind()),
+                None => m.remove(&(c as usize)),
+            });
+            drop(old);
+            Ok(())
+        })
     }
 
-    fn __repr__(&self, py: Python<'_>) -> String {
-        match self.get_name(py) {
-            Ok(Some(n)) => format!("<dlpack.Capsule name={n:?}>"),
-            Ok(None) => "<dlpack.Capsule name=None>".to_owned(),
-            Err(_) => "<dlpack.Capsule (freed)>".to_owned(),
-        }
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        crate::error::guard(|| {
+            Ok({
+                match self.get_name(py) {
+                    Ok(Some(n)) => format!("<dlpack.Capsule name={n:?}>"),
+                    Ok(None) => "<dlpack.Capsule name=None>".to_owned(),
+                    Err(_) => "<dlpack.Capsule (freed)>".to_owned(),
+                }
+            })
+        })
     }
 }
 
@@ -307,6 +337,25 @@ impl Capsule {
 /// dying [`Capsule`] (no reference taken), then marks that wrapper freed.
 /// Errors are reported as unraisable; a pending exception is kept.
 unsafe extern "C" fn run_python_destructor(capsule: *mut ffi::PyObject) {
+    // A panic anywhere in the body is caught here, never unwound into CPython.
+    let caught = std::panic::catch_unwind(|| {
+        // SAFETY: CPython calls capsule destructors with the GIL held.
+        unsafe { destroy(capsule) }
+    });
+    if let Err(payload) = caught {
+        // SAFETY: as above.
+        let py = unsafe { Python::assume_attached() };
+        crate::error::panic_err(payload).write_unraisable(py, None);
+    }
+}
+
+/// The body of [`run_python_destructor`]: calls the Python destructor set
+/// for `capsule`, with a `Capsule` valid only during the call.
+///
+/// # Safety
+///
+/// Called with the GIL held, on a capsule being destroyed.
+unsafe fn destroy(capsule: *mut ffi::PyObject) {
     // SAFETY: CPython calls capsule destructors with the GIL held.
     let py = unsafe { Python::assume_attached() };
     let Some(f) = destructors(|m| m.remove(&(capsule as usize))) else {

@@ -144,80 +144,82 @@ unsafe fn tensor_dict<'py>(py: Python<'py>, t: &DLTensor) -> PyResult<Bound<'py,
 /// without consuming it. The capsule's name decides the struct.
 #[pyfunction]
 pub(crate) fn todict<'py>(capsule: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
-    let py = capsule.py();
-    // SAFETY: capsule is live; the GIL is held.
-    if unsafe { ffi::PyCapsule_CheckExact(capsule.as_ptr()) } == 0 {
-        return Err(type_err(format!(
-            "todict expects a DLPack PyCapsule, got an object of type {}",
-            type_name(capsule)
-        )));
-    }
-    // SAFETY: a capsule; its name pointer lives as long as it.
-    let name = unsafe { ffi::PyCapsule_GetName(capsule.as_ptr()) };
-    let abi = if name.is_null() {
-        None
-    } else {
-        // SAFETY: non-NULL capsule names are C strings.
-        Abi::from_capsule_name(unsafe { CStr::from_ptr(name) })
-    };
-    let Some(abi) = abi else {
-        let shown = if name.is_null() {
-            "None".to_owned()
+    crate::error::guard(|| {
+        let py = capsule.py();
+        // SAFETY: capsule is live; the GIL is held.
+        if unsafe { ffi::PyCapsule_CheckExact(capsule.as_ptr()) } == 0 {
+            return Err(type_err(format!(
+                "todict expects a DLPack PyCapsule, got an object of type {}",
+                type_name(capsule)
+            )));
+        }
+        // SAFETY: a capsule; its name pointer lives as long as it.
+        let name = unsafe { ffi::PyCapsule_GetName(capsule.as_ptr()) };
+        let abi = if name.is_null() {
+            None
         } else {
-            // SAFETY: as above.
-            format!("{:?}", unsafe { CStr::from_ptr(name) })
+            // SAFETY: non-NULL capsule names are C strings.
+            Abi::from_capsule_name(unsafe { CStr::from_ptr(name) })
         };
-        return Err(value_err(format!(
-            "the PyCapsule is named {shown}: todict reads an unconsumed DLPack capsule, named \
-             \"dltensor\" (DLManagedTensor) or \"dltensor_versioned\" (DLManagedTensorVersioned)"
-        )));
-    };
-    // SAFETY: the capsule's own name; DLPack capsules never hold NULL.
-    let p = unsafe { ffi::PyCapsule_GetPointer(capsule.as_ptr(), name) };
-    if p.is_null() {
-        return Err(PyErr::fetch(py));
-    }
-    let d = PyDict::new(py);
-    // SAFETY: an unconsumed capsule of this name holds a live managed tensor
-    // of this ABI; a versioned one's version is read before anything else.
-    unsafe {
-        match abi {
-            Abi::Legacy => {
-                let m = &*p.cast::<DLManagedTensor>();
-                d.set_item(intern!(py, "dl_tensor"), tensor_dict(py, &m.dl_tensor)?)?;
-                d.set_item(intern!(py, "manager_ctx"), address(py, m.manager_ctx))?;
-                d.set_item(
-                    intern!(py, "deleter"),
-                    address(
-                        py,
-                        m.deleter.map_or(std::ptr::null(), |f| f as *const c_void),
-                    ),
-                )?;
-            }
-            Abi::Versioned => {
-                let m = p.cast::<DLManagedTensorVersioned>();
-                let v = std::ptr::addr_of!((*m).version).read();
-                let version = PyDict::new(py);
-                version.set_item(intern!(py, "major"), v.major)?;
-                version.set_item(intern!(py, "minor"), v.minor)?;
-                d.set_item(intern!(py, "version"), version)?;
-                if v.major != 1 {
-                    // Another major version: its layout is unknown.
-                    return Ok(d);
+        let Some(abi) = abi else {
+            let shown = if name.is_null() {
+                "None".to_owned()
+            } else {
+                // SAFETY: as above.
+                format!("{:?}", unsafe { CStr::from_ptr(name) })
+            };
+            return Err(value_err(format!(
+                "the PyCapsule is named {shown}: todict reads an unconsumed DLPack capsule, named \
+                 \"dltensor\" (DLManagedTensor) or \"dltensor_versioned\" (DLManagedTensorVersioned)"
+            )));
+        };
+        // SAFETY: the capsule's own name; DLPack capsules never hold NULL.
+        let p = unsafe { ffi::PyCapsule_GetPointer(capsule.as_ptr(), name) };
+        if p.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        let d = PyDict::new(py);
+        // SAFETY: an unconsumed capsule of this name holds a live managed tensor
+        // of this ABI; a versioned one's version is read before anything else.
+        unsafe {
+            match abi {
+                Abi::Legacy => {
+                    let m = &*p.cast::<DLManagedTensor>();
+                    d.set_item(intern!(py, "dl_tensor"), tensor_dict(py, &m.dl_tensor)?)?;
+                    d.set_item(intern!(py, "manager_ctx"), address(py, m.manager_ctx))?;
+                    d.set_item(
+                        intern!(py, "deleter"),
+                        address(
+                            py,
+                            m.deleter.map_or(std::ptr::null(), |f| f as *const c_void),
+                        ),
+                    )?;
                 }
-                let m = &*m;
-                d.set_item(intern!(py, "manager_ctx"), address(py, m.manager_ctx))?;
-                d.set_item(
-                    intern!(py, "deleter"),
-                    address(
-                        py,
-                        m.deleter.map_or(std::ptr::null(), |f| f as *const c_void),
-                    ),
-                )?;
-                d.set_item(intern!(py, "flags"), m.flags)?;
-                d.set_item(intern!(py, "dl_tensor"), tensor_dict(py, &m.dl_tensor)?)?;
+                Abi::Versioned => {
+                    let m = p.cast::<DLManagedTensorVersioned>();
+                    let v = std::ptr::addr_of!((*m).version).read();
+                    let version = PyDict::new(py);
+                    version.set_item(intern!(py, "major"), v.major)?;
+                    version.set_item(intern!(py, "minor"), v.minor)?;
+                    d.set_item(intern!(py, "version"), version)?;
+                    if v.major != 1 {
+                        // Another major version: its layout is unknown.
+                        return Ok(d);
+                    }
+                    let m = &*m;
+                    d.set_item(intern!(py, "manager_ctx"), address(py, m.manager_ctx))?;
+                    d.set_item(
+                        intern!(py, "deleter"),
+                        address(
+                            py,
+                            m.deleter.map_or(std::ptr::null(), |f| f as *const c_void),
+                        ),
+                    )?;
+                    d.set_item(intern!(py, "flags"), m.flags)?;
+                    d.set_item(intern!(py, "dl_tensor"), tensor_dict(py, &m.dl_tensor)?)?;
+                }
             }
         }
-    }
-    Ok(d)
+        Ok(d)
+    })
 }

@@ -19,7 +19,7 @@ use dlpack_core::tensor::TensorView;
 use pyo3::prelude::*;
 
 use crate::capsule::RawManaged;
-use crate::error::{IntoPyResult, buffer_err};
+use crate::error::{DeviceError, IntoPyResult, buffer_err};
 use crate::owner::Keep;
 
 /// The producer side of stream synchronisation for exported device tensors
@@ -31,8 +31,8 @@ pub trait ExportSync: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// A message for a `BufferError`.
-    fn sync(&self, device: DLDevice, request: StreamRequest) -> Result<(), String>;
+    /// The device layer's error, whose kind decides the Python exception.
+    fn sync(&self, device: DLDevice, request: StreamRequest) -> Result<(), DeviceError>;
 
     /// Copies `dst.len()` bytes at device address `src` (memory of `device`)
     /// to `dst`, after the pending work on the tensor; the host waits for
@@ -40,12 +40,13 @@ pub trait ExportSync: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// A message for a `BufferError`.
-    fn copy_to_host(&self, device: DLDevice, src: u64, dst: &mut [u8]) -> Result<(), String> {
+    /// The device layer's error, whose kind decides the Python exception.
+    fn copy_to_host(&self, device: DLDevice, src: u64, dst: &mut [u8]) -> Result<(), DeviceError> {
         let _ = (src, dst);
-        Err(format!(
-            "cannot copy data on {device:?} to the host: no device copy is available for it"
-        ))
+        Err(DeviceError::Unsupported {
+            device,
+            action: "copy data to the host",
+        })
     }
 }
 
@@ -231,7 +232,7 @@ pub(crate) fn copy_to_host(
     }
     let bytes = gather(view)?;
     let len = bytes.len();
-    let mut words = vec![0u64; len.div_ceil(8).max(1)];
+    let mut words = host_words(len)?;
     // SAFETY: words holds at least len bytes; the regions do not overlap.
     unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), words.as_mut_ptr().cast::<u8>(), len) };
     let memory = Memory {
@@ -251,6 +252,26 @@ pub(crate) fn copy_to_host(
     build(ex, abi)
 }
 
+/// A zeroed host buffer of at least `len` bytes (in words, so any element
+/// type is aligned), or a `BufferError` when it cannot be allocated: a
+/// foreign tensor may broadcast 2**40 elements over a few bytes, and its
+/// copy must be refused, not abort the process.
+fn host_words(len: usize) -> PyResult<Vec<u64>> {
+    let words = len.div_ceil(8).max(1);
+    let mut v = Vec::new();
+    v.try_reserve_exact(words)
+        .map_err(|_| cannot_allocate(len as u128))?;
+    v.resize(words, 0);
+    Ok(v)
+}
+
+#[cold]
+fn cannot_allocate(bytes: u128) -> PyErr {
+    buffer_err(format!(
+        "cannot copy the tensor: its {bytes} bytes of elements cannot be allocated on the host"
+    ))
+}
+
 /// The elements of a host-accessible view in row-major order.
 pub(crate) fn gather(view: &TensorView<'_>) -> PyResult<Vec<u8>> {
     let layout = view.layout();
@@ -263,7 +284,12 @@ pub(crate) fn gather(view: &TensorView<'_>) -> PyResult<Vec<u8>> {
         let len = layout.span_bytes() as usize;
         // SAFETY: a validated contiguous view spans exactly these bytes from
         // its first element, on host-accessible memory.
-        return Ok(unsafe { std::slice::from_raw_parts(first, len) }.to_vec());
+        let src = unsafe { std::slice::from_raw_parts(first, len) };
+        let mut out = Vec::new();
+        out.try_reserve_exact(len)
+            .map_err(|_| cannot_allocate(len as u128))?;
+        out.extend_from_slice(src);
+        return Ok(out);
     }
     let size = match view.storage() {
         dlpack_core::dtype::Storage::Bytes(b) => b as usize,
@@ -276,7 +302,10 @@ pub(crate) fn gather(view: &TensorView<'_>) -> PyResult<Vec<u8>> {
     let shape = view.shape();
     let strides: Vec<i64> = view.strides().collect();
     let ndim = shape.len();
-    let mut out = Vec::with_capacity(n * size);
+    let mut out = Vec::new();
+    n.checked_mul(size)
+        .and_then(|bytes| out.try_reserve_exact(bytes).ok())
+        .ok_or_else(|| cannot_allocate(n as u128 * size as u128))?;
     let mut index = vec![0i64; ndim];
     for _ in 0..n {
         let off: i64 = index.iter().zip(&strides).map(|(i, s)| i * s).sum::<i64>() * size as i64;
@@ -305,7 +334,13 @@ pub fn export(shared: &Arc<SharedTensor>, req: &DlpackRequest) -> PyResult<RawMa
     match plan.transfer {
         Transfer::Share { device: target } => {
             if let (StreamRequest::Sync(_), Some(sync)) = (plan.stream, &shared.sync) {
-                sync.sync(device, plan.stream).map_err(buffer_err)?;
+                sync.sync(device, plan.stream)
+                    .map_err(|e| DeviceError::Stream {
+                        what: "__dlpack__",
+                        stream: req.stream.unwrap_or_default(),
+                        device,
+                        source: Box::new(e),
+                    })?;
             }
             let read_only = plan.flags & DLPACK_FLAG_BITMASK_READ_ONLY != 0;
             share_view(shared, &view, plan.abi, target, read_only)
@@ -340,12 +375,16 @@ fn copy_from_device(
     }
     let (memory, offset) = span_memory(&view, device, false);
     let len = memory.len;
-    let mut words = vec![0u64; len.div_ceil(8).max(1)];
+    let mut words = host_words(len)?;
     if len > 0 {
         // SAFETY: words holds at least len bytes, initialised.
         let dst = unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), len) };
         sync.copy_to_host(device, memory.ptr.addr() as u64, dst)
-            .map_err(buffer_err)?;
+            .map_err(|e| DeviceError::Failed {
+                device,
+                action: "copy data to the host",
+                source: Box::new(e),
+            })?;
     }
     let host = Memory {
         ptr: words.as_mut_ptr().cast(),

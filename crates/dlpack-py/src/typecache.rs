@@ -146,7 +146,8 @@ fn is_numpy_type(ty: &Bound<'_, pyo3::types::PyType>) -> bool {
     PyUntypedArray::type_object_raw(py) == ty.as_ptr().cast()
 }
 
-/// Looks up a type's exchange API table (1.3 attribute first, then 1.2),
+/// Looks up a type's exchange API table (1.3 attribute first, a capsule;
+/// then 1.2's, a capsule or an int address),
 /// checks `header.version.major == 1` (walking `prev_api`), and requires the
 /// mandatory `managed_tensor_from_py_object_no_sync`.
 pub fn exchange_table(ty: &Bound<'_, pyo3::types::PyType>) -> Option<&'static DLPackExchangeAPI> {
@@ -156,7 +157,9 @@ pub fn exchange_table(ty: &Bound<'_, pyo3::types::PyType>) -> Option<&'static DL
         let Ok(value) = ty.getattr(pyo3::types::PyString::intern(py, name)) else {
             continue;
         };
-        let p = table_pointer(&value);
+        // DLPack 1.3's attribute is a capsule; only 1.2's may be an int
+        // address (which no consumer can check: it is trusted).
+        let p = table_pointer(&value, attr == EXCHANGE_API_ATTR_1_2);
         if p.is_null() {
             continue;
         }
@@ -168,7 +171,7 @@ pub fn exchange_table(ty: &Bound<'_, pyo3::types::PyType>) -> Option<&'static DL
     None
 }
 
-fn table_pointer(value: &Bound<'_, PyAny>) -> *mut c_void {
+fn table_pointer(value: &Bound<'_, PyAny>, int_allowed: bool) -> *mut c_void {
     let name: &CStr = DLPACK_EXCHANGE_API;
     // SAFETY: value is live; IsValid sets no error.
     unsafe {
@@ -176,7 +179,7 @@ fn table_pointer(value: &Bound<'_, PyAny>) -> *mut c_void {
             return ffi::PyCapsule_GetPointer(value.as_ptr(), name.as_ptr());
         }
     }
-    if value.is_instance_of::<pyo3::types::PyInt>() {
+    if int_allowed && value.is_instance_of::<pyo3::types::PyInt>() {
         if let Ok(addr) = value.extract::<usize>() {
             return addr as *mut c_void;
         }

@@ -46,11 +46,15 @@ pub enum Error {
 }
 
 impl Error {
-    /// The Python exception this error maps to.
+    /// The Python exception this error maps to: `ValueError` for a bad
+    /// device (a negative ordinal, or `hipErrorInvalidDevice`), the core's
+    /// kind for its rules, `BufferError` for the rest.
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Core(e) => e.kind(),
             Error::InvalidOrdinal { .. } => ErrorKind::Value,
+            // hipErrorInvalidDevice
+            Error::Hip { code: 101, .. } => ErrorKind::Value,
             _ => ErrorKind::Buffer,
         }
     }

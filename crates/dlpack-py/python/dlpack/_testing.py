@@ -17,9 +17,12 @@ sum_f64 = _t.sum_f64
 fill = _t.fill
 arange = _t.arange
 reexport = _t.reexport
+panic = _t.panic
+panic_fastcall = _t.panic_fastcall
+BufferExporter = _t.BufferExporter
 
 __all__ = ["noop", "take", "take_borrowed", "call_dlpack", "import_info", "sum_f64", "fill", "arange",
-           "reexport"]
+           "reexport", "panic", "panic_fastcall", "BufferExporter"]
 
 _DEVICE = ("DeviceBuffer", "stream_create", "stream_destroy", "driver_present",
            "forget_pooled_events")

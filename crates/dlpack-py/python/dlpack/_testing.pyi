@@ -1,4 +1,4 @@
-from typing import Any
+from typing import Any, Sequence
 
 from . import Tensor
 
@@ -11,6 +11,24 @@ def sum_f64(obj: Any) -> float: ...
 def fill(obj: Any, value: float) -> None: ...
 def reexport(obj: Any) -> Tensor:
     """Imports `obj` through Rust and returns the owned tensor as a `Tensor`."""
+def panic(message: str) -> None:
+    """Panics in a ``#[pyfunction]`` (a bug on purpose): raises ``SystemError``."""
+def panic_fastcall(message: str) -> None:
+    """Panics in a hand-written ``METH_FASTCALL`` entry point: raises ``SystemError``."""
+
+class BufferExporter:
+    """Exports exactly the buffer fields it was given (any format bytes, itemsize, ndim, shape,
+    strides) over ``nbytes`` zeroed bytes, however wrong they are."""
+    def __init__(
+        self,
+        format: bytes | None,
+        itemsize: int,
+        shape: Sequence[int] | None = None,
+        strides: Sequence[int] | None = None,
+        ndim: int | None = None,
+        nbytes: int = 64,
+        readonly: bool = True,
+    ) -> None: ...
 def arange(
     n: int, dtype: str = "float32", shape: list[int] | tuple[int, ...] | None = None, read_only: bool = False
 ) -> Tensor: ...

@@ -479,3 +479,73 @@ def test_no_driver_call_for_cpu_use(sim):
     np.from_dlpack(dlpack.asdlpack(a))
     bytes(memoryview(dlpack.asdlpack(bytearray(8))))
     assert sum(sim.counters().values()) == 0, sim.counters()
+
+
+# --- device errors keep their kind ------------------------------------------------------
+# The device crates' errors reach Python as the exception of their ErrorKind: an invalid
+# device ordinal is a ValueError (a bad device value), a failing driver call a BufferError.
+
+
+def _device_capsule(device, ptr, n):
+    """A bare versioned capsule over `n` bytes at `ptr`, claiming `device` (made "in C")."""
+    import ctypes
+
+    class Tensor(ctypes.Structure):
+        _fields_ = [("data", ctypes.c_void_p), ("device", ctypes.c_int32 * 2),
+                    ("ndim", ctypes.c_int32), ("dtype", ctypes.c_uint8 * 4),
+                    ("shape", ctypes.POINTER(ctypes.c_int64)),
+                    ("strides", ctypes.POINTER(ctypes.c_int64)), ("byte_offset", ctypes.c_uint64)]
+
+    class Managed(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32 * 2), ("manager_ctx", ctypes.c_void_p),
+                    ("deleter", ctypes.c_void_p), ("flags", ctypes.c_uint64),
+                    ("dl_tensor", Tensor)]
+
+    shape = (ctypes.c_int64 * 1)(n)
+    m = Managed()
+    m.version[:] = (1, 3)
+    t = m.dl_tensor
+    t.data, t.device[:], t.ndim = ptr, device, 1
+    t.dtype[:] = (1, 8, 1, 0)  # uint8, one lane
+    t.shape = ctypes.cast(shape, ctypes.POINTER(ctypes.c_int64))
+    new = ctypes.pythonapi.PyCapsule_New
+    new.restype = ctypes.py_object
+    new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+    return new(ctypes.addressof(m), b"dltensor_versioned", None), (m, shape)
+
+
+@pytest.mark.parametrize("ordinal", [-1, 5])
+@pytest.mark.parametrize("backend, device_type", [("cuda", CUDA), ("rocm", ROCM)])
+def test_invalid_device_ordinal_is_a_value_error(sim, backend, device_type, ordinal):
+    buf = _t.DeviceBuffer(N, backend=backend)
+    cap, keep = _device_capsule((device_type, ordinal), buf.ptr, N)
+    obj = dlpack.asdlpack(cap)
+    # The host copy asks the device crate for the device: -1 is refused before any driver call
+    # (InvalidOrdinal), 5 by the driver (the simulator has fewer devices): both kind Value.
+    with pytest.raises(ValueError) as info:
+        obj.__dlpack__(max_version=(1, 3), dl_device=(1, 0), copy=True)
+    assert type(info.value) is ValueError
+    msg = str(info.value)
+    assert "copy data to the host" in msg and f", {ordinal})" in msg, msg
+    assert "ordinal" in msg or "InvalidDevice" in msg, msg
+    del obj, cap, keep
+
+
+def test_testing_buffer_on_an_invalid_ordinal_is_a_value_error(sim):
+    with pytest.raises(ValueError, match="device ordinal -1"):
+        _t.DeviceBuffer(N, device=-1)
+
+
+@pytest.mark.parametrize("how", ["buffer", "tensor", "asdlpack_cai"])
+def test_failing_stream_wait_is_a_buffer_error_naming_the_stream(sim, cuda, how):
+    buf = _t.DeviceBuffer(N)
+    buf.fill_on(cuda.a, 3)  # pending work: the consumer's stream must wait for it
+    obj = PRODUCERS[how](buf)
+    bogus = 0xDEAD0
+    with pytest.raises(BufferError) as info:
+        obj.__dlpack__(stream=bogus, max_version=(1, 3))
+    assert type(info.value) is BufferError
+    msg = str(info.value)
+    assert f"stream={bogus}" in msg and "cuStreamWaitEvent" in msg, msg
+    del obj, buf
+    sim.take_reports()  # the simulator logged the bogus handle; nothing else is expected
