@@ -270,39 +270,54 @@ pub(crate) fn panic_err(payload: Box<dyn std::any::Any + Send>) -> PyErr {
 /// No panic unwinds into CPython.
 ///
 /// CPython calls these with its thread state attached, but pyo3 does not
-/// know it (its trampolines are not on the way): `f` runs under
-/// [`Python::attach`](pyo3::Python::attach), so that pyo3 releases the
-/// references `f` drops (a dropped `PyErr` holds an exception whose
-/// traceback holds the caller's frames) at once, not at the next pyo3
-/// entry point.
+/// know it (its trampolines are not on the way), so a `Py<T>` that `f`
+/// drops is queued for release at pyo3's next entry point instead of
+/// released. Error paths drop some (a replaced `PyErr` holds an exception
+/// whose traceback holds the caller's frames): on an error the queue is
+/// emptied before returning ([`release_deferred`]). Success paths drop
+/// `Bound`s only, released at once; attaching on every call would cost a
+/// `PyGILState_Ensure`/`Release` pair per exchange.
+#[inline(always)]
 pub(crate) fn c_entry(
     py: pyo3::Python<'_>,
     f: impl FnOnce() -> pyo3::PyResult<*mut pyo3::ffi::PyObject>,
 ) -> *mut pyo3::ffi::PyObject {
-    pyo3::Python::attach(|_| match guard(f) {
+    match guard(f) {
         Ok(p) => p,
         Err(e) => {
             e.restore(py);
+            release_deferred();
             std::ptr::null_mut()
         }
-    })
+    }
 }
 
 /// The body of a hand-written C entry point that returns a status (`0` or
 /// `-1` with a Python error set): the exchange API's functions, buffer
-/// slots. A panic becomes [`panic_err`]'s error.
-/// It runs `f` under [`Python::attach`](pyo3::Python::attach), as [`c_entry`].
+/// slots. A panic becomes [`panic_err`]'s error; references dropped on an
+/// error path are released before returning, as in [`c_entry`].
+#[inline(always)]
 pub(crate) fn c_status(
     py: pyo3::Python<'_>,
     f: impl FnOnce() -> pyo3::PyResult<()>,
 ) -> std::ffi::c_int {
-    pyo3::Python::attach(|_| match guard(f) {
+    match guard(f) {
         Ok(()) => 0,
         Err(e) => {
             e.restore(py);
+            release_deferred();
             -1
         }
-    })
+    }
+}
+
+/// Releases the references pyo3 queued because it did not know the thread
+/// was attached: attaching through pyo3 empties its queue (the thread is
+/// attached already, so this only pairs `PyGILState_Ensure`/`Release`).
+#[cold]
+#[inline(never)]
+fn release_deferred() {
+    pyo3::Python::attach(|_| ());
 }
 
 #[cfg(test)]
