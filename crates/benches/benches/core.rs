@@ -6,35 +6,17 @@
 //! - creation of an ndarray view from a validated tensor.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use dlpack_benches::foreign_4d;
+use dlpack_benches::{batched, foreign_4d};
 use dlpack_core::export::Export;
 use dlpack_core::managed::ManagedTensorVersioned;
 use dlpack_core::tensor::{Flags, TensorView};
 
-/// Times `routine` alone over `iters` fresh `Vec`s, in batches of 256: each
-/// batch's inputs are made before the clock starts and its tensors released
-/// after it stops, so the allocator recycles memory as it does in steady
-/// use (timing millions of exports into fresh pages would time page faults).
+/// Times `routine` alone over `iters` fresh `Vec`s of `len` elements ([`batched`]).
 fn time_exports<T>(iters: u64, len: usize, routine: impl Fn(Vec<f32>) -> T) -> Duration {
-    const BATCH: u64 = 256;
-    let mut total = Duration::ZERO;
-    let mut outputs = Vec::with_capacity(BATCH as usize);
-    let mut left = iters;
-    while left > 0 {
-        let n = left.min(BATCH);
-        left -= n;
-        let inputs: Vec<Vec<f32>> = (0..n).map(|_| vec![1.0f32; len]).collect();
-        let start = Instant::now();
-        for v in inputs {
-            outputs.push(black_box(routine(v)));
-        }
-        total += start.elapsed();
-        outputs.clear();
-    }
-    total
+    batched(iters, || vec![1.0f32; len], routine)
 }
 
 fn export(c: &mut Criterion) {

@@ -6,7 +6,7 @@
 //! same machine state; `cargo xtask bench` prints the ratio table from the
 //! medians (BENCHMARKS.md keeps it).
 //!
-//! Heap behaviour: inputs are made in batches of [`BATCH`] before the clock
+//! Heap behaviour: inputs are made in batches of [`dlpack_benches::BATCH`] before the clock
 //! starts and outputs are released after it stops (unless releasing is the
 //! operation), so the allocator recycles the same blocks as in steady use and
 //! glibc's heap trimming does not land inside a timed region.
@@ -16,45 +16,16 @@
 //! plus the scalar fields, its import `Managed::from_raw` plus `validate()`,
 //! its view `ArrayViewD::try_from_dlpack`.
 
-use std::ffi::c_void;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use dlpack_benches::{batched, dlpark_export_vec, fresh_export};
 use dlpack_core::export::Export;
 use dlpack_core::ffi::DLManagedTensorVersioned;
 use dlpack_core::managed::ManagedTensorVersioned;
 use dlpark::TryFromDlpack;
 use dlpark::allocation::dynamic;
-use dlpark::metadata::Dynamic;
 use ndarray::{Array2, ArrayViewD};
-
-/// Inputs made (and outputs released) per batch, outside the clock.
-const BATCH: u64 = 256;
-
-/// Times `routine` over `iters` inputs made by `make`, in batches of
-/// [`BATCH`]: only the loop over `routine` is on the clock.
-fn batched<I, O>(
-    iters: u64,
-    mut make: impl FnMut() -> I,
-    mut routine: impl FnMut(I) -> O,
-) -> Duration {
-    let mut total = Duration::ZERO;
-    let mut outputs = Vec::with_capacity(BATCH as usize);
-    let mut left = iters;
-    while left > 0 {
-        let n = left.min(BATCH);
-        left -= n;
-        let inputs: Vec<I> = (0..n).map(|_| make()).collect();
-        let start = Instant::now();
-        for input in inputs {
-            outputs.push(black_box(routine(input)));
-        }
-        total += start.elapsed();
-        outputs.clear();
-    }
-    total
-}
 
 /// Row-major strides of `shape`, in elements.
 fn compact_strides(shape: &[i64]) -> Vec<i64> {
@@ -63,21 +34,6 @@ fn compact_strides(shape: &[i64]) -> Vec<i64> {
         strides[axis] = strides[axis + 1] * shape[axis + 1];
     }
     strides
-}
-
-/// dlpark's export of a `Vec<f32>` with `shape`, as its user writes it.
-fn dlpark_export_vec(v: Vec<f32>, shape: &[i64], strides: &[i64]) -> dlpark::versioned::Dlpack {
-    let data = v.as_ptr() as *mut c_void;
-    let prepared = Dynamic::new(shape, strides)
-        .prepare_as::<dlpark::ffi::DLManagedTensorVersioned>()
-        .unwrap();
-    let mut initialized = prepared.initialize(Box::new(v));
-    initialized.set_data(data);
-    initialized.set_dtype(<f32 as dlpark::DlpackElement>::DTYPE);
-    initialized.set_device(dlpark::ffi::DLDevice::CPU);
-    // SAFETY: data, dtype and device describe the boxed Vec, which the
-    // tensor owns as its context; shape and strides were copied in.
-    unsafe { initialized.finish() }
 }
 
 /// Export → versioned managed tensor → release, for a `Vec<f32>` of
@@ -205,21 +161,13 @@ fn import_raw(c: &mut Criterion) {
     group.finish();
 }
 
-/// A fresh export (1000 f32), as the raw pointer a producer hands over.
-fn fresh_raw() -> *mut DLManagedTensorVersioned {
-    Export::new(vec![0f32; 1000])
-        .versioned()
-        .unwrap()
-        .into_raw()
-}
-
 /// Take ownership of a fresh export, validate it and release it through its
 /// real deleter (the same producer for both sides).
 fn import_fresh(c: &mut Criterion) {
     let mut group = c.benchmark_group("vs_dlpark/import_fresh_export_and_release");
     group.bench_function("ours", |b| {
         b.iter_custom(|iters| {
-            batched(iters, fresh_raw, |raw| {
+            batched(iters, fresh_export, |raw| {
                 // SAFETY: `raw` is a fresh export, owned from here on.
                 let t = unsafe { ManagedTensorVersioned::from_raw(raw) }.unwrap();
                 black_box(t.view().num_elements());
@@ -228,7 +176,7 @@ fn import_fresh(c: &mut Criterion) {
     });
     group.bench_function("dlpark", |b| {
         b.iter_custom(|iters| {
-            batched(iters, fresh_raw, |raw| {
+            batched(iters, fresh_export, |raw| {
                 // SAFETY: as above; same C layout.
                 let t = unsafe { dlpark::versioned::Dlpack::from_raw(raw.cast()) }.unwrap();
                 black_box(t.validate().unwrap().shape().len());
@@ -242,10 +190,10 @@ fn import_fresh(c: &mut Criterion) {
 fn view_dyn(c: &mut Criterion) {
     let ours = {
         // SAFETY: a fresh export, owned from here on.
-        unsafe { ManagedTensorVersioned::from_raw(fresh_raw()) }.unwrap()
+        unsafe { ManagedTensorVersioned::from_raw(fresh_export()) }.unwrap()
     };
     // SAFETY: a fresh export, owned from here on.
-    let theirs = unsafe { dlpark::versioned::Dlpack::from_raw(fresh_raw().cast()) }.unwrap();
+    let theirs = unsafe { dlpark::versioned::Dlpack::from_raw(fresh_export().cast()) }.unwrap();
     let mut group = c.benchmark_group("vs_dlpark/ndarray_view_dyn");
     group.bench_function("ours", |b| {
         b.iter(|| {
@@ -270,7 +218,7 @@ fn import_view_drop(c: &mut Criterion) {
     let mut group = c.benchmark_group("vs_dlpark/import_view_and_release");
     group.bench_function("ours", |b| {
         b.iter_custom(|iters| {
-            batched(iters, fresh_raw, |raw| {
+            batched(iters, fresh_export, |raw| {
                 // SAFETY: `raw` is a fresh export, owned from here on.
                 let t = unsafe { ManagedTensorVersioned::from_raw(raw) }.unwrap();
                 let view = t.view();
@@ -281,7 +229,7 @@ fn import_view_drop(c: &mut Criterion) {
     });
     group.bench_function("dlpark", |b| {
         b.iter_custom(|iters| {
-            batched(iters, fresh_raw, |raw| {
+            batched(iters, fresh_export, |raw| {
                 // SAFETY: as above; same C layout.
                 let t = unsafe { dlpark::versioned::Dlpack::from_raw(raw.cast()) }.unwrap();
                 // SAFETY: the tensor's memory is alive while `t` is.

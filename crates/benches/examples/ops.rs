@@ -10,9 +10,9 @@
 //! counted; `cargo xtask bench` runs every operation on both sides and
 //! prints instructions per operation and their ratio.
 
-use std::ffi::c_void;
 use std::hint::black_box;
 
+use dlpack_benches::{dlpark_export_vec, fresh_export};
 use dlpack_core::export::Export;
 use dlpack_core::ffi::{DLDataType, DLDevice, DLManagedTensorVersioned};
 use dlpack_core::managed::ManagedTensorVersioned;
@@ -33,28 +33,6 @@ const OPERATIONS: &[&str] = &[
     "import_view_and_release",
 ];
 
-/// dlpark's export of a `Vec<f32>`, as its user writes it.
-fn dlpark_vec(v: Vec<f32>, shape: &[i64], strides: &[i64]) -> dlpark::versioned::Dlpack {
-    let data = v.as_ptr() as *mut c_void;
-    let prepared = dlpark::metadata::Dynamic::new(shape, strides)
-        .prepare_as::<dlpark::ffi::DLManagedTensorVersioned>()
-        .unwrap();
-    let mut initialized = prepared.initialize(Box::new(v));
-    initialized.set_data(data);
-    initialized.set_dtype(<f32 as dlpark::DlpackElement>::DTYPE);
-    initialized.set_device(dlpark::ffi::DLDevice::CPU);
-    // SAFETY: the fields describe the boxed Vec the tensor owns.
-    unsafe { initialized.finish() }
-}
-
-/// A fresh export of 1000 `f32`, as a producer hands it over.
-fn fresh() -> *mut DLManagedTensorVersioned {
-    Export::new(vec![0f32; 1000])
-        .versioned()
-        .unwrap()
-        .into_raw()
-}
-
 /// Runs `op` on every input: the only function whose instructions count.
 #[inline(never)]
 fn timed<I, O>(inputs: Vec<I>, mut op: impl FnMut(I) -> O) {
@@ -68,7 +46,7 @@ fn vecs(len: usize) -> Vec<Vec<f32>> {
 }
 
 fn fresh_exports() -> Vec<*mut DLManagedTensorVersioned> {
-    (0..ROUNDS).map(|_| fresh()).collect()
+    (0..ROUNDS).map(|_| fresh_export()).collect()
 }
 
 fn run(operation: &str, ours: bool) {
@@ -77,13 +55,13 @@ fn run(operation: &str, ours: bool) {
             drop(Export::new(v).shape(&[1000]).versioned().unwrap())
         }),
         ("export_vec_1000_and_release", false) => {
-            timed(vecs(1000), |v| drop(dlpark_vec(v, &[1000], &[1])))
+            timed(vecs(1000), |v| drop(dlpark_export_vec(v, &[1000], &[1])))
         }
         ("export_vec_10x10x10_and_release", true) => timed(vecs(1000), |v| {
             drop(Export::new(v).shape(&[10, 10, 10]).versioned().unwrap())
         }),
         ("export_vec_10x10x10_and_release", false) => timed(vecs(1000), |v| {
-            drop(dlpark_vec(v, &[10, 10, 10], &[100, 10, 1]))
+            drop(dlpark_export_vec(v, &[10, 10, 10], &[100, 10, 1]))
         }),
         ("export_array2_100x10_and_release", _) => {
             let arrays = (0..ROUNDS)
@@ -148,7 +126,7 @@ fn run(operation: &str, ours: bool) {
         }),
         ("ndarray_view_dyn", true) => {
             // SAFETY: a fresh export, owned from here on.
-            let t = unsafe { ManagedTensorVersioned::from_raw(fresh()) }.unwrap();
+            let t = unsafe { ManagedTensorVersioned::from_raw(fresh_export()) }.unwrap();
             timed(vec![&t; ROUNDS], |t| {
                 let view = t.view();
                 dlpack_ndarray::import::array_view_dyn::<f32>(&view)
@@ -158,7 +136,7 @@ fn run(operation: &str, ours: bool) {
         }
         ("ndarray_view_dyn", false) => {
             // SAFETY: a fresh export, owned from here on.
-            let t = unsafe { dlpark::versioned::Dlpack::from_raw(fresh().cast()) }.unwrap();
+            let t = unsafe { dlpark::versioned::Dlpack::from_raw(fresh_export().cast()) }.unwrap();
             timed(vec![&t; ROUNDS], |t| {
                 // SAFETY: the tensor's memory lives as long as `t`.
                 unsafe { ArrayViewD::<f32>::try_from_dlpack(t, ()) }

@@ -3,7 +3,65 @@
 //!
 //! This library only holds fixtures shared by the benchmarks.
 
-use dlpack_core::ffi::{DLDataType, DLDevice, DLTensor};
+use std::ffi::c_void;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use dlpack_core::export::Export;
+use dlpack_core::ffi::{DLDataType, DLDevice, DLManagedTensorVersioned, DLTensor};
+
+/// Inputs made (and outputs released) per batch by [`batched`], outside the clock.
+pub const BATCH: u64 = 256;
+
+/// Times `routine` over `iters` inputs made by `make`, in batches of [`BATCH`]: each batch's
+/// inputs are made before the clock starts and its outputs released after it stops, so the
+/// allocator recycles the same blocks as in steady use (timing millions of exports into fresh
+/// pages would time page faults) and glibc's heap trimming stays out of the timed loop.
+pub fn batched<I, O>(
+    iters: u64,
+    mut make: impl FnMut() -> I,
+    mut routine: impl FnMut(I) -> O,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut outputs = Vec::with_capacity(BATCH as usize);
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(BATCH);
+        left -= n;
+        let inputs: Vec<I> = (0..n).map(|_| make()).collect();
+        let start = Instant::now();
+        for input in inputs {
+            outputs.push(black_box(routine(input)));
+        }
+        total += start.elapsed();
+        outputs.clear();
+    }
+    total
+}
+
+/// A fresh export of 1000 `f32`, as the raw pointer a producer hands over.
+pub fn fresh_export() -> *mut DLManagedTensorVersioned {
+    Export::new(vec![0f32; 1000])
+        .versioned()
+        .unwrap()
+        .into_raw()
+}
+
+/// dlpark 0.10's export of a `Vec<f32>` with `shape` and `strides`, as its user writes it
+/// (the benchmarks' peer).
+pub fn dlpark_export_vec(v: Vec<f32>, shape: &[i64], strides: &[i64]) -> dlpark::versioned::Dlpack {
+    let data = v.as_ptr() as *mut c_void;
+    let prepared = dlpark::metadata::Dynamic::new(shape, strides)
+        .prepare_as::<dlpark::ffi::DLManagedTensorVersioned>()
+        .unwrap();
+    let mut initialized = prepared.initialize(Box::new(v));
+    initialized.set_data(data);
+    initialized.set_dtype(<f32 as dlpark::DlpackElement>::DTYPE);
+    initialized.set_device(dlpark::ffi::DLDevice::CPU);
+    // SAFETY: data, dtype and device describe the boxed Vec, which the tensor owns as its
+    // context; shape and strides were copied in.
+    unsafe { initialized.finish() }
+}
 
 /// A foreign-looking 4-d float32 tensor (2x3x4x5, strided) over `data`,
 /// with `shape` and `strides` kept alive by the caller.
