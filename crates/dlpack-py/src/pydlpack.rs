@@ -76,6 +76,11 @@ fn code_label<'py>(py: Python<'py>, c: DLDataTypeCode) -> PyResult<Bound<'py, Py
 }
 
 /// An address as pydlpack's ctypes reads a `void*`: `None` for NULL.
+/// The address of a managed tensor's deleter, as [`address`] gives it.
+fn fn_address<M>(py: Python<'_>, f: Option<unsafe extern "C" fn(*mut M)>) -> Py<PyAny> {
+    address(py, f.map_or(std::ptr::null(), |f| f as *const c_void))
+}
+
 fn address(py: Python<'_>, p: *const c_void) -> Py<PyAny> {
     if p.is_null() {
         py.None()
@@ -187,13 +192,7 @@ pub(crate) fn todict<'py>(capsule: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Py
                     let m = &*p.cast::<DLManagedTensor>();
                     d.set_item(intern!(py, "dl_tensor"), tensor_dict(py, &m.dl_tensor)?)?;
                     d.set_item(intern!(py, "manager_ctx"), address(py, m.manager_ctx))?;
-                    d.set_item(
-                        intern!(py, "deleter"),
-                        address(
-                            py,
-                            m.deleter.map_or(std::ptr::null(), |f| f as *const c_void),
-                        ),
-                    )?;
+                    d.set_item(intern!(py, "deleter"), fn_address(py, m.deleter))?;
                 }
                 Abi::Versioned => {
                     let m = p.cast::<DLManagedTensorVersioned>();
@@ -208,13 +207,7 @@ pub(crate) fn todict<'py>(capsule: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Py
                     }
                     let m = &*m;
                     d.set_item(intern!(py, "manager_ctx"), address(py, m.manager_ctx))?;
-                    d.set_item(
-                        intern!(py, "deleter"),
-                        address(
-                            py,
-                            m.deleter.map_or(std::ptr::null(), |f| f as *const c_void),
-                        ),
-                    )?;
+                    d.set_item(intern!(py, "deleter"), fn_address(py, m.deleter))?;
                     d.set_item(intern!(py, "flags"), m.flags)?;
                     d.set_item(intern!(py, "dl_tensor"), tensor_dict(py, &m.dl_tensor)?)?;
                 }
