@@ -114,7 +114,7 @@ fn build_dlpark(ws: &Workspace, venv: &Venv) -> Result {
         .env("CARGO_TARGET_DIR", &build)
         .current_dir(ws.root())
         .run()?;
-    let wheel = only_wheel(&wheels)?;
+    let wheel = crate::wheel::only_wheel(&wheels)?;
     let unpacked = build.join("unpacked");
     remove_dir(&unpacked)?;
     venv.apply(Cmd::new(venv.python()))
@@ -179,24 +179,6 @@ fn bin_dir(venv: &Venv) -> PathBuf {
 /// A CMake cache definition `-D<name>=<path>`.
 fn define(name: &str, path: &Path) -> String {
     format!("-D{name}={}", path.display())
-}
-
-/// The one `.whl` file in `dir`.
-fn only_wheel(dir: &Path) -> Result<PathBuf> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|err| Error::new(format!("cannot read {}: {err}", dir.display())))?;
-    let wheels: Vec<PathBuf> = entries
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "whl"))
-        .collect();
-    match wheels.as_slice() {
-        [wheel] => Ok(wheel.clone()),
-        _ => Err(Error::new(format!(
-            "expected one wheel in {}, found {}",
-            dir.display(),
-            wheels.len()
-        ))),
-    }
 }
 
 /// Removes `module` (a package folder, or extension files `<module>.*.so`) from `dir`.

@@ -120,9 +120,14 @@ pub fn check_windows(ws: &Workspace, venv: Option<&Venv>) -> Result {
 
 /// The wheel [`build`] made last.
 fn built(ws: &Workspace) -> Result<PathBuf> {
-    let out = ws.target_dir().join(WHEEL_DIR);
-    let wheels: Vec<PathBuf> = std::fs::read_dir(&out)
-        .map_err(|err| Error::new(format!("cannot list {}: {err}", out.display())))?
+    only_wheel(&ws.target_dir().join(WHEEL_DIR))
+}
+
+/// The one wheel in `dir` (an error when there are none or several).
+pub(crate) fn only_wheel(dir: &Path) -> Result<PathBuf> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|err| Error::new(format!("cannot read {}: {err}", dir.display())))?;
+    let wheels: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter(|path| path.extension().is_some_and(|ext| ext == "whl"))
         .collect();
@@ -130,7 +135,7 @@ fn built(ws: &Workspace) -> Result<PathBuf> {
         [wheel] => Ok(wheel.clone()),
         _ => Err(Error::new(format!(
             "expected one wheel in {}, found {wheels:?}",
-            out.display()
+            dir.display()
         ))),
     }
 }
