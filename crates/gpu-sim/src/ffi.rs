@@ -4,8 +4,9 @@
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use crate::call::Call;
 use crate::memory::AccessKind;
-use crate::sim::{Backend, KernelFrame, Sim, SimError, SimResult, lock, with_kernel};
+use crate::sim::{Backend, KernelFrame, SimError, SimResult, lock, with_kernel};
 
 /// A host function as both APIs declare it (`CUhostFn`, `hipHostFn_t`).
 pub type HostFn = Option<unsafe extern "C" fn(*mut c_void)>;
@@ -23,32 +24,35 @@ fn status(result: SimResult<()>) -> u32 {
 }
 
 /// A CUDA driver call: counted, requires `cuInit`, returns a `CUresult`.
-pub fn cuda(api: &'static str, f: impl FnOnce(&mut Sim) -> SimResult<()>) -> u32 {
-    guarded(SimError::Unknown.code(), || {
-        let mut sim = lock();
-        sim.count(api);
-        if !sim.initialized {
-            return SimError::NotInitialized.code();
-        }
-        status(f(&mut sim))
-    })
+pub fn cuda(api: &'static str, f: impl FnOnce(&mut Call<'_>) -> SimResult<()>) -> u32 {
+    call(Backend::Cuda, api, true, f)
 }
 
 /// A CUDA driver call that works before `cuInit`.
-pub fn cuda_uninit(api: &'static str, f: impl FnOnce(&mut Sim) -> SimResult<()>) -> u32 {
-    guarded(SimError::Unknown.code(), || {
-        let mut sim = lock();
-        sim.count(api);
-        status(f(&mut sim))
-    })
+pub fn cuda_uninit(api: &'static str, f: impl FnOnce(&mut Call<'_>) -> SimResult<()>) -> u32 {
+    call(Backend::Cuda, api, false, f)
 }
 
 /// A HIP runtime call: counted, returns a `hipError_t`.
-pub fn hip(api: &'static str, f: impl FnOnce(&mut Sim) -> SimResult<()>) -> i32 {
-    guarded(SimError::Unknown.code() as i32, || {
+pub fn hip(api: &'static str, f: impl FnOnce(&mut Call<'_>) -> SimResult<()>) -> i32 {
+    call(Backend::Hip, api, false, f) as i32
+}
+
+/// One call of `api` through `backend`'s ABI: guarded, counted, and (`needs_init`) refused
+/// before `cuInit`.
+fn call(
+    backend: Backend,
+    api: &'static str,
+    needs_init: bool,
+    f: impl FnOnce(&mut Call<'_>) -> SimResult<()>,
+) -> u32 {
+    guarded(SimError::Unknown.code(), || {
         let mut sim = lock();
         sim.count(api);
-        status(f(&mut sim)) as i32
+        if needs_init && !sim.initialized {
+            return SimError::NotInitialized.code();
+        }
+        status(f(&mut Call::new(&mut sim, backend, api)))
     })
 }
 

@@ -32,10 +32,10 @@
 
 use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
 
-use crate::ffi::{HostFn, Launch, hip, launch, write_out};
-use crate::memory::{AddressError, MemKind};
-use crate::sim::{Backend, Side, Sim, SimError, SimResult, hip_device, set_hip_device};
-use crate::stream::StreamKey;
+use crate::call::{Fill, HostWait, On, Out, Pointer};
+use crate::ffi::{HostFn, Launch, hip, launch};
+use crate::memory::MemKind;
+use crate::sim::{Backend, Side, SimError, SimResult, set_hip_device};
 
 /// `hipError_t`.
 pub type HipError = c_int;
@@ -96,43 +96,19 @@ const ERRORS: &[(c_int, &CStr, &CStr)] = &[
     (999, c"hipErrorUnknown", c"unknown error"),
 ];
 
-fn device(sim: &Sim) -> SimResult<u32> {
-    sim.current_device(Backend::Hip)
-}
-
-fn stream_key(sim: &mut Sim, api: &str, stream: HipStream) -> SimResult<StreamKey> {
-    sim.stream_key_or_report(Backend::Hip, api, stream as u64)
-}
-
-fn event_arg(sim: &mut Sim, api: &str, event: HipEvent) -> SimResult<u64> {
-    let handle = event as u64;
-    if sim.timelines.event(handle).is_some() {
-        Ok(handle)
-    } else {
-        sim.error(format!("{api}: invalid event handle {handle:#x}"));
-        Err(SimError::InvalidHandle)
-    }
-}
-
 // ----- devices --------------------------------------------------------------------------------
 
 #[unsafe(no_mangle)]
 pub extern "C" fn hipInit(_flags: c_uint) -> HipError {
-    hip("hipInit", |sim| {
-        if sim.device_count == 0 {
-            Err(SimError::NoDevice)
-        } else {
-            Ok(())
-        }
-    })
+    hip("hipInit", |c| c.init())
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn hipGetDeviceCount(count: *mut c_int) -> HipError {
-    hip("hipGetDeviceCount", |sim| {
-        let n = c_int::try_from(sim.device_count).unwrap_or(c_int::MAX);
+    hip("hipGetDeviceCount", |c| {
+        let n = c_int::try_from(c.device_count).unwrap_or(c_int::MAX);
         // SAFETY: out-pointer by contract.
-        unsafe { write_out(count, n) }?;
+        unsafe { Out::new(count) }.put(n)?;
         if n == 0 {
             Err(SimError::NoDevice)
         } else {
@@ -143,38 +119,31 @@ pub unsafe extern "C" fn hipGetDeviceCount(count: *mut c_int) -> HipError {
 
 #[unsafe(no_mangle)]
 pub extern "C" fn hipSetDevice(device_id: c_int) -> HipError {
-    hip("hipSetDevice", |sim| {
-        let d = u32::try_from(device_id).map_err(|_| SimError::InvalidDevice)?;
-        sim.check_device(d)?;
-        set_hip_device(d);
+    hip("hipSetDevice", |c| {
+        set_hip_device(c.device(device_id)?);
         Ok(())
     })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn hipGetDevice(device_id: *mut c_int) -> HipError {
-    hip("hipGetDevice", |sim| {
-        device(sim)?;
+    hip("hipGetDevice", |c| {
+        let d = c.current_device()?;
         // SAFETY: out-pointer by contract.
-        unsafe { write_out(device_id, hip_device() as c_int) }
+        unsafe { Out::new(device_id) }.put(d as c_int)
     })
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn hipDeviceSynchronize() -> HipError {
-    hip("hipDeviceSynchronize", |sim| {
-        let d = device(sim)?;
-        sim.count_blocking();
-        sim.timelines.host_join_device(d);
-        Ok(())
-    })
+    hip("hipDeviceSynchronize", |c| c.synchronize_current())
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn hipRuntimeGetVersion(version: *mut c_int) -> HipError {
     hip("hipRuntimeGetVersion", |_| {
         // SAFETY: out-pointer by contract.
-        unsafe { write_out(version, HIP_VERSION) }
+        unsafe { Out::new(version) }.put(HIP_VERSION)
     })
 }
 
@@ -182,25 +151,18 @@ pub unsafe extern "C" fn hipRuntimeGetVersion(version: *mut c_int) -> HipError {
 pub unsafe extern "C" fn hipDriverGetVersion(version: *mut c_int) -> HipError {
     hip("hipDriverGetVersion", |_| {
         // SAFETY: out-pointer by contract.
-        unsafe { write_out(version, HIP_VERSION) }
+        unsafe { Out::new(version) }.put(HIP_VERSION)
     })
 }
 
 // ----- streams --------------------------------------------------------------------------------
 
-fn create_stream(sim: &mut Sim, out: *mut HipStream, flags: c_uint) -> SimResult<()> {
-    let d = device(sim)?;
-    if out.is_null() {
-        return Err(SimError::InvalidValue);
-    }
-    let handle = sim.create_stream(d, flags);
-    // SAFETY: non-null out-pointer by contract.
-    unsafe { write_out(out, handle as HipStream) }
-}
-
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn hipStreamCreate(stream: *mut HipStream) -> HipError {
-    hip("hipStreamCreate", |sim| create_stream(sim, stream, 0))
+    hip("hipStreamCreate", |c| {
+        // SAFETY: out-pointer by contract.
+        c.create_stream(0, unsafe { Out::new(stream) })
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -208,43 +170,27 @@ pub unsafe extern "C" fn hipStreamCreateWithFlags(
     stream: *mut HipStream,
     flags: c_uint,
 ) -> HipError {
-    hip("hipStreamCreateWithFlags", |sim| {
-        create_stream(sim, stream, flags)
+    hip("hipStreamCreateWithFlags", |c| {
+        // SAFETY: out-pointer by contract.
+        c.create_stream(flags, unsafe { Out::new(stream) })
     })
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn hipStreamDestroy(stream: HipStream) -> HipError {
-    hip("hipStreamDestroy", |sim| {
-        let handle = stream as u64;
-        if sim.timelines.destroy_stream(StreamKey::Created(handle)) {
-            Ok(())
-        } else {
-            sim.error(format!(
-                "hipStreamDestroy: invalid stream handle {handle:#x}"
-            ));
-            Err(SimError::InvalidHandle)
-        }
-    })
+    hip("hipStreamDestroy", |c| c.destroy_stream(stream as u64))
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn hipStreamSynchronize(stream: HipStream) -> HipError {
-    hip("hipStreamSynchronize", |sim| {
-        let key = stream_key(sim, "hipStreamSynchronize", stream)?;
-        sim.count_blocking();
-        sim.timelines.host_join_stream(key);
-        Ok(())
+    hip("hipStreamSynchronize", |c| {
+        c.synchronize_stream(stream as u64)
     })
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn hipStreamQuery(stream: HipStream) -> HipError {
-    hip("hipStreamQuery", |sim| {
-        let key = stream_key(sim, "hipStreamQuery", stream)?;
-        let clock = sim.timelines.stream_clock(key);
-        sim.query(clock)
-    })
+    hip("hipStreamQuery", |c| c.query_stream(stream as u64))
 }
 
 #[unsafe(no_mangle)]
@@ -253,107 +199,58 @@ pub extern "C" fn hipStreamWaitEvent(
     event: HipEvent,
     _flags: c_uint,
 ) -> HipError {
-    hip("hipStreamWaitEvent", |sim| {
-        let key = stream_key(sim, "hipStreamWaitEvent", stream)?;
-        let e = event_arg(sim, "hipStreamWaitEvent", event)?;
-        sim.timelines.wait(key, e).ok_or(SimError::InvalidHandle)?;
-        Ok(())
+    hip("hipStreamWaitEvent", |c| {
+        c.wait_event(stream as u64, event as u64)
     })
 }
 
 // ----- events ---------------------------------------------------------------------------------
 
-fn create_event(sim: &mut Sim, out: *mut HipEvent, flags: c_uint) -> SimResult<()> {
-    let context = device(sim)?; // the device's primary context
-    if out.is_null() {
-        return Err(SimError::InvalidValue);
-    }
-    let handle = crate::sim::new_event_handle();
-    sim.timelines.create_event(handle, flags, context);
-    // SAFETY: non-null out-pointer by contract.
-    unsafe { write_out(out, handle as HipEvent) }
-}
-
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn hipEventCreate(event: *mut HipEvent) -> HipError {
-    hip("hipEventCreate", |sim| create_event(sim, event, 0))
+    hip("hipEventCreate", |c| {
+        // SAFETY: out-pointer by contract.
+        c.create_event(0, unsafe { Out::new(event) })
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn hipEventCreateWithFlags(event: *mut HipEvent, flags: c_uint) -> HipError {
-    hip("hipEventCreateWithFlags", |sim| {
-        create_event(sim, event, flags)
+    hip("hipEventCreateWithFlags", |c| {
+        // SAFETY: out-pointer by contract.
+        c.create_event(flags, unsafe { Out::new(event) })
     })
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn hipEventRecord(event: HipEvent, stream: HipStream) -> HipError {
-    hip("hipEventRecord", |sim| {
-        let e = event_arg(sim, "hipEventRecord", event)?;
-        let key = stream_key(sim, "hipEventRecord", stream)?;
-        sim.check_record("hipEventRecord", e, key)?;
-        let op = sim.enqueue("hipEventRecord", key)?;
-        if !sim.timelines.set_event(e, &op.at, op.info.id) {
-            return Err(SimError::InvalidHandle);
-        }
-        Ok(())
+    hip("hipEventRecord", |c| {
+        c.record_event(event as u64, stream as u64)
     })
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn hipEventSynchronize(event: HipEvent) -> HipError {
-    hip("hipEventSynchronize", |sim| {
-        let e = event_arg(sim, "hipEventSynchronize", event)?;
-        sim.count_blocking();
-        sim.timelines.host_join_event(e);
-        Ok(())
-    })
+    hip("hipEventSynchronize", |c| c.synchronize_event(event as u64))
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn hipEventQuery(event: HipEvent) -> HipError {
-    hip("hipEventQuery", |sim| {
-        let e = event_arg(sim, "hipEventQuery", event)?;
-        let clock = sim.timelines.event_clock(e);
-        sim.query(clock)
-    })
+    hip("hipEventQuery", |c| c.query_event(event as u64))
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn hipEventDestroy(event: HipEvent) -> HipError {
-    hip("hipEventDestroy", |sim| {
-        let e = event_arg(sim, "hipEventDestroy", event)?;
-        sim.timelines.destroy_event(e);
-        Ok(())
-    })
+    hip("hipEventDestroy", |c| c.destroy_event(event as u64))
 }
 
 // ----- memory ---------------------------------------------------------------------------------
 
-fn allocate(
-    sim: &mut Sim,
-    out: *mut *mut c_void,
-    size: usize,
-    kind: MemKind,
-    flags: c_uint,
-) -> SimResult<()> {
-    let d = device(sim)?;
-    if out.is_null() {
-        return Err(SimError::InvalidValue);
-    }
-    let addr = if size == 0 {
-        0 // HIP returns success and a null pointer for a zero-size request.
-    } else {
-        sim.allocate(kind, d, size, flags)?
-    };
-    // SAFETY: non-null out-pointer by contract.
-    unsafe { write_out(out, addr as *mut c_void) }
-}
-
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn hipMalloc(ptr: *mut *mut c_void, size: usize) -> HipError {
-    hip("hipMalloc", |sim| {
-        allocate(sim, ptr, size, MemKind::Device, 0)
+    hip("hipMalloc", |c| {
+        // SAFETY: out-pointer by contract.
+        c.allocate(MemKind::Device, size, 0, unsafe { Out::new(ptr) })
     })
 }
 
@@ -363,8 +260,9 @@ pub unsafe extern "C" fn hipHostMalloc(
     size: usize,
     flags: c_uint,
 ) -> HipError {
-    hip("hipHostMalloc", |sim| {
-        allocate(sim, ptr, size, MemKind::Pinned, flags)
+    hip("hipHostMalloc", |c| {
+        // SAFETY: out-pointer by contract.
+        c.allocate(MemKind::Pinned, size, flags, unsafe { Out::new(ptr) })
     })
 }
 
@@ -374,32 +272,30 @@ pub unsafe extern "C" fn hipMallocManaged(
     size: usize,
     flags: c_uint,
 ) -> HipError {
-    hip("hipMallocManaged", |sim| {
-        allocate(sim, dev_ptr, size, MemKind::Managed, flags)
+    hip("hipMallocManaged", |c| {
+        // SAFETY: out-pointer by contract.
+        c.allocate(MemKind::Managed, size, flags, unsafe { Out::new(dev_ptr) })
     })
 }
 
+/// HIP frees of a null pointer succeed and do nothing.
 #[unsafe(no_mangle)]
 pub extern "C" fn hipFree(ptr: *mut c_void) -> HipError {
-    hip("hipFree", |sim| {
+    hip("hipFree", |c| {
         if ptr.is_null() {
             return Ok(());
         }
-        sim.count_blocking();
-        let op = sim.host_op("hipFree");
-        sim.free(&op, ptr as u64, &[MemKind::Device, MemKind::Managed])
+        c.free_device(ptr as u64)
     })
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn hipHostFree(ptr: *mut c_void) -> HipError {
-    hip("hipHostFree", |sim| {
+    hip("hipHostFree", |c| {
         if ptr.is_null() {
             return Ok(());
         }
-        sim.count_blocking();
-        let op = sim.host_op("hipHostFree");
-        sim.free(&op, ptr as u64, &[MemKind::Pinned])
+        c.free_pinned(ptr as u64)
     })
 }
 
@@ -415,25 +311,8 @@ fn sides(dst: u64, src: u64, kind: c_int) -> SimResult<(Side, Side)> {
     })
 }
 
-/// A copy or memset: on `stream` (async) or on the null stream followed by a host join (sync).
-fn transfer(
-    sim: &mut Sim,
-    api: &'static str,
-    stream: Option<HipStream>,
-    run: impl FnOnce(&mut Sim, &crate::sim::Op) -> SimResult<()>,
-) -> SimResult<()> {
-    let key = match stream {
-        Some(s) => stream_key(sim, api, s)?,
-        None => StreamKey::Legacy(device(sim)?),
-    };
-    let op = sim.enqueue(api, key)?;
-    let result = run(sim, &op);
-    if stream.is_none() {
-        sim.count_blocking();
-        sim.timelines.host_join_stream(key);
-    }
-    result
-}
+/// HIP's synchronous copies and memsets run on the null stream and return when done.
+const SYNC: On = On::Sync(HostWait::After);
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn hipMemcpy(
@@ -442,9 +321,9 @@ pub unsafe extern "C" fn hipMemcpy(
     size: usize,
     kind: c_int,
 ) -> HipError {
-    hip("hipMemcpy", |sim| {
+    hip("hipMemcpy", |c| {
         let (d, s) = sides(dst as u64, src as u64, kind)?;
-        transfer(sim, "hipMemcpy", None, |sim, op| sim.copy(op, d, s, size))
+        c.memcpy(SYNC, d, s, size)
     })
 }
 
@@ -456,11 +335,9 @@ pub unsafe extern "C" fn hipMemcpyAsync(
     kind: c_int,
     stream: HipStream,
 ) -> HipError {
-    hip("hipMemcpyAsync", |sim| {
+    hip("hipMemcpyAsync", |c| {
         let (d, s) = sides(dst as u64, src as u64, kind)?;
-        transfer(sim, "hipMemcpyAsync", Some(stream), |sim, op| {
-            sim.copy(op, d, s, size)
-        })
+        c.memcpy(On::Stream(stream as u64), d, s, size)
     })
 }
 
@@ -470,10 +347,8 @@ pub unsafe extern "C" fn hipMemcpyHtoD(
     src: *mut c_void,
     size: usize,
 ) -> HipError {
-    hip("hipMemcpyHtoD", |sim| {
-        transfer(sim, "hipMemcpyHtoD", None, |sim, op| {
-            sim.copy(op, Side::Device(dst as u64), Side::Host(src as u64), size)
-        })
+    hip("hipMemcpyHtoD", |c| {
+        c.memcpy(SYNC, Side::Device(dst as u64), Side::Host(src as u64), size)
     })
 }
 
@@ -483,10 +358,8 @@ pub unsafe extern "C" fn hipMemcpyDtoH(
     src: *mut c_void,
     size: usize,
 ) -> HipError {
-    hip("hipMemcpyDtoH", |sim| {
-        transfer(sim, "hipMemcpyDtoH", None, |sim, op| {
-            sim.copy(op, Side::Host(dst as u64), Side::Device(src as u64), size)
-        })
+    hip("hipMemcpyDtoH", |c| {
+        c.memcpy(SYNC, Side::Host(dst as u64), Side::Device(src as u64), size)
     })
 }
 
@@ -497,10 +370,9 @@ pub unsafe extern "C" fn hipMemcpyHtoDAsync(
     size: usize,
     stream: HipStream,
 ) -> HipError {
-    hip("hipMemcpyHtoDAsync", |sim| {
-        transfer(sim, "hipMemcpyHtoDAsync", Some(stream), |sim, op| {
-            sim.copy(op, Side::Device(dst as u64), Side::Host(src as u64), size)
-        })
+    hip("hipMemcpyHtoDAsync", |c| {
+        let on = On::Stream(stream as u64);
+        c.memcpy(on, Side::Device(dst as u64), Side::Host(src as u64), size)
     })
 }
 
@@ -511,19 +383,16 @@ pub unsafe extern "C" fn hipMemcpyDtoHAsync(
     size: usize,
     stream: HipStream,
 ) -> HipError {
-    hip("hipMemcpyDtoHAsync", |sim| {
-        transfer(sim, "hipMemcpyDtoHAsync", Some(stream), |sim, op| {
-            sim.copy(op, Side::Host(dst as u64), Side::Device(src as u64), size)
-        })
+    hip("hipMemcpyDtoHAsync", |c| {
+        let on = On::Stream(stream as u64);
+        c.memcpy(on, Side::Host(dst as u64), Side::Device(src as u64), size)
     })
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn hipMemset(dst: *mut c_void, value: c_int, size: usize) -> HipError {
-    hip("hipMemset", |sim| {
-        transfer(sim, "hipMemset", None, |sim, op| {
-            sim.memset(op, dst as u64, value as u8, size)
-        })
+    hip("hipMemset", |c| {
+        c.memset(SYNC, dst as u64, Fill::Bytes(value as u8), size)
     })
 }
 
@@ -534,10 +403,9 @@ pub extern "C" fn hipMemsetAsync(
     size: usize,
     stream: HipStream,
 ) -> HipError {
-    hip("hipMemsetAsync", |sim| {
-        transfer(sim, "hipMemsetAsync", Some(stream), |sim, op| {
-            sim.memset(op, dst as u64, value as u8, size)
-        })
+    hip("hipMemsetAsync", |c| {
+        let on = On::Stream(stream as u64);
+        c.memset(on, dst as u64, Fill::Bytes(value as u8), size)
     })
 }
 
@@ -546,13 +414,12 @@ pub unsafe extern "C" fn hipPointerGetAttributes(
     attributes: *mut HipPointerAttribute,
     ptr: *const c_void,
 ) -> HipError {
-    hip("hipPointerGetAttributes", |sim| {
+    hip("hipPointerGetAttributes", |c| {
         if ptr.is_null() {
             return Err(SimError::InvalidValue);
         }
-        let addr = ptr as u64;
-        let value = match sim.pointer_info(addr) {
-            Some(info) => HipPointerAttribute {
+        let value = match c.pointer(ptr as u64) {
+            Pointer::Live(info) => HipPointerAttribute {
                 memory_type: match info.kind {
                     MemKind::Device => memory_type::DEVICE,
                     MemKind::Pinned => memory_type::HOST,
@@ -568,22 +435,18 @@ pub unsafe extern "C" fn hipPointerGetAttributes(
                 is_managed: c_int::from(info.kind == MemKind::Managed),
                 allocation_flags: info.flags,
             },
-            None => {
-                if let Err(AddressError::Freed(_)) = sim.memory.resolve(addr, 0) {
-                    return Err(SimError::InvalidValue);
-                }
-                HipPointerAttribute {
-                    memory_type: memory_type::UNREGISTERED,
-                    device: -1,
-                    device_pointer: std::ptr::null_mut(),
-                    host_pointer: ptr.cast_mut(),
-                    is_managed: 0,
-                    allocation_flags: 0,
-                }
-            }
+            Pointer::Freed => return Err(SimError::InvalidValue),
+            Pointer::Unknown => HipPointerAttribute {
+                memory_type: memory_type::UNREGISTERED,
+                device: -1,
+                device_pointer: std::ptr::null_mut(),
+                host_pointer: ptr.cast_mut(),
+                is_managed: 0,
+                allocation_flags: 0,
+            },
         };
         // SAFETY: out-pointer to a `hipPointerAttribute_t` by contract.
-        unsafe { write_out(attributes, value) }
+        unsafe { Out::new(attributes) }.put(value)
     })
 }
 

@@ -98,6 +98,7 @@
 //! both of which load the library by the same name the real loaders use, so they see the same
 //! state.
 
+pub mod call;
 pub mod clock;
 pub mod cuda_api;
 pub mod ffi;
