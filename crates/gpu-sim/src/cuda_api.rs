@@ -21,7 +21,7 @@
 use std::ffi::{c_char, c_int, c_uint, c_void};
 
 use crate::call::{Call, Fill, HostWait, On, Out};
-use crate::ffi::{HostFn, Launch, cuda, cuda_uninit, launch, write_out};
+use crate::ffi::{HostFn, Launch, cuda, cuda_uninit, exports, launch, write_out};
 use crate::memory::{DEVICE_MEMORY_BYTES, MemKind};
 use crate::sim::{Backend, PointerInfo, Side, SimError, SimResult, context_handle};
 
@@ -129,54 +129,42 @@ const ERRORS: &[(u32, &std::ffi::CStr, &std::ffi::CStr)] = &[
 
 // ----- initialisation, devices, contexts -----------------------------------------------------
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuInit(_flags: c_uint) -> CUresult {
-    cuda_uninit("cuInit", |c| c.init())
-}
+exports! {
+    fn cuInit(_flags: c_uint) -> CUresult => cuda_uninit(|c| c.init());
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuDriverGetVersion(version: *mut c_int) -> CUresult {
-    cuda_uninit("cuDriverGetVersion", |_| {
+    unsafe fn cuDriverGetVersion(version: *mut c_int) -> CUresult => cuda_uninit(|_| {
         // SAFETY: out-pointer by contract.
         unsafe { Out::new(version) }.put(DRIVER_VERSION)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuDeviceGetCount(count: *mut c_int) -> CUresult {
-    cuda("cuDeviceGetCount", |c| {
+    unsafe fn cuDeviceGetCount(count: *mut c_int) -> CUresult => cuda(|c| {
         let n = c_int::try_from(c.device_count).unwrap_or(c_int::MAX);
         // SAFETY: out-pointer by contract.
         unsafe { Out::new(count) }.put(n)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuDeviceGet(device: *mut CUdevice, ordinal: c_int) -> CUresult {
-    cuda("cuDeviceGet", |c| {
+    unsafe fn cuDeviceGet(device: *mut CUdevice, ordinal: c_int) -> CUresult => cuda(|c| {
         let d = c.device(ordinal)?;
         // SAFETY: out-pointer by contract.
         unsafe { Out::new(device) }.put(d as CUdevice)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuDeviceGetAttribute(
-    pi: *mut c_int,
-    attrib: c_uint,
-    dev: CUdevice,
-) -> CUresult {
-    cuda("cuDeviceGetAttribute", |c| {
+    unsafe fn cuDeviceGetAttribute(
+        pi: *mut c_int,
+        attrib: c_uint,
+        dev: CUdevice,
+    ) -> CUresult => cuda(|c| {
         let d = c.device(dev)?;
         let value = device_attribute(attrib, d, c.memory_pools);
         // SAFETY: out-pointer by contract.
         unsafe { Out::new(pi) }.put(value)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuDeviceGetName(name: *mut c_char, len: c_int, dev: CUdevice) -> CUresult {
-    cuda("cuDeviceGetName", |c| {
+    unsafe fn cuDeviceGetName(
+        name: *mut c_char,
+        len: c_int,
+        dev: CUdevice,
+    ) -> CUresult => cuda(|c| {
         let d = c.device(dev)?;
         let cap = usize::try_from(len).map_err(|_| SimError::InvalidValue)?;
         if name.is_null() {
@@ -186,277 +174,185 @@ pub unsafe extern "C" fn cuDeviceGetName(name: *mut c_char, len: c_int, dev: CUd
         // SAFETY: `name` is valid for `len` bytes by contract.
         unsafe { crate::ffi::write_text(name.cast(), cap, &text) };
         Ok(())
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuDeviceTotalMem_v2(bytes: *mut usize, dev: CUdevice) -> CUresult {
-    cuda("cuDeviceTotalMem_v2", |c| {
+    unsafe fn cuDeviceTotalMem_v2(bytes: *mut usize, dev: CUdevice) -> CUresult => cuda(|c| {
         c.device(dev)?;
         // SAFETY: out-pointer by contract.
         unsafe { Out::new(bytes) }.put(DEVICE_MEMORY_BYTES as usize)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuDevicePrimaryCtxRetain(pctx: *mut CUcontext, dev: CUdevice) -> CUresult {
-    cuda("cuDevicePrimaryCtxRetain", |c| {
+    unsafe fn cuDevicePrimaryCtxRetain(
+        pctx: *mut CUcontext,
+        dev: CUdevice,
+    ) -> CUresult => cuda(|c| {
         // SAFETY: out-pointer by contract.
         c.retain_primary(dev, unsafe { Out::new(pctx) })
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuDevicePrimaryCtxRelease_v2(dev: CUdevice) -> CUresult {
-    cuda("cuDevicePrimaryCtxRelease_v2", |c| c.release_primary(dev))
-}
+    fn cuDevicePrimaryCtxRelease_v2(dev: CUdevice) -> CUresult => cuda(|c| c.release_primary(dev));
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuCtxCreate_v2(
-    pctx: *mut CUcontext,
-    _flags: c_uint,
-    dev: CUdevice,
-) -> CUresult {
-    cuda("cuCtxCreate_v2", |c| {
+    unsafe fn cuCtxCreate_v2(
+        pctx: *mut CUcontext,
+        _flags: c_uint,
+        dev: CUdevice,
+    ) -> CUresult => cuda(|c| {
         // SAFETY: out-pointer by contract.
         c.create_context(dev, unsafe { Out::new(pctx) })
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuCtxDestroy_v2(ctx: CUcontext) -> CUresult {
-    cuda("cuCtxDestroy_v2", |c| c.destroy_context(ctx as u64))
-}
+    fn cuCtxDestroy_v2(ctx: CUcontext) -> CUresult => cuda(|c| c.destroy_context(ctx as u64));
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuCtxGetCurrent(pctx: *mut CUcontext) -> CUresult {
-    cuda("cuCtxGetCurrent", |c| {
+    unsafe fn cuCtxGetCurrent(pctx: *mut CUcontext) -> CUresult => cuda(|c| {
         // SAFETY: out-pointer by contract.
         unsafe { Out::new(pctx) }.put_handle(c.current_context_handle())
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuCtxSetCurrent(ctx: CUcontext) -> CUresult {
-    cuda("cuCtxSetCurrent", |c| c.set_current_context(ctx as u64))
-}
+    fn cuCtxSetCurrent(ctx: CUcontext) -> CUresult => cuda(|c| c.set_current_context(ctx as u64));
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuCtxPushCurrent_v2(ctx: CUcontext) -> CUresult {
-    cuda("cuCtxPushCurrent_v2", |c| c.push_context(ctx as u64))
-}
+    fn cuCtxPushCurrent_v2(ctx: CUcontext) -> CUresult => cuda(|c| c.push_context(ctx as u64));
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuCtxPopCurrent_v2(pctx: *mut CUcontext) -> CUresult {
-    cuda("cuCtxPopCurrent_v2", |c| {
+    unsafe fn cuCtxPopCurrent_v2(pctx: *mut CUcontext) -> CUresult => cuda(|c| {
         // SAFETY: out-pointer by contract.
         c.pop_context(unsafe { Out::new(pctx) })
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuCtxGetDevice(device: *mut CUdevice) -> CUresult {
-    cuda("cuCtxGetDevice", |c| {
+    unsafe fn cuCtxGetDevice(device: *mut CUdevice) -> CUresult => cuda(|c| {
         let d = c.current_device()?;
         // SAFETY: out-pointer by contract.
         unsafe { Out::new(device) }.put(d as CUdevice)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuCtxSynchronize() -> CUresult {
-    cuda("cuCtxSynchronize", |c| c.synchronize_current())
-}
+    fn cuCtxSynchronize() -> CUresult => cuda(|c| c.synchronize_current());
 
-// ----- streams --------------------------------------------------------------------------------
+    // ----- streams --------------------------------------------------------------------------------
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuStreamCreate(ph_stream: *mut CUstream, flags: c_uint) -> CUresult {
-    cuda("cuStreamCreate", |c| {
+    unsafe fn cuStreamCreate(ph_stream: *mut CUstream, flags: c_uint) -> CUresult => cuda(|c| {
         // SAFETY: out-pointer by contract.
         c.create_stream(flags, unsafe { Out::new(ph_stream) })
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuStreamCreateWithPriority(
-    ph_stream: *mut CUstream,
-    flags: c_uint,
-    _priority: c_int,
-) -> CUresult {
-    cuda("cuStreamCreateWithPriority", |c| {
+    unsafe fn cuStreamCreateWithPriority(
+        ph_stream: *mut CUstream,
+        flags: c_uint,
+        _priority: c_int,
+    ) -> CUresult => cuda(|c| {
         // SAFETY: out-pointer by contract.
         c.create_stream(flags, unsafe { Out::new(ph_stream) })
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuStreamDestroy_v2(stream: CUstream) -> CUresult {
-    cuda("cuStreamDestroy_v2", |c| c.destroy_stream(stream as u64))
-}
+    fn cuStreamDestroy_v2(
+        stream: CUstream,
+    ) -> CUresult => cuda(|c| c.destroy_stream(stream as u64));
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuStreamSynchronize(stream: CUstream) -> CUresult {
-    cuda("cuStreamSynchronize", |c| {
+    fn cuStreamSynchronize(stream: CUstream) -> CUresult => cuda(|c| {
         c.synchronize_stream(stream as u64)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuStreamQuery(stream: CUstream) -> CUresult {
-    cuda("cuStreamQuery", |c| c.query_stream(stream as u64))
-}
+    fn cuStreamQuery(stream: CUstream) -> CUresult => cuda(|c| c.query_stream(stream as u64));
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuStreamWaitEvent(stream: CUstream, event: CUevent, _flags: c_uint) -> CUresult {
-    cuda("cuStreamWaitEvent", |c| {
+    fn cuStreamWaitEvent(stream: CUstream, event: CUevent, _flags: c_uint) -> CUresult => cuda(|c| {
         c.wait_event(stream as u64, event as u64)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuStreamGetCtx(stream: CUstream, pctx: *mut CUcontext) -> CUresult {
-    cuda("cuStreamGetCtx", |c| {
+    unsafe fn cuStreamGetCtx(stream: CUstream, pctx: *mut CUcontext) -> CUresult => cuda(|c| {
         let context = c.stream_context(stream as u64)?;
         // SAFETY: out-pointer by contract.
         unsafe { Out::new(pctx) }.put_handle(context)
-    })
-}
+    });
 
-// ----- events ---------------------------------------------------------------------------------
+    // ----- events ---------------------------------------------------------------------------------
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuEventCreate(ph_event: *mut CUevent, flags: c_uint) -> CUresult {
-    cuda("cuEventCreate", |c| {
+    unsafe fn cuEventCreate(ph_event: *mut CUevent, flags: c_uint) -> CUresult => cuda(|c| {
         // SAFETY: out-pointer by contract.
         c.create_event(flags, unsafe { Out::new(ph_event) })
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuEventRecord(event: CUevent, stream: CUstream) -> CUresult {
-    cuda("cuEventRecord", |c| {
+    fn cuEventRecord(event: CUevent, stream: CUstream) -> CUresult => cuda(|c| {
         c.record_event(event as u64, stream as u64)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuEventRecordWithFlags(
-    event: CUevent,
-    stream: CUstream,
-    _flags: c_uint,
-) -> CUresult {
-    cuda("cuEventRecordWithFlags", |c| {
+    fn cuEventRecordWithFlags(
+        event: CUevent,
+        stream: CUstream,
+        _flags: c_uint,
+    ) -> CUresult => cuda(|c| {
         c.record_event(event as u64, stream as u64)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuEventSynchronize(event: CUevent) -> CUresult {
-    cuda("cuEventSynchronize", |c| c.synchronize_event(event as u64))
-}
+    fn cuEventSynchronize(
+        event: CUevent,
+    ) -> CUresult => cuda(|c| c.synchronize_event(event as u64));
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuEventQuery(event: CUevent) -> CUresult {
-    cuda("cuEventQuery", |c| c.query_event(event as u64))
-}
+    fn cuEventQuery(event: CUevent) -> CUresult => cuda(|c| c.query_event(event as u64));
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuEventDestroy_v2(event: CUevent) -> CUresult {
-    cuda("cuEventDestroy_v2", |c| c.destroy_event(event as u64))
-}
+    fn cuEventDestroy_v2(event: CUevent) -> CUresult => cuda(|c| c.destroy_event(event as u64));
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuEventElapsedTime(
-    ms: *mut f32,
-    start: CUevent,
-    end: CUevent,
-) -> CUresult {
-    cuda("cuEventElapsedTime", |c| {
+    unsafe fn cuEventElapsedTime(
+        ms: *mut f32,
+        start: CUevent,
+        end: CUevent,
+    ) -> CUresult => cuda(|c| {
         let elapsed = c.elapsed_ms(start as u64, end as u64)?;
         // SAFETY: out-pointer by contract.
         unsafe { Out::new(ms) }.put(elapsed)
-    })
-}
+    });
 
-// ----- memory ---------------------------------------------------------------------------------
+    // ----- memory ---------------------------------------------------------------------------------
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuMemAlloc_v2(dptr: *mut CUdeviceptr, bytesize: usize) -> CUresult {
-    cuda("cuMemAlloc_v2", |c| {
+    unsafe fn cuMemAlloc_v2(dptr: *mut CUdeviceptr, bytesize: usize) -> CUresult => cuda(|c| {
         // SAFETY: out-pointer by contract.
         c.allocate(MemKind::Device, bytesize, 0, unsafe { Out::new(dptr) })
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuMemAllocAsync(
-    dptr: *mut CUdeviceptr,
-    bytesize: usize,
-    stream: CUstream,
-) -> CUresult {
-    cuda("cuMemAllocAsync", |c| {
+    unsafe fn cuMemAllocAsync(
+        dptr: *mut CUdeviceptr,
+        bytesize: usize,
+        stream: CUstream,
+    ) -> CUresult => cuda(|c| {
         // SAFETY: out-pointer by contract.
         c.allocate_async(bytesize, stream as u64, unsafe { Out::new(dptr) })
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuMemFree_v2(dptr: CUdeviceptr) -> CUresult {
-    cuda("cuMemFree_v2", |c| c.free_device(dptr))
-}
+    fn cuMemFree_v2(dptr: CUdeviceptr) -> CUresult => cuda(|c| c.free_device(dptr));
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuMemFreeAsync(dptr: CUdeviceptr, stream: CUstream) -> CUresult {
-    cuda("cuMemFreeAsync", |c| c.free_async(dptr, stream as u64))
-}
+    fn cuMemFreeAsync(
+        dptr: CUdeviceptr,
+        stream: CUstream,
+    ) -> CUresult => cuda(|c| c.free_async(dptr, stream as u64));
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuMemAllocHost_v2(pp: *mut *mut c_void, bytesize: usize) -> CUresult {
-    cuda("cuMemAllocHost_v2", |c| {
+    unsafe fn cuMemAllocHost_v2(pp: *mut *mut c_void, bytesize: usize) -> CUresult => cuda(|c| {
         // SAFETY: out-pointer by contract.
         c.allocate(MemKind::Pinned, bytesize, 0, unsafe { Out::new(pp) })
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuMemHostAlloc(
-    pp: *mut *mut c_void,
-    bytesize: usize,
-    flags: c_uint,
-) -> CUresult {
-    cuda("cuMemHostAlloc", |c| {
+    unsafe fn cuMemHostAlloc(
+        pp: *mut *mut c_void,
+        bytesize: usize,
+        flags: c_uint,
+    ) -> CUresult => cuda(|c| {
         // SAFETY: out-pointer by contract.
         c.allocate(MemKind::Pinned, bytesize, flags, unsafe { Out::new(pp) })
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuMemFreeHost(p: *mut c_void) -> CUresult {
-    cuda("cuMemFreeHost", |c| c.free_pinned(p as u64))
-}
+    fn cuMemFreeHost(p: *mut c_void) -> CUresult => cuda(|c| c.free_pinned(p as u64));
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuMemAllocManaged(
-    dptr: *mut CUdeviceptr,
-    bytesize: usize,
-    flags: c_uint,
-) -> CUresult {
-    cuda("cuMemAllocManaged", |c| {
+    unsafe fn cuMemAllocManaged(
+        dptr: *mut CUdeviceptr,
+        bytesize: usize,
+        flags: c_uint,
+    ) -> CUresult => cuda(|c| {
         // SAFETY: out-pointer by contract.
         c.allocate(MemKind::Managed, bytesize, flags, unsafe { Out::new(dptr) })
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuMemGetInfo_v2(free: *mut usize, total: *mut usize) -> CUresult {
-    cuda("cuMemGetInfo_v2", |c| {
+    unsafe fn cuMemGetInfo_v2(free: *mut usize, total: *mut usize) -> CUresult => cuda(|c| {
         let (free_bytes, total_bytes) = c.memory_info()?;
         // SAFETY: out-pointer by contract.
         unsafe { Out::new(free) }.put(free_bytes)?;
         // SAFETY: out-pointer by contract.
         unsafe { Out::new(total) }.put(total_bytes)
-    })
+    });
 }
 
 /// How a synchronous copy waits when `host` is its host side: pinned (page-locked) memory makes
@@ -478,109 +374,85 @@ fn memset_wait(c: &Call<'_>, dst: u64) -> On {
     })
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuMemcpyHtoD_v2(
-    dst: CUdeviceptr,
-    src: *const c_void,
-    n: usize,
-) -> CUresult {
-    cuda("cuMemcpyHtoD_v2", |c| {
+exports! {
+    unsafe fn cuMemcpyHtoD_v2(
+        dst: CUdeviceptr,
+        src: *const c_void,
+        n: usize,
+    ) -> CUresult => cuda(|c| {
         let on = host_side_wait(c, src as u64);
         c.memcpy(on, Side::Device(dst), Side::Host(src as u64), n)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuMemcpyDtoH_v2(dst: *mut c_void, src: CUdeviceptr, n: usize) -> CUresult {
-    cuda("cuMemcpyDtoH_v2", |c| {
+    unsafe fn cuMemcpyDtoH_v2(
+        dst: *mut c_void,
+        src: CUdeviceptr,
+        n: usize,
+    ) -> CUresult => cuda(|c| {
         let on = On::Sync(HostWait::After);
         c.memcpy(on, Side::Host(dst as u64), Side::Device(src), n)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuMemcpyDtoD_v2(dst: CUdeviceptr, src: CUdeviceptr, n: usize) -> CUresult {
-    cuda("cuMemcpyDtoD_v2", |c| {
+    fn cuMemcpyDtoD_v2(dst: CUdeviceptr, src: CUdeviceptr, n: usize) -> CUresult => cuda(|c| {
         let on = On::Sync(HostWait::Never);
         c.memcpy(on, Side::Device(dst), Side::Device(src), n)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuMemcpyHtoDAsync_v2(
-    dst: CUdeviceptr,
-    src: *const c_void,
-    n: usize,
-    stream: CUstream,
-) -> CUresult {
-    cuda("cuMemcpyHtoDAsync_v2", |c| {
+    unsafe fn cuMemcpyHtoDAsync_v2(
+        dst: CUdeviceptr,
+        src: *const c_void,
+        n: usize,
+        stream: CUstream,
+    ) -> CUresult => cuda(|c| {
         let on = On::Stream(stream as u64);
         c.memcpy(on, Side::Device(dst), Side::Host(src as u64), n)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuMemcpyDtoHAsync_v2(
-    dst: *mut c_void,
-    src: CUdeviceptr,
-    n: usize,
-    stream: CUstream,
-) -> CUresult {
-    cuda("cuMemcpyDtoHAsync_v2", |c| {
+    unsafe fn cuMemcpyDtoHAsync_v2(
+        dst: *mut c_void,
+        src: CUdeviceptr,
+        n: usize,
+        stream: CUstream,
+    ) -> CUresult => cuda(|c| {
         let on = On::Stream(stream as u64);
         c.memcpy(on, Side::Host(dst as u64), Side::Device(src), n)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuMemcpyDtoDAsync_v2(
-    dst: CUdeviceptr,
-    src: CUdeviceptr,
-    n: usize,
-    stream: CUstream,
-) -> CUresult {
-    cuda("cuMemcpyDtoDAsync_v2", |c| {
+    fn cuMemcpyDtoDAsync_v2(
+        dst: CUdeviceptr,
+        src: CUdeviceptr,
+        n: usize,
+        stream: CUstream,
+    ) -> CUresult => cuda(|c| {
         let on = On::Stream(stream as u64);
         c.memcpy(on, Side::Device(dst), Side::Device(src), n)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuMemsetD8_v2(dst: CUdeviceptr, value: u8, n: usize) -> CUresult {
-    cuda("cuMemsetD8_v2", |c| {
+    fn cuMemsetD8_v2(dst: CUdeviceptr, value: u8, n: usize) -> CUresult => cuda(|c| {
         c.memset(memset_wait(c, dst), dst, Fill::Bytes(value), n)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuMemsetD8Async(
-    dst: CUdeviceptr,
-    value: u8,
-    n: usize,
-    stream: CUstream,
-) -> CUresult {
-    cuda("cuMemsetD8Async", |c| {
+    fn cuMemsetD8Async(
+        dst: CUdeviceptr,
+        value: u8,
+        n: usize,
+        stream: CUstream,
+    ) -> CUresult => cuda(|c| {
         c.memset(On::Stream(stream as u64), dst, Fill::Bytes(value), n)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuMemsetD32_v2(dst: CUdeviceptr, value: c_uint, n: usize) -> CUresult {
-    cuda("cuMemsetD32_v2", |c| {
+    fn cuMemsetD32_v2(dst: CUdeviceptr, value: c_uint, n: usize) -> CUresult => cuda(|c| {
         c.memset(memset_wait(c, dst), dst, Fill::Words(value), n)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuMemsetD32Async(
-    dst: CUdeviceptr,
-    value: c_uint,
-    n: usize,
-    stream: CUstream,
-) -> CUresult {
-    cuda("cuMemsetD32Async", |c| {
+    fn cuMemsetD32Async(
+        dst: CUdeviceptr,
+        value: c_uint,
+        n: usize,
+        stream: CUstream,
+    ) -> CUresult => cuda(|c| {
         c.memset(On::Stream(stream as u64), dst, Fill::Words(value), n)
-    })
+    });
 }
 
 // ----- pointer attributes ---------------------------------------------------------------------
@@ -645,27 +517,23 @@ unsafe fn write_attribute(
     }
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuPointerGetAttribute(
-    data: *mut c_void,
-    attribute: c_uint,
-    ptr: CUdeviceptr,
-) -> CUresult {
-    cuda("cuPointerGetAttribute", |c| {
+exports! {
+    unsafe fn cuPointerGetAttribute(
+        data: *mut c_void,
+        attribute: c_uint,
+        ptr: CUdeviceptr,
+    ) -> CUresult => cuda(|c| {
         let info = c.pointer_info(ptr);
         // SAFETY: `data` is valid for the attribute's type by contract.
         unsafe { write_attribute(data, attribute, ptr, info, true) }
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuPointerGetAttributes(
-    num_attributes: c_uint,
-    attributes: *mut c_uint,
-    data: *mut *mut c_void,
-    ptr: CUdeviceptr,
-) -> CUresult {
-    cuda("cuPointerGetAttributes", |c| {
+    unsafe fn cuPointerGetAttributes(
+        num_attributes: c_uint,
+        attributes: *mut c_uint,
+        data: *mut *mut c_void,
+        ptr: CUdeviceptr,
+    ) -> CUresult => cuda(|c| {
         if num_attributes > 0 && (attributes.is_null() || data.is_null()) {
             return Err(SimError::InvalidValue);
         }
@@ -680,7 +548,7 @@ pub unsafe extern "C" fn cuPointerGetAttributes(
             }
         }
         Ok(())
-    })
+    });
 }
 
 // ----- host functions and errors ----------------------------------------------------------------
@@ -710,24 +578,26 @@ fn error_entry(
     ERRORS.iter().find(|(c, _, _)| *c == code)
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuGetErrorString(error: CUresult, p_str: *mut *const c_char) -> CUresult {
-    cuda_uninit("cuGetErrorString", |_| {
+exports! {
+    unsafe fn cuGetErrorString(
+        error: CUresult,
+        p_str: *mut *const c_char,
+    ) -> CUresult => cuda_uninit(|_| {
         let entry = error_entry(error);
         let text = entry.map_or(std::ptr::null(), |e| e.2.as_ptr());
         // SAFETY: out-pointer by contract.
         unsafe { write_out(p_str, text) }?;
         entry.map(|_| ()).ok_or(SimError::InvalidValue)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuGetErrorName(error: CUresult, p_str: *mut *const c_char) -> CUresult {
-    cuda_uninit("cuGetErrorName", |_| {
+    unsafe fn cuGetErrorName(
+        error: CUresult,
+        p_str: *mut *const c_char,
+    ) -> CUresult => cuda_uninit(|_| {
         let entry = error_entry(error);
         let text = entry.map_or(std::ptr::null(), |e| e.1.as_ptr());
         // SAFETY: out-pointer by contract.
         unsafe { write_out(p_str, text) }?;
         entry.map(|_| ()).ok_or(SimError::InvalidValue)
-    })
+    });
 }

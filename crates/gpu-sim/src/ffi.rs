@@ -56,6 +56,47 @@ fn call(
     })
 }
 
+/// Declares exported functions of an ABI, each as one line (or block) of translation:
+///
+/// ```text
+/// unsafe fn cuStreamCreate(ph_stream: *mut CUstream, flags: c_uint) -> CUresult => cuda(|c| ...);
+/// ```
+///
+/// expands to `#[unsafe(no_mangle)] pub unsafe extern "C" fn cuStreamCreate(...) -> CUresult`
+/// whose body is `cuda("cuStreamCreate", |c| ...)`: the exported symbol, its C signature and
+/// the name it is counted and reported under are written once. `fn` without `unsafe` declares a
+/// safe function (no pointer arguments).
+macro_rules! exports {
+    () => {};
+    (
+        $(#[$attr:meta])*
+        unsafe fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty
+            => $wrap:ident(|$c:pat_param| $body:expr);
+        $($rest:tt)*
+    ) => {
+        $(#[$attr])*
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
+            $wrap(stringify!($name), |$c| $body)
+        }
+        exports!($($rest)*);
+    };
+    (
+        $(#[$attr:meta])*
+        fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty
+            => $wrap:ident(|$c:pat_param| $body:expr);
+        $($rest:tt)*
+    ) => {
+        $(#[$attr])*
+        #[unsafe(no_mangle)]
+        pub extern "C" fn $name($($arg: $ty),*) -> $ret {
+            $wrap(stringify!($name), |$c| $body)
+        }
+        exports!($($rest)*);
+    };
+}
+pub(crate) use exports;
+
 /// Writes `value` to the caller's out-pointer, or fails with `InvalidValue` if it is null.
 ///
 /// # Safety

@@ -33,7 +33,7 @@
 use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
 
 use crate::call::{Fill, HostWait, On, Out, Pointer};
-use crate::ffi::{HostFn, Launch, hip, launch};
+use crate::ffi::{HostFn, Launch, exports, hip, launch};
 use crate::memory::MemKind;
 use crate::sim::{Backend, Side, SimError, SimResult, set_hip_device};
 
@@ -98,14 +98,10 @@ const ERRORS: &[(c_int, &CStr, &CStr)] = &[
 
 // ----- devices --------------------------------------------------------------------------------
 
-#[unsafe(no_mangle)]
-pub extern "C" fn hipInit(_flags: c_uint) -> HipError {
-    hip("hipInit", |c| c.init())
-}
+exports! {
+    fn hipInit(_flags: c_uint) -> HipError => hip(|c| c.init());
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn hipGetDeviceCount(count: *mut c_int) -> HipError {
-    hip("hipGetDeviceCount", |c| {
+    unsafe fn hipGetDeviceCount(count: *mut c_int) -> HipError => hip(|c| {
         let n = c_int::try_from(c.device_count).unwrap_or(c_int::MAX);
         // SAFETY: out-pointer by contract.
         unsafe { Out::new(count) }.put(n)?;
@@ -114,189 +110,125 @@ pub unsafe extern "C" fn hipGetDeviceCount(count: *mut c_int) -> HipError {
         } else {
             Ok(())
         }
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn hipSetDevice(device_id: c_int) -> HipError {
-    hip("hipSetDevice", |c| {
+    fn hipSetDevice(device_id: c_int) -> HipError => hip(|c| {
         set_hip_device(c.device(device_id)?);
         Ok(())
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn hipGetDevice(device_id: *mut c_int) -> HipError {
-    hip("hipGetDevice", |c| {
+    unsafe fn hipGetDevice(device_id: *mut c_int) -> HipError => hip(|c| {
         let d = c.current_device()?;
         // SAFETY: out-pointer by contract.
         unsafe { Out::new(device_id) }.put(d as c_int)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn hipDeviceSynchronize() -> HipError {
-    hip("hipDeviceSynchronize", |c| c.synchronize_current())
-}
+    fn hipDeviceSynchronize() -> HipError => hip(|c| c.synchronize_current());
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn hipRuntimeGetVersion(version: *mut c_int) -> HipError {
-    hip("hipRuntimeGetVersion", |_| {
+    unsafe fn hipRuntimeGetVersion(version: *mut c_int) -> HipError => hip(|_| {
         // SAFETY: out-pointer by contract.
         unsafe { Out::new(version) }.put(HIP_VERSION)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn hipDriverGetVersion(version: *mut c_int) -> HipError {
-    hip("hipDriverGetVersion", |_| {
+    unsafe fn hipDriverGetVersion(version: *mut c_int) -> HipError => hip(|_| {
         // SAFETY: out-pointer by contract.
         unsafe { Out::new(version) }.put(HIP_VERSION)
-    })
-}
+    });
 
-// ----- streams --------------------------------------------------------------------------------
+    // ----- streams --------------------------------------------------------------------------------
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn hipStreamCreate(stream: *mut HipStream) -> HipError {
-    hip("hipStreamCreate", |c| {
+    unsafe fn hipStreamCreate(stream: *mut HipStream) -> HipError => hip(|c| {
         // SAFETY: out-pointer by contract.
         c.create_stream(0, unsafe { Out::new(stream) })
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn hipStreamCreateWithFlags(
-    stream: *mut HipStream,
-    flags: c_uint,
-) -> HipError {
-    hip("hipStreamCreateWithFlags", |c| {
+    unsafe fn hipStreamCreateWithFlags(
+        stream: *mut HipStream,
+        flags: c_uint,
+    ) -> HipError => hip(|c| {
         // SAFETY: out-pointer by contract.
         c.create_stream(flags, unsafe { Out::new(stream) })
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn hipStreamDestroy(stream: HipStream) -> HipError {
-    hip("hipStreamDestroy", |c| c.destroy_stream(stream as u64))
-}
+    fn hipStreamDestroy(stream: HipStream) -> HipError => hip(|c| c.destroy_stream(stream as u64));
 
-#[unsafe(no_mangle)]
-pub extern "C" fn hipStreamSynchronize(stream: HipStream) -> HipError {
-    hip("hipStreamSynchronize", |c| {
+    fn hipStreamSynchronize(stream: HipStream) -> HipError => hip(|c| {
         c.synchronize_stream(stream as u64)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn hipStreamQuery(stream: HipStream) -> HipError {
-    hip("hipStreamQuery", |c| c.query_stream(stream as u64))
-}
+    fn hipStreamQuery(stream: HipStream) -> HipError => hip(|c| c.query_stream(stream as u64));
 
-#[unsafe(no_mangle)]
-pub extern "C" fn hipStreamWaitEvent(
-    stream: HipStream,
-    event: HipEvent,
-    _flags: c_uint,
-) -> HipError {
-    hip("hipStreamWaitEvent", |c| {
+    fn hipStreamWaitEvent(
+        stream: HipStream,
+        event: HipEvent,
+        _flags: c_uint,
+    ) -> HipError => hip(|c| {
         c.wait_event(stream as u64, event as u64)
-    })
-}
+    });
 
-// ----- events ---------------------------------------------------------------------------------
+    // ----- events ---------------------------------------------------------------------------------
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn hipEventCreate(event: *mut HipEvent) -> HipError {
-    hip("hipEventCreate", |c| {
+    unsafe fn hipEventCreate(event: *mut HipEvent) -> HipError => hip(|c| {
         // SAFETY: out-pointer by contract.
         c.create_event(0, unsafe { Out::new(event) })
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn hipEventCreateWithFlags(event: *mut HipEvent, flags: c_uint) -> HipError {
-    hip("hipEventCreateWithFlags", |c| {
+    unsafe fn hipEventCreateWithFlags(event: *mut HipEvent, flags: c_uint) -> HipError => hip(|c| {
         // SAFETY: out-pointer by contract.
         c.create_event(flags, unsafe { Out::new(event) })
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn hipEventRecord(event: HipEvent, stream: HipStream) -> HipError {
-    hip("hipEventRecord", |c| {
+    fn hipEventRecord(event: HipEvent, stream: HipStream) -> HipError => hip(|c| {
         c.record_event(event as u64, stream as u64)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn hipEventSynchronize(event: HipEvent) -> HipError {
-    hip("hipEventSynchronize", |c| c.synchronize_event(event as u64))
-}
+    fn hipEventSynchronize(
+        event: HipEvent,
+    ) -> HipError => hip(|c| c.synchronize_event(event as u64));
 
-#[unsafe(no_mangle)]
-pub extern "C" fn hipEventQuery(event: HipEvent) -> HipError {
-    hip("hipEventQuery", |c| c.query_event(event as u64))
-}
+    fn hipEventQuery(event: HipEvent) -> HipError => hip(|c| c.query_event(event as u64));
 
-#[unsafe(no_mangle)]
-pub extern "C" fn hipEventDestroy(event: HipEvent) -> HipError {
-    hip("hipEventDestroy", |c| c.destroy_event(event as u64))
-}
+    fn hipEventDestroy(event: HipEvent) -> HipError => hip(|c| c.destroy_event(event as u64));
 
-// ----- memory ---------------------------------------------------------------------------------
+    // ----- memory ---------------------------------------------------------------------------------
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn hipMalloc(ptr: *mut *mut c_void, size: usize) -> HipError {
-    hip("hipMalloc", |c| {
+    unsafe fn hipMalloc(ptr: *mut *mut c_void, size: usize) -> HipError => hip(|c| {
         // SAFETY: out-pointer by contract.
         c.allocate(MemKind::Device, size, 0, unsafe { Out::new(ptr) })
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn hipHostMalloc(
-    ptr: *mut *mut c_void,
-    size: usize,
-    flags: c_uint,
-) -> HipError {
-    hip("hipHostMalloc", |c| {
+    unsafe fn hipHostMalloc(
+        ptr: *mut *mut c_void,
+        size: usize,
+        flags: c_uint,
+    ) -> HipError => hip(|c| {
         // SAFETY: out-pointer by contract.
         c.allocate(MemKind::Pinned, size, flags, unsafe { Out::new(ptr) })
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn hipMallocManaged(
-    dev_ptr: *mut *mut c_void,
-    size: usize,
-    flags: c_uint,
-) -> HipError {
-    hip("hipMallocManaged", |c| {
+    unsafe fn hipMallocManaged(
+        dev_ptr: *mut *mut c_void,
+        size: usize,
+        flags: c_uint,
+    ) -> HipError => hip(|c| {
         // SAFETY: out-pointer by contract.
         c.allocate(MemKind::Managed, size, flags, unsafe { Out::new(dev_ptr) })
-    })
-}
+    });
 
-/// HIP frees of a null pointer succeed and do nothing.
-#[unsafe(no_mangle)]
-pub extern "C" fn hipFree(ptr: *mut c_void) -> HipError {
-    hip("hipFree", |c| {
+    /// HIP frees of a null pointer succeed and do nothing.
+    fn hipFree(ptr: *mut c_void) -> HipError => hip(|c| {
         if ptr.is_null() {
             return Ok(());
         }
         c.free_device(ptr as u64)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn hipHostFree(ptr: *mut c_void) -> HipError {
-    hip("hipHostFree", |c| {
+    fn hipHostFree(ptr: *mut c_void) -> HipError => hip(|c| {
         if ptr.is_null() {
             return Ok(());
         }
         c.free_pinned(ptr as u64)
-    })
+    });
 }
 
 /// `hipMemcpyKind` → the two sides.
@@ -314,107 +246,82 @@ fn sides(dst: u64, src: u64, kind: c_int) -> SimResult<(Side, Side)> {
 /// HIP's synchronous copies and memsets run on the null stream and return when done.
 const SYNC: On = On::Sync(HostWait::After);
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn hipMemcpy(
-    dst: *mut c_void,
-    src: *const c_void,
-    size: usize,
-    kind: c_int,
-) -> HipError {
-    hip("hipMemcpy", |c| {
+exports! {
+    unsafe fn hipMemcpy(
+        dst: *mut c_void,
+        src: *const c_void,
+        size: usize,
+        kind: c_int,
+    ) -> HipError => hip(|c| {
         let (d, s) = sides(dst as u64, src as u64, kind)?;
         c.memcpy(SYNC, d, s, size)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn hipMemcpyAsync(
-    dst: *mut c_void,
-    src: *const c_void,
-    size: usize,
-    kind: c_int,
-    stream: HipStream,
-) -> HipError {
-    hip("hipMemcpyAsync", |c| {
+    unsafe fn hipMemcpyAsync(
+        dst: *mut c_void,
+        src: *const c_void,
+        size: usize,
+        kind: c_int,
+        stream: HipStream,
+    ) -> HipError => hip(|c| {
         let (d, s) = sides(dst as u64, src as u64, kind)?;
         c.memcpy(On::Stream(stream as u64), d, s, size)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn hipMemcpyHtoD(
-    dst: *mut c_void,
-    src: *mut c_void,
-    size: usize,
-) -> HipError {
-    hip("hipMemcpyHtoD", |c| {
+    unsafe fn hipMemcpyHtoD(
+        dst: *mut c_void,
+        src: *mut c_void,
+        size: usize,
+    ) -> HipError => hip(|c| {
         c.memcpy(SYNC, Side::Device(dst as u64), Side::Host(src as u64), size)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn hipMemcpyDtoH(
-    dst: *mut c_void,
-    src: *mut c_void,
-    size: usize,
-) -> HipError {
-    hip("hipMemcpyDtoH", |c| {
+    unsafe fn hipMemcpyDtoH(
+        dst: *mut c_void,
+        src: *mut c_void,
+        size: usize,
+    ) -> HipError => hip(|c| {
         c.memcpy(SYNC, Side::Host(dst as u64), Side::Device(src as u64), size)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn hipMemcpyHtoDAsync(
-    dst: *mut c_void,
-    src: *mut c_void,
-    size: usize,
-    stream: HipStream,
-) -> HipError {
-    hip("hipMemcpyHtoDAsync", |c| {
+    unsafe fn hipMemcpyHtoDAsync(
+        dst: *mut c_void,
+        src: *mut c_void,
+        size: usize,
+        stream: HipStream,
+    ) -> HipError => hip(|c| {
         let on = On::Stream(stream as u64);
         c.memcpy(on, Side::Device(dst as u64), Side::Host(src as u64), size)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn hipMemcpyDtoHAsync(
-    dst: *mut c_void,
-    src: *mut c_void,
-    size: usize,
-    stream: HipStream,
-) -> HipError {
-    hip("hipMemcpyDtoHAsync", |c| {
+    unsafe fn hipMemcpyDtoHAsync(
+        dst: *mut c_void,
+        src: *mut c_void,
+        size: usize,
+        stream: HipStream,
+    ) -> HipError => hip(|c| {
         let on = On::Stream(stream as u64);
         c.memcpy(on, Side::Host(dst as u64), Side::Device(src as u64), size)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn hipMemset(dst: *mut c_void, value: c_int, size: usize) -> HipError {
-    hip("hipMemset", |c| {
+    fn hipMemset(dst: *mut c_void, value: c_int, size: usize) -> HipError => hip(|c| {
         c.memset(SYNC, dst as u64, Fill::Bytes(value as u8), size)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn hipMemsetAsync(
-    dst: *mut c_void,
-    value: c_int,
-    size: usize,
-    stream: HipStream,
-) -> HipError {
-    hip("hipMemsetAsync", |c| {
+    fn hipMemsetAsync(
+        dst: *mut c_void,
+        value: c_int,
+        size: usize,
+        stream: HipStream,
+    ) -> HipError => hip(|c| {
         let on = On::Stream(stream as u64);
         c.memset(on, dst as u64, Fill::Bytes(value as u8), size)
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn hipPointerGetAttributes(
-    attributes: *mut HipPointerAttribute,
-    ptr: *const c_void,
-) -> HipError {
-    hip("hipPointerGetAttributes", |c| {
+    unsafe fn hipPointerGetAttributes(
+        attributes: *mut HipPointerAttribute,
+        ptr: *const c_void,
+    ) -> HipError => hip(|c| {
         if ptr.is_null() {
             return Err(SimError::InvalidValue);
         }
@@ -447,7 +354,7 @@ pub unsafe extern "C" fn hipPointerGetAttributes(
         };
         // SAFETY: out-pointer to a `hipPointerAttribute_t` by contract.
         unsafe { Out::new(attributes) }.put(value)
-    })
+    });
 }
 
 #[unsafe(no_mangle)]
