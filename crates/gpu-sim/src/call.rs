@@ -446,7 +446,7 @@ impl<'a> Call<'a> {
         let addr = if size == 0 && self.backend == Backend::Hip {
             0
         } else {
-            self.sim.allocate(kind, device, size, flags)?
+            self.sim.memory.allocate(kind, device, size, flags)?
         };
         out.put_handle(addr)
     }

@@ -40,6 +40,16 @@ pub enum SimError {
     Unknown = 999,
 }
 
+impl From<AllocError> for SimError {
+    /// A zero-size request is `InvalidValue` (both APIs), exhaustion `OutOfMemory`.
+    fn from(e: AllocError) -> Self {
+        match e {
+            AllocError::ZeroSize => SimError::InvalidValue,
+            AllocError::OutOfMemory => SimError::OutOfMemory,
+        }
+    }
+}
+
 impl SimError {
     /// The numeric code.
     pub fn code(self) -> u32 {
@@ -478,22 +488,6 @@ impl Sim {
 
     // ----- memory --------------------------------------------------------------------------
 
-    /// Allocates memory; reports the zero-size case as `InvalidValue`.
-    pub fn allocate(
-        &mut self,
-        kind: MemKind,
-        device: u32,
-        size: usize,
-        flags: u32,
-    ) -> SimResult<u64> {
-        self.memory
-            .allocate(kind, device, size, flags)
-            .map_err(|e| match e {
-                AllocError::ZeroSize => SimError::InvalidValue,
-                AllocError::OutOfMemory => SimError::OutOfMemory,
-            })
-    }
-
     /// `cuMemAllocAsync`: `size` bytes of device memory on `device`, allocated by `op` (enqueued
     /// on its stream). A block of the stream-ordered pool is reused when its free is ordered
     /// before `op`; the allocation is an access (a write by `op`), so a use on another stream
@@ -501,7 +495,7 @@ impl Sim {
     pub fn allocate_ordered(&mut self, op: &Op, device: u32, size: usize) -> SimResult<u64> {
         let base = match self.memory.allocate_pooled(device, size, &op.at.clock) {
             Some(base) => base,
-            None => self.allocate(MemKind::Device, device, size, 0)?,
+            None => self.memory.allocate(MemKind::Device, device, size, 0)?,
         };
         self.record(base, 0, size, AccessKind::Write, op);
         Ok(base)

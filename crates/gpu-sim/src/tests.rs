@@ -646,3 +646,47 @@ fn streams_and_events_belong_to_a_context() {
     assert_eq!(cuCtxSetCurrent(other), 201);
     gpusim_clear_reports();
 }
+
+#[test]
+fn a_null_out_pointer_is_refused_before_any_effect_in_both_abis() {
+    let _g = fresh(0);
+    // (call, ABI's code) for every creating call of both ABIs, each with a null out-pointer.
+    // SAFETY: a null out-pointer is part of each call's contract (refused with 1).
+    let cases: [(&str, i64); 10] = unsafe {
+        [
+            ("cuStreamCreate", cuStreamCreate(null_mut(), 0).into()),
+            ("hipStreamCreate", hipStreamCreate(null_mut()).into()),
+            ("cuEventCreate", cuEventCreate(null_mut(), 0).into()),
+            ("hipEventCreate", hipEventCreate(null_mut()).into()),
+            ("cuMemAlloc_v2", cuMemAlloc_v2(null_mut(), 64).into()),
+            ("hipMalloc", hipMalloc(null_mut(), 64).into()),
+            (
+                "cuMemAllocHost_v2",
+                cuMemAllocHost_v2(null_mut(), 64).into(),
+            ),
+            ("hipHostMalloc", hipHostMalloc(null_mut(), 64, 0).into()),
+            (
+                "cuMemAllocManaged",
+                cuMemAllocManaged(null_mut(), 64, 1).into(),
+            ),
+            (
+                "hipMallocManaged",
+                hipMallocManaged(null_mut(), 64, 1).into(),
+            ),
+        ]
+    };
+    for (call, code) in cases {
+        assert_eq!(code, 1, "{call}");
+    }
+    let mut s = null_mut();
+    // SAFETY: null out-pointer (refused) and a valid one.
+    unsafe {
+        assert_eq!(cuMemAllocAsync(null_mut(), 64, stream(1)), 1);
+        assert_eq!(hipStreamCreate(&mut s), 0);
+    }
+    assert_eq!(gpusim_live_allocations(), 0);
+    assert_eq!(gpusim_live_events(), 0);
+    // The stream made for cuMemAllocAsync and the HIP one: nothing leaked by the refusals.
+    assert_eq!(gpusim_live_streams(), 2);
+    assert_eq!(hipStreamDestroy(s), 0);
+}
