@@ -1,8 +1,8 @@
 //! Scenario tests: drive the simulator through its C ABI the way a real program drives the
 //! CUDA driver / HIP runtime, and check what it reports.
 //!
-//! Each test calls `harness::setup`; without the library on `LD_LIBRARY_PATH` the test re-runs
-//! itself in a child process with it (see `gpu_sim_inspect::harness`).
+//! Each test is a `gpu_sim_inspect::sim_test!`: without the library on `LD_LIBRARY_PATH` it
+//! re-runs itself in a child process with it (see `gpu_sim_inspect::harness`).
 
 mod common;
 
@@ -10,22 +10,8 @@ use std::ffi::c_void;
 use std::ptr::null_mut;
 
 use common::{Cuda, Hip, HipPointerAttribute};
-use gpu_sim_inspect::harness::{Setup, setup};
+use gpu_sim_inspect::sim_test;
 use gpu_sim_inspect::{Backend, Sim};
-
-/// Defines a test that runs with the simulator loaded and reset (`$sim` is the guard).
-macro_rules! sim_test {
-    (fn $name:ident($sim:ident) $body:block) => {
-        #[test]
-        fn $name() {
-            let $sim = match setup(stringify!($name)) {
-                Setup::Ready(sim) => sim,
-                Setup::Delegated => return,
-            };
-            $body
-        }
-    };
-}
 
 const NON_BLOCKING: u32 = 1;
 const LEGACY: *mut c_void = std::ptr::without_provenance_mut(1);
