@@ -100,8 +100,8 @@ pub fn test_name(module_path: &str, name: &str) -> String {
 }
 
 /// Defines a `#[test]` that runs with the simulator loaded, reset and held by this test alone
-/// (`$sim` is the [`SimGuard`](crate::harness::SimGuard)), re-running itself in a child process
-/// when the simulator is not on `LD_LIBRARY_PATH` (see [`setup`](crate::harness::setup)).
+/// (`$sim` is the [`SimGuard`]), re-running itself in a child process
+/// when the simulator is not on `LD_LIBRARY_PATH` (see [`setup`]).
 /// An `after_reset` block runs right after the reset, before the body: the place to forget
 /// handles a test crate caches across tests (the reset destroyed them).
 ///

@@ -18,7 +18,7 @@ use std::ops::{Deref, DerefMut};
 use crate::ffi::write_out;
 use crate::memory::{AddressError, DEVICE_MEMORY_BYTES, MemKind};
 use crate::sim::{
-    Backend, Op, PointerInfo, Side, Sim, SimError, SimResult, context_handle, context_id,
+    Backend, Fill, Op, PointerInfo, Side, Sim, SimError, SimResult, context_handle, context_id,
     new_event_handle, with_context_stack,
 };
 use crate::stream::{Context, StreamKey};
@@ -102,15 +102,6 @@ pub enum HostWait {
     /// Device to device copies and memsets of device or managed memory: no host-side
     /// synchronisation at all.
     Never,
-}
-
-/// What a memset writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fill {
-    /// `n` bytes of this value.
-    Bytes(u8),
-    /// `n` 32-bit words of this value.
-    Words(u32),
 }
 
 /// What the simulator knows about an address, for pointer-attribute queries.
@@ -523,10 +514,7 @@ impl<'a> Call<'a> {
     /// Every memset (`cuMemsetD8*`, `cuMemsetD32*`, `hipMemset*`): `n` elements of `fill` at
     /// device address `dst`, run `on` a stream or synchronously.
     pub fn memset(&mut self, on: On, dst: u64, fill: Fill, n: usize) -> SimResult<()> {
-        self.transfer(on, |sim, op| match fill {
-            Fill::Bytes(value) => sim.memset(op, dst, value, n),
-            Fill::Words(value) => sim.memset32(op, dst, value, n),
-        })
+        self.transfer(on, |sim, op| sim.fill(op, dst, fill, n))
     }
 
     /// One copy or memset: enqueued on its stream, the host waiting as [`HostWait`] says for a

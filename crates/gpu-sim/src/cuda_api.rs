@@ -20,10 +20,10 @@
 
 use std::ffi::{c_char, c_int, c_uint, c_void};
 
-use crate::call::{Call, Fill, HostWait, On, Out};
+use crate::call::{Call, HostWait, On, Out};
 use crate::ffi::{HostFn, Launch, cuda, cuda_uninit, exports, launch, write_out};
 use crate::memory::{DEVICE_MEMORY_BYTES, MemKind};
-use crate::sim::{Backend, PointerInfo, Side, SimError, SimResult, context_handle};
+use crate::sim::{Backend, Fill, PointerInfo, Side, SimError, SimResult, context_handle};
 
 /// `CUresult`.
 pub type CUresult = u32;

@@ -32,10 +32,10 @@
 
 use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
 
-use crate::call::{Fill, HostWait, On, Out, Pointer};
+use crate::call::{HostWait, On, Out, Pointer};
 use crate::ffi::{HostFn, Launch, exports, hip, launch};
 use crate::memory::MemKind;
-use crate::sim::{Backend, Side, SimError, SimResult, set_hip_device};
+use crate::sim::{Backend, Fill, Side, SimError, SimResult, set_hip_device};
 
 /// `hipError_t`.
 pub type HipError = c_int;
