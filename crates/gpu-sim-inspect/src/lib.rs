@@ -92,6 +92,10 @@ impl LoadError {
     }
 }
 
+/// `CUDA_ERROR_ILLEGAL_ADDRESS` / `hipErrorIllegalAddress`: a kernel touched memory that is not
+/// one live allocation.
+pub const ILLEGAL_ADDRESS: i32 = 700;
+
 /// A host function as the C API declares it.
 pub type KernelFn = unsafe extern "C" fn(*mut c_void);
 
@@ -456,6 +460,50 @@ impl Sim {
             resume_unwind(p);
         }
         status(rc)
+    }
+}
+
+/// Test kernels and checks every GPU suite needs, written once.
+impl Sim {
+    /// Launches a kernel named `produce` on `stream` that writes `value` over `[ptr, ptr+len)`
+    /// (declared as its write, so an unordered use of those bytes races with `produce#...`).
+    pub fn produce(
+        &self,
+        backend: Backend,
+        stream: u64,
+        ptr: u64,
+        len: usize,
+        value: u8,
+    ) -> Result<(), i32> {
+        let mut stored = true;
+        self.launch_kernel_on(backend, stream, "produce", &[], &[(ptr, len)], |k| {
+            stored = k.store(ptr, &vec![value; len]);
+        })?;
+        if stored { Ok(()) } else { Err(ILLEGAL_ADDRESS) }
+    }
+
+    /// Launches a kernel named `consume` on `stream` that reads `[ptr, ptr+len)` (declared as
+    /// its read) and returns the bytes it saw.
+    pub fn consume(
+        &self,
+        backend: Backend,
+        stream: u64,
+        ptr: u64,
+        len: usize,
+    ) -> Result<Vec<u8>, i32> {
+        let mut seen = None;
+        self.launch_kernel_on(backend, stream, "consume", &[(ptr, len)], &[], |k| {
+            seen = k.load(ptr, len);
+        })?;
+        seen.ok_or(ILLEGAL_ADDRESS)
+    }
+
+    /// Panics, listing them, if the simulator has any race or error report.
+    #[track_caller]
+    pub fn assert_clean(&self) {
+        let (races, errors) = (self.races(), self.errors());
+        assert!(races.is_empty(), "races: {races:#?}");
+        assert!(errors.is_empty(), "errors: {errors:#?}");
     }
 }
 
