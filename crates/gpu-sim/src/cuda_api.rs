@@ -18,10 +18,12 @@
 //! be null or valid for the documented reads and writes.
 #![allow(clippy::missing_safety_doc)]
 
-use std::ffi::{c_char, c_int, c_uint, c_void};
+use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
 
 use crate::call::{Call, HostWait, On, Out};
-use crate::ffi::{HostFn, Launch, cuda, cuda_uninit, exports, launch, write_out};
+use crate::ffi::{
+    HostFn, Launch, cuda, cuda_uninit, error_name, error_text, exports, launch, write_out,
+};
 use crate::memory::{DEVICE_MEMORY_BYTES, MemKind};
 use crate::sim::{Backend, Fill, PointerInfo, Side, SimError, SimResult, context_handle};
 
@@ -92,40 +94,6 @@ fn device_attribute(attribute: u32, device: u32, memory_pools: bool) -> c_int {
         _ => 0,
     }
 }
-
-/// (code, name, description) of every `CUresult` the simulator returns, and a few more.
-const ERRORS: &[(u32, &std::ffi::CStr, &std::ffi::CStr)] = &[
-    (0, c"CUDA_SUCCESS", c"no error"),
-    (1, c"CUDA_ERROR_INVALID_VALUE", c"invalid argument"),
-    (2, c"CUDA_ERROR_OUT_OF_MEMORY", c"out of memory"),
-    (3, c"CUDA_ERROR_NOT_INITIALIZED", c"initialization error"),
-    (4, c"CUDA_ERROR_DEINITIALIZED", c"driver shutting down"),
-    (
-        100,
-        c"CUDA_ERROR_NO_DEVICE",
-        c"no CUDA-capable device is detected",
-    ),
-    (101, c"CUDA_ERROR_INVALID_DEVICE", c"invalid device ordinal"),
-    (
-        201,
-        c"CUDA_ERROR_INVALID_CONTEXT",
-        c"invalid device context",
-    ),
-    (
-        400,
-        c"CUDA_ERROR_INVALID_HANDLE",
-        c"invalid resource handle",
-    ),
-    (500, c"CUDA_ERROR_NOT_FOUND", c"named symbol not found"),
-    (600, c"CUDA_ERROR_NOT_READY", c"device not ready"),
-    (
-        700,
-        c"CUDA_ERROR_ILLEGAL_ADDRESS",
-        c"an illegal memory access was encountered",
-    ),
-    (801, c"CUDA_ERROR_NOT_SUPPORTED", c"operation not supported"),
-    (999, c"CUDA_ERROR_UNKNOWN", c"unknown error"),
-];
 
 // ----- initialisation, devices, contexts -----------------------------------------------------
 
@@ -225,7 +193,7 @@ exports! {
 
     fn cuCtxSynchronize() -> CUresult => cuda(|c| c.synchronize_current());
 
-    // ----- streams --------------------------------------------------------------------------------
+    // ----- streams ----------------------------------------------------------------------------
 
     unsafe fn cuStreamCreate(ph_stream: *mut CUstream, flags: c_uint) -> CUresult => cuda(|c| {
         // SAFETY: out-pointer by contract.
@@ -261,7 +229,7 @@ exports! {
         unsafe { Out::new(pctx) }.put_handle(context)
     });
 
-    // ----- events ---------------------------------------------------------------------------------
+    // ----- events -----------------------------------------------------------------------------
 
     unsafe fn cuEventCreate(ph_event: *mut CUevent, flags: c_uint) -> CUresult => cuda(|c| {
         // SAFETY: out-pointer by contract.
@@ -298,7 +266,7 @@ exports! {
         unsafe { Out::new(ms) }.put(elapsed)
     });
 
-    // ----- memory ---------------------------------------------------------------------------------
+    // ----- memory -----------------------------------------------------------------------------
 
     unsafe fn cuMemAlloc_v2(dptr: *mut CUdeviceptr, bytesize: usize) -> CUresult => cuda(|c| {
         // SAFETY: out-pointer by contract.
@@ -572,32 +540,24 @@ pub extern "C" fn cuLaunchHostFunc(
     })
 }
 
-fn error_entry(
-    code: CUresult,
-) -> Option<&'static (u32, &'static std::ffi::CStr, &'static std::ffi::CStr)> {
-    ERRORS.iter().find(|(c, _, _)| *c == code)
-}
-
 exports! {
     unsafe fn cuGetErrorString(
         error: CUresult,
         p_str: *mut *const c_char,
     ) -> CUresult => cuda_uninit(|_| {
-        let entry = error_entry(error);
-        let text = entry.map_or(std::ptr::null(), |e| e.2.as_ptr());
+        let text = error_text(Backend::Cuda, error);
         // SAFETY: out-pointer by contract.
-        unsafe { write_out(p_str, text) }?;
-        entry.map(|_| ()).ok_or(SimError::InvalidValue)
+        unsafe { Out::new(p_str) }.put(text.map_or(std::ptr::null(), CStr::as_ptr))?;
+        text.map(|_| ()).ok_or(SimError::InvalidValue)
     });
 
     unsafe fn cuGetErrorName(
         error: CUresult,
         p_str: *mut *const c_char,
     ) -> CUresult => cuda_uninit(|_| {
-        let entry = error_entry(error);
-        let text = entry.map_or(std::ptr::null(), |e| e.1.as_ptr());
+        let name = error_name(Backend::Cuda, error);
         // SAFETY: out-pointer by contract.
-        unsafe { write_out(p_str, text) }?;
-        entry.map(|_| ()).ok_or(SimError::InvalidValue)
+        unsafe { Out::new(p_str) }.put(name.map_or(std::ptr::null(), CStr::as_ptr))?;
+        name.map(|_| ()).ok_or(SimError::InvalidValue)
     });
 }

@@ -1,7 +1,7 @@
 //! The boundary: no panic crosses it, every out-pointer is checked for null, and the shared
 //! launch path for host-function kernels (which must run user code with the lock released).
 
-use std::ffi::c_void;
+use std::ffi::{CStr, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::call::Call;
@@ -96,6 +96,47 @@ macro_rules! exports {
     };
 }
 pub(crate) use exports;
+
+/// Every error code the simulator returns, and a few more both APIs define, as (code, CUDA
+/// name, HIP name, description): `CUresult` and `hipError_t` number and word them alike, but
+/// for the vendor's name in [`NO_DEVICE`](SimError::NoDevice)'s description.
+#[rustfmt::skip]
+const ERRORS: &[(u32, &CStr, &CStr, &CStr)] = &[
+    (0, c"CUDA_SUCCESS", c"hipSuccess", c"no error"),
+    (1, c"CUDA_ERROR_INVALID_VALUE", c"hipErrorInvalidValue", c"invalid argument"),
+    (2, c"CUDA_ERROR_OUT_OF_MEMORY", c"hipErrorOutOfMemory", c"out of memory"),
+    (3, c"CUDA_ERROR_NOT_INITIALIZED", c"hipErrorNotInitialized", c"initialization error"),
+    (4, c"CUDA_ERROR_DEINITIALIZED", c"hipErrorDeinitialized", c"driver shutting down"),
+    (100, c"CUDA_ERROR_NO_DEVICE", c"hipErrorNoDevice", c"no CUDA-capable device is detected"),
+    (101, c"CUDA_ERROR_INVALID_DEVICE", c"hipErrorInvalidDevice", c"invalid device ordinal"),
+    (201, c"CUDA_ERROR_INVALID_CONTEXT", c"hipErrorInvalidContext", c"invalid device context"),
+    (400, c"CUDA_ERROR_INVALID_HANDLE", c"hipErrorInvalidHandle", c"invalid resource handle"),
+    (500, c"CUDA_ERROR_NOT_FOUND", c"hipErrorNotFound", c"named symbol not found"),
+    (600, c"CUDA_ERROR_NOT_READY", c"hipErrorNotReady", c"device not ready"),
+    (700, c"CUDA_ERROR_ILLEGAL_ADDRESS", c"hipErrorIllegalAddress",
+        c"an illegal memory access was encountered"),
+    (801, c"CUDA_ERROR_NOT_SUPPORTED", c"hipErrorNotSupported", c"operation not supported"),
+    (999, c"CUDA_ERROR_UNKNOWN", c"hipErrorUnknown", c"unknown error"),
+];
+
+/// The name `cuGetErrorName` / `hipGetErrorName` gives `code` (`None`: an unknown code).
+pub fn error_name(backend: Backend, code: u32) -> Option<&'static CStr> {
+    let (_, cuda, hip, _) = ERRORS.iter().find(|(c, ..)| *c == code)?;
+    Some(match backend {
+        Backend::Cuda => cuda,
+        Backend::Hip => hip,
+    })
+}
+
+/// The description `cuGetErrorString` / `hipGetErrorString` gives `code` (`None`: an unknown
+/// code).
+pub fn error_text(backend: Backend, code: u32) -> Option<&'static CStr> {
+    let (_, _, _, text) = ERRORS.iter().find(|(c, ..)| *c == code)?;
+    Some(match (backend, code) {
+        (Backend::Hip, 100) => c"no ROCm-capable device is detected",
+        _ => text,
+    })
+}
 
 /// Writes `value` to the caller's out-pointer, or fails with `InvalidValue` if it is null.
 ///

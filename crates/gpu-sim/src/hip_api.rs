@@ -32,8 +32,8 @@
 
 use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
 
-use crate::call::{HostWait, On, Out, Pointer};
-use crate::ffi::{HostFn, Launch, exports, hip, launch};
+use crate::call::{Call, HostWait, On, Out, Pointer};
+use crate::ffi::{HostFn, Launch, error_name, error_text, exports, hip, launch};
 use crate::memory::MemKind;
 use crate::sim::{Backend, Fill, Side, SimError, SimResult, set_hip_device};
 
@@ -72,29 +72,6 @@ pub struct HipPointerAttribute {
     /// `unsigned allocationFlags`.
     pub allocation_flags: c_uint,
 }
-
-const ERRORS: &[(c_int, &CStr, &CStr)] = &[
-    (0, c"hipSuccess", c"no error"),
-    (1, c"hipErrorInvalidValue", c"invalid argument"),
-    (2, c"hipErrorOutOfMemory", c"out of memory"),
-    (3, c"hipErrorNotInitialized", c"initialization error"),
-    (
-        100,
-        c"hipErrorNoDevice",
-        c"no ROCm-capable device is detected",
-    ),
-    (101, c"hipErrorInvalidDevice", c"invalid device ordinal"),
-    (201, c"hipErrorInvalidContext", c"invalid device context"),
-    (400, c"hipErrorInvalidHandle", c"invalid resource handle"),
-    (600, c"hipErrorNotReady", c"device not ready"),
-    (
-        700,
-        c"hipErrorIllegalAddress",
-        c"an illegal memory access was encountered",
-    ),
-    (801, c"hipErrorNotSupported", c"operation not supported"),
-    (999, c"hipErrorUnknown", c"unknown error"),
-];
 
 // ----- devices --------------------------------------------------------------------------------
 
@@ -135,7 +112,7 @@ exports! {
         unsafe { Out::new(version) }.put(HIP_VERSION)
     });
 
-    // ----- streams --------------------------------------------------------------------------------
+    // ----- streams ----------------------------------------------------------------------------
 
     unsafe fn hipStreamCreate(stream: *mut HipStream) -> HipError => hip(|c| {
         // SAFETY: out-pointer by contract.
@@ -166,7 +143,7 @@ exports! {
         c.wait_event(stream as u64, event as u64)
     });
 
-    // ----- events ---------------------------------------------------------------------------------
+    // ----- events -----------------------------------------------------------------------------
 
     unsafe fn hipEventCreate(event: *mut HipEvent) -> HipError => hip(|c| {
         // SAFETY: out-pointer by contract.
@@ -190,7 +167,7 @@ exports! {
 
     fn hipEventDestroy(event: HipEvent) -> HipError => hip(|c| c.destroy_event(event as u64));
 
-    // ----- memory ---------------------------------------------------------------------------------
+    // ----- memory -----------------------------------------------------------------------------
 
     unsafe fn hipMalloc(ptr: *mut *mut c_void, size: usize) -> HipError => hip(|c| {
         // SAFETY: out-pointer by contract.
@@ -231,31 +208,39 @@ exports! {
     });
 }
 
-/// `hipMemcpyKind` → the two sides.
-fn sides(dst: u64, src: u64, kind: c_int) -> SimResult<(Side, Side)> {
-    Ok(match kind {
+/// `hipMemcpyKind` values of the copies with the direction in their name.
+mod memcpy_kind {
+    pub const HOST_TO_DEVICE: i32 = 1;
+    pub const DEVICE_TO_HOST: i32 = 2;
+}
+
+/// Every HIP copy: `hipMemcpyKind` → the two sides, then the one copy body.
+fn memcpy(
+    c: &mut Call<'_>,
+    on: On,
+    dst: *const c_void,
+    src: *const c_void,
+    n: usize,
+    kind: c_int,
+) -> SimResult<()> {
+    let (dst, src) = (dst as u64, src as u64);
+    let (dst, src) = match kind {
         0 => (Side::Host(dst), Side::Host(src)),
         1 => (Side::Device(dst), Side::Host(src)),
         2 => (Side::Host(dst), Side::Device(src)),
         3 | 1024 => (Side::Device(dst), Side::Device(src)),
         4 => (Side::Any(dst), Side::Any(src)),
         _ => return Err(SimError::InvalidValue),
-    })
+    };
+    c.memcpy(on, dst, src, n)
 }
 
 /// HIP's synchronous copies and memsets run on the null stream and return when done.
 const SYNC: On = On::Sync(HostWait::After);
 
 exports! {
-    unsafe fn hipMemcpy(
-        dst: *mut c_void,
-        src: *const c_void,
-        size: usize,
-        kind: c_int,
-    ) -> HipError => hip(|c| {
-        let (d, s) = sides(dst as u64, src as u64, kind)?;
-        c.memcpy(SYNC, d, s, size)
-    });
+    unsafe fn hipMemcpy(dst: *mut c_void, src: *const c_void, size: usize, kind: c_int) -> HipError
+        => hip(|c| memcpy(c, SYNC, dst, src, size, kind));
 
     unsafe fn hipMemcpyAsync(
         dst: *mut c_void,
@@ -263,26 +248,13 @@ exports! {
         size: usize,
         kind: c_int,
         stream: HipStream,
-    ) -> HipError => hip(|c| {
-        let (d, s) = sides(dst as u64, src as u64, kind)?;
-        c.memcpy(On::Stream(stream as u64), d, s, size)
-    });
+    ) -> HipError => hip(|c| memcpy(c, On::Stream(stream as u64), dst, src, size, kind));
 
-    unsafe fn hipMemcpyHtoD(
-        dst: *mut c_void,
-        src: *mut c_void,
-        size: usize,
-    ) -> HipError => hip(|c| {
-        c.memcpy(SYNC, Side::Device(dst as u64), Side::Host(src as u64), size)
-    });
+    unsafe fn hipMemcpyHtoD(dst: *mut c_void, src: *mut c_void, size: usize) -> HipError
+        => hip(|c| memcpy(c, SYNC, dst, src, size, memcpy_kind::HOST_TO_DEVICE));
 
-    unsafe fn hipMemcpyDtoH(
-        dst: *mut c_void,
-        src: *mut c_void,
-        size: usize,
-    ) -> HipError => hip(|c| {
-        c.memcpy(SYNC, Side::Host(dst as u64), Side::Device(src as u64), size)
-    });
+    unsafe fn hipMemcpyDtoH(dst: *mut c_void, src: *mut c_void, size: usize) -> HipError
+        => hip(|c| memcpy(c, SYNC, dst, src, size, memcpy_kind::DEVICE_TO_HOST));
 
     unsafe fn hipMemcpyHtoDAsync(
         dst: *mut c_void,
@@ -290,8 +262,7 @@ exports! {
         size: usize,
         stream: HipStream,
     ) -> HipError => hip(|c| {
-        let on = On::Stream(stream as u64);
-        c.memcpy(on, Side::Device(dst as u64), Side::Host(src as u64), size)
+        memcpy(c, On::Stream(stream as u64), dst, src, size, memcpy_kind::HOST_TO_DEVICE)
     });
 
     unsafe fn hipMemcpyDtoHAsync(
@@ -300,8 +271,7 @@ exports! {
         size: usize,
         stream: HipStream,
     ) -> HipError => hip(|c| {
-        let on = On::Stream(stream as u64);
-        c.memcpy(on, Side::Host(dst as u64), Side::Device(src as u64), size)
+        memcpy(c, On::Stream(stream as u64), dst, src, size, memcpy_kind::DEVICE_TO_HOST)
     });
 
     fn hipMemset(dst: *mut c_void, value: c_int, size: usize) -> HipError => hip(|c| {
@@ -376,15 +346,13 @@ pub extern "C" fn hipLaunchHostFunc(
     }) as HipError
 }
 
-fn error_entry(error: HipError) -> Option<&'static (c_int, &'static CStr, &'static CStr)> {
-    ERRORS.iter().find(|(c, _, _)| *c == error)
-}
-
 #[unsafe(no_mangle)]
 pub extern "C" fn hipGetErrorString(error: HipError) -> *const c_char {
     crate::ffi::guarded(c"unknown error".as_ptr(), || {
         crate::sim::lock().count("hipGetErrorString");
-        error_entry(error).map_or(c"unknown error".as_ptr(), |e| e.2.as_ptr())
+        let code = u32::try_from(error).ok();
+        code.and_then(|code| error_text(Backend::Hip, code))
+            .map_or(c"unknown error".as_ptr(), CStr::as_ptr)
     })
 }
 
@@ -392,6 +360,8 @@ pub extern "C" fn hipGetErrorString(error: HipError) -> *const c_char {
 pub extern "C" fn hipGetErrorName(error: HipError) -> *const c_char {
     crate::ffi::guarded(c"hipErrorUnknown".as_ptr(), || {
         crate::sim::lock().count("hipGetErrorName");
-        error_entry(error).map_or(c"hipErrorUnknown".as_ptr(), |e| e.1.as_ptr())
+        let code = u32::try_from(error).ok();
+        code.and_then(|code| error_name(Backend::Hip, code))
+            .map_or(c"hipErrorUnknown".as_ptr(), CStr::as_ptr)
     })
 }

@@ -472,6 +472,57 @@ fn no_device_and_error_strings() {
 }
 
 #[test]
+fn both_abis_name_and_describe_error_codes_alike() {
+    let _g = fresh(0);
+    // (code, CUDA name, HIP name, CUDA text, HIP text)
+    let cases: &[(i32, &CStr, &CStr, &CStr, &CStr)] = &[
+        (0, c"CUDA_SUCCESS", c"hipSuccess", c"no error", c"no error"),
+        (
+            4,
+            c"CUDA_ERROR_DEINITIALIZED",
+            c"hipErrorDeinitialized",
+            c"driver shutting down",
+            c"driver shutting down",
+        ),
+        (
+            100,
+            c"CUDA_ERROR_NO_DEVICE",
+            c"hipErrorNoDevice",
+            c"no CUDA-capable device is detected",
+            c"no ROCm-capable device is detected",
+        ),
+        (
+            600,
+            c"CUDA_ERROR_NOT_READY",
+            c"hipErrorNotReady",
+            c"device not ready",
+            c"device not ready",
+        ),
+    ];
+    for &(code, cuda_name, hip_name, cuda_text, hip_text) in cases {
+        let (mut name, mut text) = (std::ptr::null(), std::ptr::null());
+        // SAFETY: valid out-pointers; the results are static strings.
+        unsafe {
+            assert_eq!(cuGetErrorName(code as u32, &mut name), 0);
+            assert_eq!(cuGetErrorString(code as u32, &mut text), 0);
+            assert_eq!(CStr::from_ptr(name), cuda_name);
+            assert_eq!(CStr::from_ptr(text), cuda_text);
+            assert_eq!(CStr::from_ptr(hipGetErrorName(code)), hip_name);
+            assert_eq!(CStr::from_ptr(hipGetErrorString(code)), hip_text);
+        }
+    }
+    // Unknown codes: CUDA refuses them, HIP names them "unknown".
+    let mut text = std::ptr::null();
+    // SAFETY: valid out-pointer; the results are static strings.
+    unsafe {
+        assert_eq!(cuGetErrorString(12345, &mut text), 1);
+        assert!(text.is_null());
+        assert_eq!(CStr::from_ptr(hipGetErrorName(-1)), c"hipErrorUnknown");
+        assert_eq!(CStr::from_ptr(hipGetErrorString(12345)), c"unknown error");
+    }
+}
+
+#[test]
 fn synchronous_calls_wait_as_the_driver_documents() {
     let _g = fresh(0);
     let d = alloc(64);
