@@ -209,19 +209,16 @@ exports! {
         c.create_stream(flags, unsafe { Out::new(ph_stream) })
     });
 
-    fn cuStreamDestroy_v2(
-        stream: CUstream,
-    ) -> CUresult => cuda(|c| c.destroy_stream(stream as u64));
+    fn cuStreamDestroy_v2(stream: CUstream) -> CUresult
+        => cuda(|c| c.destroy_stream(stream as u64));
 
-    fn cuStreamSynchronize(stream: CUstream) -> CUresult => cuda(|c| {
-        c.synchronize_stream(stream as u64)
-    });
+    fn cuStreamSynchronize(stream: CUstream) -> CUresult
+        => cuda(|c| c.synchronize_stream(stream as u64));
 
     fn cuStreamQuery(stream: CUstream) -> CUresult => cuda(|c| c.query_stream(stream as u64));
 
-    fn cuStreamWaitEvent(stream: CUstream, event: CUevent, _flags: c_uint) -> CUresult => cuda(|c| {
-        c.wait_event(stream as u64, event as u64)
-    });
+    fn cuStreamWaitEvent(stream: CUstream, event: CUevent, _flags: c_uint) -> CUresult
+        => cuda(|c| c.wait_event(stream as u64, event as u64));
 
     unsafe fn cuStreamGetCtx(stream: CUstream, pctx: *mut CUcontext) -> CUresult => cuda(|c| {
         let context = c.stream_context(stream as u64)?;
@@ -236,21 +233,14 @@ exports! {
         c.create_event(flags, unsafe { Out::new(ph_event) })
     });
 
-    fn cuEventRecord(event: CUevent, stream: CUstream) -> CUresult => cuda(|c| {
-        c.record_event(event as u64, stream as u64)
-    });
+    fn cuEventRecord(event: CUevent, stream: CUstream) -> CUresult
+        => cuda(|c| c.record_event(event as u64, stream as u64));
 
-    fn cuEventRecordWithFlags(
-        event: CUevent,
-        stream: CUstream,
-        _flags: c_uint,
-    ) -> CUresult => cuda(|c| {
-        c.record_event(event as u64, stream as u64)
-    });
+    fn cuEventRecordWithFlags(event: CUevent, stream: CUstream, _flags: c_uint) -> CUresult
+        => cuda(|c| c.record_event(event as u64, stream as u64));
 
-    fn cuEventSynchronize(
-        event: CUevent,
-    ) -> CUresult => cuda(|c| c.synchronize_event(event as u64));
+    fn cuEventSynchronize(event: CUevent) -> CUresult
+        => cuda(|c| c.synchronize_event(event as u64));
 
     fn cuEventQuery(event: CUevent) -> CUresult => cuda(|c| c.query_event(event as u64));
 
@@ -284,10 +274,8 @@ exports! {
 
     fn cuMemFree_v2(dptr: CUdeviceptr) -> CUresult => cuda(|c| c.free_device(dptr));
 
-    fn cuMemFreeAsync(
-        dptr: CUdeviceptr,
-        stream: CUstream,
-    ) -> CUresult => cuda(|c| c.free_async(dptr, stream as u64));
+    fn cuMemFreeAsync(dptr: CUdeviceptr, stream: CUstream) -> CUresult
+        => cuda(|c| c.free_async(dptr, stream as u64));
 
     unsafe fn cuMemAllocHost_v2(pp: *mut *mut c_void, bytesize: usize) -> CUresult => cuda(|c| {
         // SAFETY: out-pointer by contract.
@@ -396,31 +384,17 @@ exports! {
         c.memcpy(on, Side::Device(dst), Side::Device(src), n)
     });
 
-    fn cuMemsetD8_v2(dst: CUdeviceptr, value: u8, n: usize) -> CUresult => cuda(|c| {
-        c.memset(memset_wait(c, dst), dst, Fill::Bytes(value), n)
-    });
+    fn cuMemsetD8_v2(dst: CUdeviceptr, value: u8, n: usize) -> CUresult
+        => cuda(|c| c.memset(memset_wait(c, dst), dst, Fill::Bytes(value), n));
 
-    fn cuMemsetD8Async(
-        dst: CUdeviceptr,
-        value: u8,
-        n: usize,
-        stream: CUstream,
-    ) -> CUresult => cuda(|c| {
-        c.memset(On::Stream(stream as u64), dst, Fill::Bytes(value), n)
-    });
+    fn cuMemsetD8Async(dst: CUdeviceptr, value: u8, n: usize, stream: CUstream) -> CUresult
+        => cuda(|c| c.memset(On::Stream(stream as u64), dst, Fill::Bytes(value), n));
 
-    fn cuMemsetD32_v2(dst: CUdeviceptr, value: c_uint, n: usize) -> CUresult => cuda(|c| {
-        c.memset(memset_wait(c, dst), dst, Fill::Words(value), n)
-    });
+    fn cuMemsetD32_v2(dst: CUdeviceptr, value: c_uint, n: usize) -> CUresult
+        => cuda(|c| c.memset(memset_wait(c, dst), dst, Fill::Words(value), n));
 
-    fn cuMemsetD32Async(
-        dst: CUdeviceptr,
-        value: c_uint,
-        n: usize,
-        stream: CUstream,
-    ) -> CUresult => cuda(|c| {
-        c.memset(On::Stream(stream as u64), dst, Fill::Words(value), n)
-    });
+    fn cuMemsetD32Async(dst: CUdeviceptr, value: c_uint, n: usize, stream: CUstream) -> CUresult
+        => cuda(|c| c.memset(On::Stream(stream as u64), dst, Fill::Words(value), n));
 }
 
 // ----- pointer attributes ---------------------------------------------------------------------

@@ -129,19 +129,13 @@ exports! {
 
     fn hipStreamDestroy(stream: HipStream) -> HipError => hip(|c| c.destroy_stream(stream as u64));
 
-    fn hipStreamSynchronize(stream: HipStream) -> HipError => hip(|c| {
-        c.synchronize_stream(stream as u64)
-    });
+    fn hipStreamSynchronize(stream: HipStream) -> HipError
+        => hip(|c| c.synchronize_stream(stream as u64));
 
     fn hipStreamQuery(stream: HipStream) -> HipError => hip(|c| c.query_stream(stream as u64));
 
-    fn hipStreamWaitEvent(
-        stream: HipStream,
-        event: HipEvent,
-        _flags: c_uint,
-    ) -> HipError => hip(|c| {
-        c.wait_event(stream as u64, event as u64)
-    });
+    fn hipStreamWaitEvent(stream: HipStream, event: HipEvent, _flags: c_uint) -> HipError
+        => hip(|c| c.wait_event(stream as u64, event as u64));
 
     // ----- events -----------------------------------------------------------------------------
 
@@ -155,13 +149,11 @@ exports! {
         c.create_event(flags, unsafe { Out::new(event) })
     });
 
-    fn hipEventRecord(event: HipEvent, stream: HipStream) -> HipError => hip(|c| {
-        c.record_event(event as u64, stream as u64)
-    });
+    fn hipEventRecord(event: HipEvent, stream: HipStream) -> HipError
+        => hip(|c| c.record_event(event as u64, stream as u64));
 
-    fn hipEventSynchronize(
-        event: HipEvent,
-    ) -> HipError => hip(|c| c.synchronize_event(event as u64));
+    fn hipEventSynchronize(event: HipEvent) -> HipError
+        => hip(|c| c.synchronize_event(event as u64));
 
     fn hipEventQuery(event: HipEvent) -> HipError => hip(|c| c.query_event(event as u64));
 
@@ -274,9 +266,8 @@ exports! {
         memcpy(c, On::Stream(stream as u64), dst, src, size, memcpy_kind::DEVICE_TO_HOST)
     });
 
-    fn hipMemset(dst: *mut c_void, value: c_int, size: usize) -> HipError => hip(|c| {
-        c.memset(SYNC, dst as u64, Fill::Bytes(value as u8), size)
-    });
+    fn hipMemset(dst: *mut c_void, value: c_int, size: usize) -> HipError
+        => hip(|c| c.memset(SYNC, dst as u64, Fill::Bytes(value as u8), size));
 
     fn hipMemsetAsync(
         dst: *mut c_void,
