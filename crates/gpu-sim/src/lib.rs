@@ -96,9 +96,10 @@
 //! pointer queries) has one body, a method of [`call::Call`]: one call in progress, holding the
 //! locked simulator, the ABI it came through and the exported name. [`cuda_api`] (the CUDA
 //! driver ABI) and [`hip_api`] (the HIP runtime ABI) only translate: C argument types, special
-//! stream handles (legacy, per-thread, null), out-parameters ([`call::Out`]), error names, and
-//! the few rules the two APIs document differently. Each export is one `exports!` entry
-//! ([`ffi`]) that names its symbol and C signature once. Below `call`: [`sim`] (state, op
+//! stream handles (legacy, per-thread, null), out-parameters ([`call::Out`]), error codes (one
+//! table in [`ffi`] names each code for both), and the few rules the two APIs document
+//! differently. Each export is one `exports!` entry ([`ffi`]) that names its symbol and C
+//! signature once. Below `call`: [`sim`] (state, op
 //! enqueueing, copies, frees), [`stream`] (timelines and the ordering rules), [`memory`]
 //! (allocations and access shadows), [`clock`] (vector clocks).
 //!
