@@ -11,9 +11,12 @@
 //!   pending work is on (the `__cuda_array_interface__` `stream` the data
 //!   came with; none: nothing to wait for), and host copies go through the
 //!   runtime.
-//! - [`DriverHooks`]: the [`CudaHooks`] of `__cuda_array_interface__`
-//!   imports (device id from the pointer, the consumer's stream waits on the
-//!   CAI stream with a pooled event — never a host sync).
+//! - [`pointer_device`] and [`wait_cai_stream`]: what
+//!   `__cuda_array_interface__` imports ask of the CUDA runtime (device id
+//!   from the pointer, the consumer's stream waits on the CAI stream with a
+//!   pooled event — never a host sync). The runtime trait is the whole
+//!   interface: an import can be handed another one
+//!   (`ExtractOptions::cuda`).
 //!
 //! Failures cross the seam typed (`dlpack_device::Error` inside a
 //! [`DeviceError`]), so their `ErrorKind` decides the Python exception.
@@ -31,7 +34,6 @@ use dlpack_core::sync::{SyncAction, plan_sync};
 use dlpack_device::{HeldStream, MemoryKind, Runtime};
 
 use crate::error::DeviceError;
-use crate::import::CudaHooks;
 use crate::shared::ExportSync;
 
 /// The runtime of devices of `kind` in this build, if any: the registry.
@@ -127,34 +129,47 @@ pub(crate) fn default_sync(device: DLDevice, producer: Option<i64>) -> Option<Ar
     }) as Arc<dyn ExportSync>)
 }
 
-/// [`CudaHooks`] through the CUDA runtime (the driver is loaded on first
-/// use).
-#[derive(Copy, Clone, Debug, Default)]
-pub struct DriverHooks;
-
-impl CudaHooks for DriverHooks {
-    fn pointer_device(&self, ptr: u64) -> Option<DLDevice> {
-        let rt = runtime(StreamKind::Cuda).filter(|rt| rt.is_present())?;
-        let info = rt.pointer_info(ptr).ok()?;
-        let types = rt.device_types();
-        let ty = match info.memory {
-            MemoryKind::Managed => types.managed,
-            _ => types.device,
-        };
-        Some(DLDevice::new(ty, info.device_ordinal))
-    }
-
-    fn wait_cai_stream(
-        &self,
-        device: DLDevice,
-        producer: i64,
-        consumer: Option<i64>,
-    ) -> Result<(), DeviceError> {
-        order_after(device, producer as u64, consumer.unwrap_or(1) as u64)
-    }
+/// The CUDA runtime of this build, if any: what `__cuda_array_interface__`
+/// imports use by default.
+pub(crate) fn cuda_runtime() -> Option<&'static dyn Runtime> {
+    runtime(StreamKind::Cuda)
 }
 
-/// The default [`CudaHooks`] of this build (`None` without a CUDA runtime).
-pub(crate) fn default_hooks() -> Option<&'static dyn CudaHooks> {
-    runtime(StreamKind::Cuda).map(|_| &DriverHooks as &'static dyn CudaHooks)
+/// The device owning a device pointer of `rt` (its pointer attributes),
+/// if the driver is here and knows it. Managed memory is
+/// `kDLCUDAManaged`; device and page-locked memory are `kDLCUDA`, as
+/// `__cuda_array_interface__` describes them.
+pub(crate) fn pointer_device(rt: &dyn Runtime, ptr: u64) -> Option<DLDevice> {
+    if !rt.is_present() {
+        return None;
+    }
+    let info = rt.pointer_info(ptr).ok()?;
+    let types = rt.device_types();
+    let ty = match info.memory {
+        MemoryKind::Managed => types.managed,
+        _ => types.device,
+    };
+    Some(DLDevice::new(ty, info.device_ordinal))
+}
+
+/// Makes `consumer` (an import's stream option; `None`: the legacy default
+/// stream) wait for the work on the producer's CAI `stream`, through `rt`.
+pub(crate) fn wait_cai_stream(
+    rt: &dyn Runtime,
+    device: DLDevice,
+    producer: i64,
+    consumer: Option<i64>,
+) -> Result<(), DeviceError> {
+    let kind = rt.stream_kind();
+    let (Some(p), Some(c)) = (
+        DeviceStream::from_raw(kind, producer as u64),
+        DeviceStream::from_raw(kind, consumer.unwrap_or(1) as u64),
+    ) else {
+        return Ok(());
+    };
+    let action = plan_sync(StreamRequest::Sync(c), Some(p));
+    if action == SyncAction::Nothing {
+        return Ok(());
+    }
+    Ok(rt.apply(device, action)?)
 }
