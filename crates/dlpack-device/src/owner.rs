@@ -9,6 +9,7 @@
 
 use std::mem::ManuallyDrop;
 use std::ops::Range;
+use std::sync::{Mutex, MutexGuard};
 
 use dlpack_core::Element;
 use dlpack_core::export::{Export, HostCopy, Memory, TensorOwner};
@@ -72,18 +73,21 @@ pub unsafe trait DeviceMemory: Send + 'static {
 /// Device memory (or a range of it) kept alive by an exported tensor.
 ///
 /// Implements [`TensorOwner`], so [`Export::new`] turns it into a managed
-/// tensor of device `(device type, ordinal of the memory)`. When the
-/// consumer named a stream ([`release_after`](Owner::release_after), set by
-/// [`fulfil`]), the owner's drop makes the memory's stream wait for that
-/// stream (pooled event, no host wait) before the memory frees itself on
-/// its stream.
+/// tensor of device `(device type, ordinal of the memory)`. Each consumer
+/// stream it is handed ([`order_consumer`](Owner::order_consumer), which
+/// [`fulfil`] calls, or [`release_after`](Owner::release_after)) is kept,
+/// and the owner's drop makes the memory's stream wait for every one
+/// (pooled events, no host wait) before the memory frees itself on its
+/// stream. An owner shared by several exports (behind an `Arc`) orders
+/// each consumer and frees after all of them.
 pub struct Owner<M: DeviceMemory> {
     memory: ManuallyDrop<M>,
     range: Range<usize>,
     base: u64,
     /// The memory's stream, as the thread that made the owner meant it.
     producer: HeldStream,
-    release_after: Option<HeldStream>,
+    /// The consumers' streams, each as its thread meant it.
+    release_after: Mutex<Vec<HeldStream>>,
 }
 
 impl<M: DeviceMemory> std::fmt::Debug for Owner<M> {
@@ -93,7 +97,7 @@ impl<M: DeviceMemory> std::fmt::Debug for Owner<M> {
             .field("ordinal", &self.memory.ordinal())
             .field("range", &self.range)
             .field("shared", &self.memory.shared())
-            .field("release_after", &self.release_after)
+            .field("release_after", &*self.consumers())
             .finish()
     }
 }
@@ -106,7 +110,7 @@ impl<M: DeviceMemory> Owner<M> {
             range: 0..memory.len(),
             base: memory.base(),
             producer: HeldStream::received::<M::Driver>(memory.stream()),
-            release_after: None,
+            release_after: Mutex::new(Vec::new()),
             memory: ManuallyDrop::new(memory),
         }
     }
@@ -143,10 +147,70 @@ impl<M: DeviceMemory> Owner<M> {
     /// The stream is resolved here, on the calling thread (the consumer's):
     /// the per-thread default stream is this thread's even when the tensor
     /// is released on another thread.
-    pub fn release_after(mut self, consumer: DeviceStream) -> Self {
-        let consumer = HeldStream::received::<M::Driver>(consumer.as_raw());
-        self.release_after = (consumer != self.producer).then_some(consumer);
+    pub fn release_after(self, consumer: DeviceStream) -> Self {
+        self.keep_consumer(consumer);
         self
+    }
+
+    fn consumers(&self) -> MutexGuard<'_, Vec<HeldStream>> {
+        // A list of stream values: poisoning carries no meaning here.
+        self.release_after.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn keep_consumer(&self, consumer: DeviceStream) {
+        let consumer = HeldStream::received::<M::Driver>(consumer.as_raw());
+        let mut consumers = self.consumers();
+        if consumer != self.producer && !consumers.contains(&consumer) {
+            consumers.push(consumer);
+        }
+    }
+
+    /// Carries out the stream part of a consumer's `__dlpack__(stream=...)`
+    /// (decoded by the core) for this memory: the consumer's stream waits
+    /// for the memory's pending work (one pooled event of the memory's
+    /// context; nothing for `-1` or the same stream), and the free will
+    /// wait for the consumer's stream. Any number of consumers may be
+    /// ordered this way.
+    ///
+    /// # Errors
+    ///
+    /// The failing driver call.
+    pub fn order_consumer(&self, request: StreamRequest) -> Result<(), Error> {
+        // In the memory's context: its stream (and so the event recorded on
+        // it) may belong to a context other than the device's primary one,
+        // which raw handles would assume.
+        let producer = self.producer_stream();
+        if let SyncAction::Wait { producer, consumer } = plan_sync(request, Some(producer)) {
+            let ctx = self.memory.context();
+            let _bound = Bound::<M::Driver>::new(ctx)?;
+            order_in_context::<M::Driver>(ctx, producer.as_raw(), consumer.as_raw())?;
+        }
+        if let StreamRequest::Sync(consumer) = request {
+            self.keep_consumer(consumer);
+        }
+        Ok(())
+    }
+
+    /// Copies the exported range to `dst` (exactly its length in bytes),
+    /// ordered after the memory's pending work, and waits for the copy (the
+    /// host is the consumer).
+    ///
+    /// # Errors
+    ///
+    /// [`dlpack_core::Error::OutOfBounds`] for a `dst` of another length,
+    /// or the failing driver call.
+    pub fn copy_to_host(&self, dst: &mut [u8]) -> Result<(), Error> {
+        if dst.len() != self.byte_len() {
+            return Err(Error::Core(dlpack_core::Error::OutOfBounds {
+                start: 0,
+                end: dst.len() as i128,
+                len: self.byte_len(),
+            }));
+        }
+        let _bound = Bound::<M::Driver>::new(self.memory.context())?;
+        // SAFETY: the range is inside the live memory, and the memory's
+        // stream is live (the memory holds it); the context is current.
+        unsafe { copy_to_host_bound::<M::Driver>(dst, self.device_ptr(), self.memory.stream()) }
     }
 
     /// The device of the memory: `(device type, ordinal)`.
@@ -169,7 +233,8 @@ impl<M: DeviceMemory> Owner<M> {
         self.base + (self.range.start * size_of::<M::Elem>()) as u64
     }
 
-    fn byte_len(&self) -> usize {
+    /// The number of bytes of the range.
+    pub fn byte_len(&self) -> usize {
         self.range.len() * size_of::<M::Elem>()
     }
 
@@ -185,16 +250,13 @@ impl<M: DeviceMemory> Owner<M> {
     fn order_release(&self) -> bool {
         type D<M> = <M as DeviceMemory>::Driver;
         let free_on = D::<M>::canonical_stream(self.memory.stream());
-        let producer = self.producer.here();
-        let consumer = self.release_after.map(|c| c.here());
-        let mut after = [consumer, Some(producer)];
-        if after[0] == after[1] {
-            after[1] = None;
-        }
+        let mut after: Vec<u64> = self.consumers().iter().map(HeldStream::here).collect();
+        after.push(self.producer.here());
+        after.sort_unstable();
+        after.dedup();
         let ctx = self.memory.context();
         after
             .into_iter()
-            .flatten()
             .filter(|&s| D::<M>::canonical_stream(s) != free_on)
             .all(|s| {
                 order_in_context::<D<M>>(ctx, s, free_on).is_ok()
@@ -329,22 +391,11 @@ pub fn fulfil<M: DeviceMemory>(
 }
 
 fn share<M: DeviceMemory>(
-    mut owner: Owner<M>,
+    owner: Owner<M>,
     layout: ExportLayout<'_>,
     plan: &DlpackPlan,
 ) -> Result<AnyManagedTensor, Error> {
-    let producer = owner.producer_stream();
-    // In the memory's context: its stream (and so the event recorded on it)
-    // may belong to a context other than the device's primary one, which
-    // raw handles would assume.
-    if let SyncAction::Wait { producer, consumer } = plan_sync(plan.stream, Some(producer)) {
-        let ctx = owner.memory.context();
-        let _bound = Bound::<M::Driver>::new(ctx)?;
-        order_in_context::<M::Driver>(ctx, producer.as_raw(), consumer.as_raw())?;
-    }
-    if let StreamRequest::Sync(consumer) = plan.stream {
-        owner = owner.release_after(consumer);
-    }
+    owner.order_consumer(plan.stream)?;
     let export = layout
         .apply(Export::new(owner))
         .read_only(plan.flags & DLPACK_FLAG_BITMASK_READ_ONLY != 0)
@@ -354,15 +405,6 @@ fn share<M: DeviceMemory>(
 
 fn copy_owner_to_host<M: DeviceMemory>(owner: &Owner<M>) -> Result<HostCopy, Error> {
     let mut host = HostCopy::zeroed(owner.byte_len());
-    let _bound = Bound::<M::Driver>::new(owner.memory.context())?;
-    // SAFETY: the range is inside the live memory, and the memory's stream
-    // is live (the memory holds it); the context is current.
-    unsafe {
-        copy_to_host_bound::<M::Driver>(
-            host.bytes_mut(),
-            owner.device_ptr(),
-            owner.memory.stream(),
-        )?;
-    }
+    owner.copy_to_host(host.bytes_mut())?;
     Ok(host)
 }

@@ -12,7 +12,7 @@ pub mod driver;
 
 use dlpack_core::ErrorKind;
 use dlpack_core::ffi::{DLDataType, DLDevice, DLTensor};
-use dlpack_core::protocol::{DlpackRequest, decode_stream, plan_dlpack};
+use dlpack_core::protocol::{DlpackRequest, StreamRequest, decode_stream, plan_dlpack};
 use dlpack_core::sync::{StreamSync, plan_sync};
 use dlpack_core::tensor::{Flags, TensorView};
 use dlpack_device::{
@@ -121,6 +121,7 @@ macro_rules! all_suite_tests {
             per_thread_streams_released_on_another_thread,
             warm_export_costs_one_record_one_wait,
             copy_true_copies_on_the_device,
+            shared_owner_frees_after_every_consumer,
         );
     };
 }
@@ -615,6 +616,33 @@ pub fn copy_true_copies_on_the_device<B: Backend>(sim: &Sim) {
     assert_ne!(copy, ptr, "a new allocation");
     assert_eq!(consume::<B>(sim, b, copy), vec![13; N]);
     drop(tensor);
+    assert_eq!(sim.live_allocations(), 0);
+    assert_clean(sim);
+}
+
+pub fn shared_owner_frees_after_every_consumer<B: Backend>(sim: &Sim) {
+    // One owner exported to several consumers (as a Python tensor is): each
+    // consumer's stream is ordered after the memory's, and the free waits
+    // for all of them.
+    let (ctx, a, b) = B::context(0);
+    let (_ctx2, c, _) = B::context(0);
+    let mem = B::alloc(&ctx, On::A, N);
+    let ptr = mem.base();
+    produce::<B>(sim, a, ptr, 21);
+    let owner = Owner::<B::Mem>::new(mem);
+    for consumer in [b, c, b] {
+        let stream = Raw::<B::D>::device_stream(consumer);
+        owner.order_consumer(StreamRequest::Sync(stream)).unwrap();
+        assert_eq!(consume::<B>(sim, consumer, ptr), vec![21; N]);
+    }
+    sim.reset_counters();
+    drop(owner);
+    assert_eq!(
+        sim.call_count(B::RECORD),
+        2,
+        "one record per consumer stream"
+    );
+    assert_eq!(sim.call_count(B::WAIT), 2);
     assert_eq!(sim.live_allocations(), 0);
     assert_clean(sim);
 }
