@@ -116,12 +116,8 @@ where
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum DeviceError {
-    /// From `dlpack-cuda`.
-    #[cfg(feature = "cuda")]
-    Cuda(dlpack_cuda::Error),
-    /// From `dlpack-rocm`.
-    #[cfg(feature = "rocm")]
-    Rocm(dlpack_rocm::Error),
+    /// From a device runtime (`dlpack-device`: CUDA, ROCm).
+    Device(dlpack_device::Error),
     /// A rule of the standard (from `dlpack-core`).
     Core(Error),
     /// Nothing in this build can do `action` for memory of `device` (its
@@ -160,10 +156,7 @@ impl DeviceError {
     /// The Python exception this error maps to.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            #[cfg(feature = "cuda")]
-            DeviceError::Cuda(e) => e.kind(),
-            #[cfg(feature = "rocm")]
-            DeviceError::Rocm(e) => e.kind(),
+            DeviceError::Device(e) => e.kind(),
             DeviceError::Core(e) => e.kind(),
             DeviceError::Unsupported { .. } => ErrorKind::Buffer,
             DeviceError::Stream { source, .. } | DeviceError::Failed { source, .. } => {
@@ -176,10 +169,7 @@ impl DeviceError {
 impl std::fmt::Display for DeviceError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            #[cfg(feature = "cuda")]
-            DeviceError::Cuda(e) => std::fmt::Display::fmt(e, f),
-            #[cfg(feature = "rocm")]
-            DeviceError::Rocm(e) => std::fmt::Display::fmt(e, f),
+            DeviceError::Device(e) => std::fmt::Display::fmt(e, f),
             DeviceError::Core(e) => std::fmt::Display::fmt(e, f),
             DeviceError::Unsupported { device, action } => write!(
                 f,
@@ -206,17 +196,9 @@ impl std::fmt::Display for DeviceError {
 
 impl std::error::Error for DeviceError {}
 
-#[cfg(feature = "cuda")]
-impl From<dlpack_cuda::Error> for DeviceError {
-    fn from(e: dlpack_cuda::Error) -> Self {
-        DeviceError::Cuda(e)
-    }
-}
-
-#[cfg(feature = "rocm")]
-impl From<dlpack_rocm::Error> for DeviceError {
-    fn from(e: dlpack_rocm::Error) -> Self {
-        DeviceError::Rocm(e)
+impl From<dlpack_device::Error> for DeviceError {
+    fn from(e: dlpack_device::Error) -> Self {
+        DeviceError::Device(e)
     }
 }
 
@@ -322,18 +304,21 @@ fn release_deferred() {
 
 #[cfg(test)]
 mod tests {
-    /// The crate's sources, by file name.
+    /// The crate's sources (in subfolders too), by path under `src`.
     fn sources() -> Vec<(String, String)> {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
-        let mut out: Vec<(String, String)> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "rs"))
-            .map(|p| {
-                let name = p.file_name().unwrap().to_string_lossy().into_owned();
-                (name, std::fs::read_to_string(&p).unwrap())
-            })
-            .collect();
+        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
+        let mut out = Vec::new();
+        let mut dirs = vec![root.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for p in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()) {
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    let name = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                    out.push((name, std::fs::read_to_string(&p).unwrap()));
+                }
+            }
+        }
         out.sort();
         out
     }

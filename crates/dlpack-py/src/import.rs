@@ -9,7 +9,7 @@
 //! | 4 | `dlpack` | `__dlpack__(max_version=(1, 3), stream=...)`, with the legacy retry on a keyword `TypeError` |
 //! | 5 | `buffer` | the buffer protocol (the `Py_buffer` is held for the tensor's life) |
 //! | 6 | `array_interface` | `__array_interface__` v3 / v2 |
-//! | 7 | `cuda_array_interface` | `__cuda_array_interface__` v3 / v2, its `stream` honoured through [`CudaHooks`] or recorded |
+//! | 7 | `cuda_array_interface` | `__cuda_array_interface__` v3 / v2, its `stream` honoured through the CUDA runtime or recorded |
 //!
 //! [`ExtractOptions::protocol`] forces one path. The borrowed variant
 //! [`with_borrowed`] avoids the owning handle for the duration of a call
@@ -104,27 +104,6 @@ impl Protocol {
     }
 }
 
-/// The CUDA side of imports from `__cuda_array_interface__`, provided by a
-/// device crate (`dlpack-cuda`). Without hooks, CAI imports use device id 0
-/// unless told otherwise and record the producer's `stream` in
-/// [`PyTensor::cai_stream`] for the caller to honour.
-pub trait CudaHooks {
-    /// The device owning a device pointer (`cuPointerGetAttribute`), if known.
-    fn pointer_device(&self, ptr: u64) -> Option<DLDevice>;
-    /// Makes `consumer` (the import's stream option; `None`: the legacy
-    /// default stream) wait for the work on the producer's CAI `stream`.
-    ///
-    /// # Errors
-    ///
-    /// The device layer's error, whose kind decides the Python exception.
-    fn wait_cai_stream(
-        &self,
-        device: DLDevice,
-        producer: i64,
-        consumer: Option<i64>,
-    ) -> Result<(), crate::error::DeviceError>;
-}
-
 /// Options of [`extract`].
 #[derive(Clone, Copy)]
 pub struct ExtractOptions<'a> {
@@ -139,8 +118,12 @@ pub struct ExtractOptions<'a> {
     pub copy: Option<bool>,
     /// Force one protocol.
     pub protocol: Option<Protocol>,
-    /// CUDA hooks for `__cuda_array_interface__`.
-    pub cuda: Option<&'a dyn CudaHooks>,
+    /// The CUDA runtime `__cuda_array_interface__` imports ask for the
+    /// device of the pointer and order the consumer's stream with (`None`:
+    /// this build's, if it has one; then the stream is waited on only for
+    /// memory the driver knows, and otherwise left in
+    /// [`PyTensor::cai_stream`] for the caller to honour).
+    pub cuda: Option<&'a dyn dlpack_device::Runtime>,
 }
 
 impl Default for ExtractOptions<'_> {
@@ -215,7 +198,7 @@ impl PyTensor {
         self.path
     }
     /// The `stream` of a `__cuda_array_interface__` import that was not
-    /// waited on by a [`CudaHooks`] (the caller must order its work after it).
+    /// waited on through the CUDA runtime (the caller must order its work after it).
     pub fn cai_stream(&self) -> Option<i64> {
         self.cai_stream
     }
@@ -714,13 +697,13 @@ pub(crate) fn via_array_interface(
                 Some(v)
             }
         };
-        let hooks: Option<&dyn CudaHooks> = match opts.cuda {
+        let hooks: Option<&dyn dlpack_device::Runtime> = match opts.cuda {
             Some(h) => Some(h),
-            None => crate::gpu::default_hooks(),
+            None => crate::gpu::cuda_runtime(),
         };
         let found = hooks
             .filter(|_| p != 0)
-            .and_then(|h| h.pointer_device(p as u64));
+            .and_then(|h| crate::gpu::pointer_device(h, p as u64));
         let device = found.unwrap_or(DLDevice::new(DLDeviceType::kDLCUDA, 0));
         let mut cai_stream = stream;
         // The default hooks wait only on memory the driver knows (without a
@@ -728,7 +711,7 @@ pub(crate) fn via_array_interface(
         // the caller in `cai_stream`); hooks given by the caller always wait.
         if !defer_stream && (opts.cuda.is_some() || found.is_some()) {
             if let (Some(s), Some(h)) = (stream, hooks) {
-                h.wait_cai_stream(device, s, opts.stream).map_err(|e| {
+                crate::gpu::wait_cai_stream(h, device, s, opts.stream).map_err(|e| {
                     crate::error::DeviceError::Stream {
                         what: "__cuda_array_interface__",
                         stream: s,

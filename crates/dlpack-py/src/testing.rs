@@ -10,6 +10,8 @@ use pyo3::types::{PyDict, PyTuple};
 
 use crate::bufferbase::BufferBase;
 use crate::error::{IntoPyResult, buffer_err, type_err, value_err};
+
+mod device;
 use crate::import::{ExtractOptions, extract, with_borrowed};
 use crate::object::{MethodDef, Tensor};
 use crate::owner::Keep;
@@ -419,5 +421,5 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fill, m)?)?;
     m.add_function(wrap_pyfunction!(arange, m)?)?;
     m.add_function(wrap_pyfunction!(reexport, m)?)?;
-    Ok(())
+    device::register(m)
 }
