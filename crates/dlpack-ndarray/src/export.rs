@@ -324,6 +324,7 @@ impl<O: ArrayOwner, D: Dimension> ArrayExport<O, D> {
     /// assert!(t.flags().is_writable());
     /// # Ok::<(), dlpack_core::Error>(())
     /// ```
+    #[inline]
     pub fn versioned(self) -> Result<ManagedTensorVersioned, Error> {
         self.build(|export| export.versioned())
     }
@@ -346,10 +347,15 @@ impl<O: ArrayOwner, D: Dimension> ArrayExport<O, D> {
     /// assert_eq!(t.unwrap_err(), Error::ReadOnlyLegacyExport); // `a` shares the data
     /// assert!(ArrayExport::new(a).legacy().is_ok()); // unique now
     /// ```
+    #[inline]
     pub fn legacy(self) -> Result<ManagedTensor, Error> {
         self.build(|export| export.legacy())
     }
 
+    // Inlined into `versioned` / `legacy` and so into the caller, as the
+    // core's builder is: the owner then moves into the block without
+    // passing through this builder in memory.
+    #[inline(always)]
     fn build<R>(
         self,
         finish: impl FnOnce(Export<'_, Owner<O>>) -> Result<R, Error>,
