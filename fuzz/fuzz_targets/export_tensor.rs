@@ -77,7 +77,7 @@ fn oracle(
         low.saturating_mul(size),
         high.saturating_add(1).saturating_mul(size),
     );
-    if elements > big || -start > big || end > big {
+    if elements > big || start < -big || end > big {
         return None;
     }
     let first = i128::from(byte_offset);
