@@ -1,6 +1,7 @@
 //! The command line of `cargo xtask`: subcommands and their flags, parsed by hand (std only).
 
 use crate::cmd::{Error, Result};
+use crate::instructions;
 use crate::tasks::{DEFAULT_FUZZ_SECONDS, TestOptions};
 
 /// The help text of `cargo xtask --help`.
@@ -28,6 +29,12 @@ Commands:
                                 the GPU simulator
   bench [-- <ARGS>...]          Run the criterion benchmarks of dlpack-benches; ARGS go to criterion
                                 (e.g. cargo xtask bench -- --warm-up-time 0.5 --measurement-time 1)
+  bench --instructions [--save <FILE>] [--compare <FILE>]
+                                Count the instructions per call of the Python exchange paths
+                                (callgrind; builds and installs the release wheel first); --save
+                                writes the table as JSON, --compare prints it beside an earlier
+                                one and fails when a path grew by more than 2 %
+                                (e.g. --compare benches/instructions-baseline.json)
   fuzz [--seconds <N>]          Run each cargo-fuzz target of fuzz/ for N seconds (default 60) on
                                 nightly; installs cargo-fuzz if needed
   fuzz --python [--seconds <N>] Build the module with overflow checks and run each hypothesis
@@ -59,6 +66,8 @@ pub enum Command {
     TestGpu { sim: bool },
     /// `bench [-- <criterion args>]`
     Bench { criterion_args: Vec<String> },
+    /// `bench --instructions [--save <file>] [--compare <file>]`
+    BenchInstructions(instructions::Options),
     /// `fuzz [--python] [--seconds N]`
     Fuzz { seconds: u64, python: bool },
 }
@@ -115,6 +124,22 @@ impl Command {
                 Some((separator, criterion_args)) if separator == "--" => Ok(Self::Bench {
                     criterion_args: criterion_args.to_vec(),
                 }),
+                Some((flag, more)) if flag == "--instructions" => {
+                    let mut options = instructions::Options::default();
+                    let mut more = more.iter();
+                    while let Some(arg) = more.next() {
+                        let slot = match arg.as_str() {
+                            "--save" => &mut options.save,
+                            "--compare" => &mut options.compare,
+                            other => return Err(unexpected(&subcommand, other)),
+                        };
+                        let file = more.next().ok_or_else(|| {
+                            Error::new(format!("`bench --instructions {arg}` needs a file"))
+                        })?;
+                        *slot = Some(file.into());
+                    }
+                    Ok(Self::BenchInstructions(options))
+                }
                 Some((other, _)) => Err(unexpected(&subcommand, other)),
             },
             "fuzz" => {
@@ -206,6 +231,13 @@ mod tests {
                 criterion_args: vec!["--warm-up-time".into(), "0.5".into(), "--help".into()]
             }
         );
+        assert_eq!(
+            parse("bench --instructions --compare a.json --save b.json").unwrap(),
+            Command::BenchInstructions(instructions::Options {
+                save: Some("b.json".into()),
+                compare: Some("a.json".into()),
+            })
+        );
         let fuzz = |seconds, python| Command::Fuzz { seconds, python };
         assert_eq!(parse("fuzz").unwrap(), fuzz(60, false));
         assert_eq!(parse("fuzz --seconds 5").unwrap(), fuzz(5, false));
@@ -223,6 +255,8 @@ mod tests {
         assert!(parse("test --fast").is_err());
         assert!(parse("demo --sim").is_err());
         assert!(parse("bench --warm-up-time 0.5").is_err());
+        assert!(parse("bench --instructions --save").is_err());
+        assert!(parse("bench --instructions --quick").is_err());
         assert!(parse("fuzz --seconds").is_err());
         assert!(parse("fuzz --seconds 0").is_err());
         assert!(parse("fuzz --seconds abc").is_err());

@@ -24,6 +24,7 @@
 //! - [`anchors`]: the peer modules (nanobind, dlpark) the Python benchmark times beside ours.
 //! - [`witness`]: peers' own DLPack test files, run as they are and routed through `asdlpack`.
 //! - [`ratios`]: the side-by-side table against dlpark (criterion medians, instructions).
+//! - [`instructions`]: the Python exchange paths in instructions (callgrind), before/after.
 //!
 //! xtask uses the workspace's own target directory (or `CARGO_TARGET_DIR` if the caller set one)
 //! and the toolchain that runs it (`$CARGO`); only the nightly steps (miri, fuzz) switch toolchain.
@@ -33,6 +34,7 @@ mod cli;
 mod cmd;
 mod gpu;
 mod hardware;
+mod instructions;
 mod peer_suites;
 mod publish;
 mod python;
@@ -77,6 +79,7 @@ fn run(ws: &Workspace, command: Command) -> cmd::Result {
         Command::Test(options) => tasks::test(ws, options),
         Command::TestGpu { sim } => tasks::test_gpu(ws, sim),
         Command::Bench { criterion_args } => tasks::bench(ws, &criterion_args),
+        Command::BenchInstructions(options) => instructions::run(ws, &options),
         Command::Fuzz {
             seconds,
             python: false,

@@ -1,6 +1,6 @@
-//! The side-by-side table against dlpark (`crates/benches/benches/vs_dlpark.rs`): for every
+//! The side-by-side table against dlpark (`benches/benches/vs_dlpark.rs`): for every
 //! operation both crates offer, our time over dlpark's from the criterion run just made, and
-//! our instructions over dlpark's counted by callgrind on `crates/benches/examples/ops.rs`
+//! our instructions over dlpark's counted by callgrind on `benches/examples/ops.rs`
 //! (steady where the clock drifts). Printed by `cargo xtask bench`; BENCHMARKS.md keeps it.
 
 use std::path::Path;

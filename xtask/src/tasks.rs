@@ -78,7 +78,7 @@ const MIRI_COMPONENTS: &[&str] = &["miri", "rust-src"];
 const BENCH_PACKAGE: &str = "dlpack-benches";
 
 /// The cargo-fuzz targets of the `fuzz/` project, and how long each runs by default.
-pub const FUZZ_TARGETS: &[&str] = &["validate_tensor"];
+pub const FUZZ_TARGETS: &[&str] = &["validate_tensor", "export_tensor"];
 pub const DEFAULT_FUZZ_SECONDS: u64 = 60;
 
 /// The Python fuzz harness (hypothesis; one target per Python-facing parser of the module).

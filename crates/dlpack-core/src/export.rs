@@ -233,6 +233,7 @@ impl<'a, O: TensorOwner> Export<'a, O> {
     /// [`Error::ZeroSizedElement`], [`Error::InvalidBitWidth`]), the layout
     /// is malformed, or it reaches outside the owner's memory
     /// ([`Error::OutOfBounds`]). The owner is dropped.
+    #[inline]
     pub fn versioned(self) -> Result<ManagedTensorVersioned, Error> {
         self.build()
     }
@@ -243,6 +244,7 @@ impl<'a, O: TensorOwner> Export<'a, O> {
     ///
     /// As [`Export::versioned`], and [`Error::ReadOnlyLegacyExport`] for
     /// read-only data, which the legacy ABI cannot mark.
+    #[inline]
     pub fn legacy(self) -> Result<ManagedTensor, Error> {
         if self.flags & DLPACK_FLAG_BITMASK_READ_ONLY != 0 {
             return Err(Error::ReadOnlyLegacyExport);
@@ -250,6 +252,11 @@ impl<'a, O: TensorOwner> Export<'a, O> {
         self.build()
     }
 
+    // Inlined into `versioned` / `legacy` and so into the caller: what the
+    // builder was told (an owner whose memory is host memory of a known
+    // dtype, no strides, no layout) is known there, and the branches on it
+    // fold; the checks on the shape's values all stay.
+    #[inline(always)]
     fn build<M: Assemble>(self) -> Result<Managed<M>, Error> {
         let m = self.memory;
         let dtype = self.dtype.or(m.dtype).ok_or(Error::UnsupportedDtype {
@@ -324,15 +331,15 @@ impl<'a, O: TensorOwner> Export<'a, O> {
             byte_offset,
             flags: self.flags,
         };
-        let rebase =
-            (layout.elements != 0 && m.device.device_type.is_host_accessible()).then_some(Rebase {
-                base: |owner: &mut ManuallyDrop<O>| owner.memory().ptr,
-                offset: if addressable {
-                    self.byte_offset as usize
-                } else {
-                    0
-                },
-            });
+        // For host memory, the data pointer is taken again from the owner
+        // where it sits for good (see `TensorOwner::memory`); a direct call,
+        // so that the compiler keeps only the pointer of what it returns.
+        let rebase = layout.elements != 0 && m.device.device_type.is_host_accessible();
+        let offset = if addressable {
+            self.byte_offset as usize
+        } else {
+            0
+        };
         build_block::<M, O>(
             self.owner,
             header,
@@ -340,7 +347,13 @@ impl<'a, O: TensorOwner> Export<'a, O> {
             self.strides,
             layout,
             storage,
-            rebase,
+            |owner: &mut O, data| {
+                if rebase {
+                    owner.memory().ptr.cast::<u8>().wrapping_add(offset).cast()
+                } else {
+                    data
+                }
+            },
         )
     }
 }
@@ -519,16 +532,9 @@ fn rewrap<From: ManagedAbi, To: Assemble>(
             strides.map(|s| &*s),
             layout,
             storage,
-            None,
+            |_, data| data,
         )
     }
-}
-
-/// How to take the data pointer from an owner once it sits in the block:
-/// the owner's base address, plus `offset` bytes.
-struct Rebase<O> {
-    base: fn(&mut ManuallyDrop<O>) -> *mut c_void,
-    offset: usize,
 }
 
 /// The descriptor fields other than shape and strides.
@@ -625,7 +631,7 @@ fn build_block<M: Assemble, O: Send + 'static>(
     strides: Option<&[i64]>,
     layout: Layout,
     storage: Storage,
-    rebase: Option<Rebase<O>>,
+    rebase: impl FnOnce(&mut O, *mut c_void) -> *mut c_void,
 ) -> Result<Managed<M>, Error> {
     let ndim = shape.len();
     let ndim_c = i32::try_from(ndim).map_err(|_| Error::TooManyDims { ndim })?;
@@ -671,12 +677,16 @@ fn build_block<M: Assemble, O: Send + 'static>(
                 // of its element count, which fits (checked by the layout
                 // analysis); a size-zero shape's may not.
                 None if layout.elements != 0 => {
+                    // An index loop: a reversed zip of three slices costs
+                    // more per axis than the copy itself.
+                    let shape = &shape[..ndim];
                     let mut stride: i64 = 1;
-                    for ((o, s), &extent) in
-                        shape_out.iter_mut().zip(out.iter_mut()).zip(shape).rev()
-                    {
-                        *o = extent;
-                        *s = stride;
+                    let mut axis = ndim;
+                    while axis != 0 {
+                        axis -= 1;
+                        let extent = shape[axis];
+                        shape_out[axis] = extent;
+                        out[axis] = stride;
                         stride = stride.wrapping_mul(extent);
                     }
                     Ok(())
@@ -694,22 +704,17 @@ fn build_block<M: Assemble, O: Send + 'static>(
             return Err(err);
         }
     }
-    // The owner goes to its final place first; a data pointer is then taken
-    // from it there (`rebase`), so no move of the owner (a `Box` asserts
-    // unique ownership when moved) can invalidate the pointer consumers use.
+    // The owner goes to its final place first; the data pointer is then
+    // taken from it there (`rebase`, given the header's pointer), so no
+    // move of the owner (a `Box` asserts unique ownership when moved) can
+    // invalidate the pointer consumers use.
     // SAFETY: `block` is a fresh allocation laid out for Block<M, O>; the
     // fields are written in place through raw pointers.
     let data = unsafe {
         ptr::addr_of_mut!((*block).size).write(alloc_layout.size());
         let owner_slot = ptr::addr_of_mut!((*block).owner);
         owner_slot.write(ManuallyDrop::new(owner));
-        match rebase {
-            Some(Rebase { base, offset }) => base(&mut *owner_slot)
-                .cast::<u8>()
-                .wrapping_add(offset)
-                .cast(),
-            None => header.data,
-        }
+        rebase(&mut *(*owner_slot), header.data)
     };
     let dl_tensor = DLTensor {
         data,

@@ -220,7 +220,9 @@ impl<'a> TensorView<'a> {
     /// # Errors
     ///
     /// The first rule the tensor breaks, as an [`Error`].
-    #[inline]
+    // Always inlined: `#[inline]` alone left it a call from
+    // `Managed::from_raw` (see there).
+    #[inline(always)]
     pub unsafe fn from_raw(raw: &'a DLTensor, flags: Flags) -> Result<Self, Error> {
         if raw.ndim < 0 {
             return Err(Error::NegativeNdim { ndim: raw.ndim });

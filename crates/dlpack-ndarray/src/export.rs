@@ -23,9 +23,10 @@
 //! that every element the view reaches lies inside that range (a view that
 //! does not come from the owner is refused with [`Error::OutOfBounds`]).
 //!
-//! Cost: one heap allocation per export (the core's block). Shape and
-//! strides are converted to `i64` on the stack for up to
-//! [`STACK_DIMS`] dimensions; beyond that one temporary `Vec` is allocated.
+//! Cost: one heap allocation per export (the core's block). On 64-bit
+//! targets ndarray's shape and strides are read as `i64` where they are; on
+//! others they are converted on the stack for up to [`STACK_DIMS`]
+//! dimensions, and beyond that one temporary `Vec` is allocated.
 
 use core::fmt;
 
@@ -105,6 +106,7 @@ impl<T: Element, D: Dimension + 'static> ArrayOwner for ArcArray<T, D> {
 
 /// Lowest and highest element offsets (in elements, relative to the first
 /// element) that a non-empty layout reaches.
+#[inline]
 fn reach(dim: &[usize], strides: &[isize]) -> (isize, isize) {
     let mut low = 0isize;
     let mut high = 0isize;
@@ -322,6 +324,7 @@ impl<O: ArrayOwner, D: Dimension> ArrayExport<O, D> {
     /// assert!(t.flags().is_writable());
     /// # Ok::<(), dlpack_core::Error>(())
     /// ```
+    #[inline]
     pub fn versioned(self) -> Result<ManagedTensorVersioned, Error> {
         self.build(|export| export.versioned())
     }
@@ -344,10 +347,15 @@ impl<O: ArrayOwner, D: Dimension> ArrayExport<O, D> {
     /// assert_eq!(t.unwrap_err(), Error::ReadOnlyLegacyExport); // `a` shares the data
     /// assert!(ArrayExport::new(a).legacy().is_ok()); // unique now
     /// ```
+    #[inline]
     pub fn legacy(self) -> Result<ManagedTensor, Error> {
         self.build(|export| export.legacy())
     }
 
+    // Inlined into `versioned` / `legacy` and so into the caller, as the
+    // core's builder is: the owner then moves into the block without
+    // passing through this builder in memory.
+    #[inline(always)]
     fn build<R>(
         self,
         finish: impl FnOnce(Export<'_, Owner<O>>) -> Result<R, Error>,
@@ -407,8 +415,35 @@ fn strides_of<T, D: Dimension>(view: &ArrayView<'_, T, D>) -> D {
     strides
 }
 
-/// Runs `f` with shape and strides as `i64`s, on the stack for up to
-/// [`STACK_DIMS`] dimensions.
+/// Runs `f` with shape and strides as `i64`s: on 64-bit targets the same
+/// memory read as `i64` (no copy), elsewhere converted on the stack for up
+/// to [`STACK_DIMS`] dimensions.
+///
+/// The values are not trusted either way: the core's layout analysis checks
+/// every extent and stride (an extent above `i64::MAX` would read as
+/// negative and be refused), as it does for a foreign tensor.
+#[cfg(target_pointer_width = "64")]
+#[inline]
+fn with_i64_dims<R>(
+    dim: &[usize],
+    strides: &[usize],
+    f: impl FnOnce(&[i64], &[i64]) -> Result<R, Error>,
+) -> Result<R, Error> {
+    /// `values` read as `i64`s.
+    fn as_i64(values: &[usize]) -> &[i64] {
+        // SAFETY: on a 64-bit target `usize` and `i64` have the same size
+        // and alignment, and every bit pattern is a valid `i64`; the slice
+        // borrows the same memory for the same lifetime, read-only.
+        unsafe { core::slice::from_raw_parts(values.as_ptr().cast::<i64>(), values.len()) }
+    }
+    // ndarray keeps strides as `isize` stored in `usize`: read as `i64`
+    // they are the signed strides.
+    f(as_i64(dim), as_i64(strides))
+}
+
+/// Runs `f` with shape and strides as `i64`s, converted on the stack for up
+/// to [`STACK_DIMS`] dimensions.
+#[cfg(not(target_pointer_width = "64"))]
 fn with_i64_dims<R>(
     dim: &[usize],
     strides: &[usize],

@@ -294,7 +294,9 @@ impl<T: Element, D: Dimension> Geometry<T, D> {
         let shape = view.shape();
         let raw_strides = view.raw_strides();
         let mut dim = D::zeros(ndim);
-        let mut abs_strides = D::zeros(ndim);
+        // A clone of the zeros: for `IxDyn` a copy of its inline array,
+        // where a second `zeros` converts a slice again.
+        let mut abs_strides = dim.clone();
         // Written through slices: indexing a dynamic-rank `Dim` checks and
         // dispatches on every access.
         let (dim_out, abs_out) = (dim.slice_mut(), abs_strides.slice_mut());

@@ -47,7 +47,7 @@ fn export_vec(c: &mut Criterion, name: &str, shape: &'static [i64]) {
             batched(
                 iters,
                 || vec![1.0f32; len],
-                |v| drop(Export::new(v).shape(shape).versioned().unwrap()),
+                |v| drop(Export::new(v).shape(black_box(shape)).versioned().unwrap()),
             )
         })
     });
@@ -56,7 +56,7 @@ fn export_vec(c: &mut Criterion, name: &str, shape: &'static [i64]) {
             batched(
                 iters,
                 || vec![1.0f32; len],
-                |v| drop(dlpark_export_vec(v, shape, &strides)),
+                |v| drop(dlpark_export_vec(v, black_box(shape), black_box(&strides))),
             )
         })
     });
