@@ -28,11 +28,12 @@ use pyo3::exceptions::{PyAttributeError, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
+use crate::classes::tensor::Tensor;
+use crate::cpython::owner::Keep;
 use crate::error::{DeviceError, IntoPyResult, value_err};
-use crate::import::CudaHooks;
-use crate::object::{Tensor, device_tuple};
-use crate::owner::Keep;
-use crate::shared::{ExportSync, SharedTensor};
+use crate::export::shared::SharedTensor;
+use crate::sync::{CudaHooks, ExportSync};
+use crate::values::device::device_tuple;
 
 /// A raw stream value held as the thread that received it meant it: the
 /// device crates' `HeldStream` (`2`, a per-thread default stream, is the
@@ -607,7 +608,8 @@ impl DeviceBuffer {
         copy: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         crate::error::guard(|| {
-            let args = crate::object::DlpackArgs::parse([stream, max_version, dl_device, copy])?;
+            let args =
+                crate::values::args::DlpackArgs::parse([stream, max_version, dl_device, copy])?;
             self.tensor.bind(py).get().dlpack_call(py, &args)
         })
     }

@@ -21,7 +21,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
 use pyo3::{ffi, intern};
 
-use crate::capsule::type_name;
+use crate::error::type_name;
 use crate::error::{type_err, value_err};
 
 /// `dlpack.DLManagedTensor` and `dlpack.DLManagedTensorVersioned` (the
