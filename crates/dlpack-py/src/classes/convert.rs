@@ -48,7 +48,7 @@ use crate::import::numpy::dtype_type_num;
 pub fn ndarray_to_python<'py>(
     py: Python<'py>,
     array: impl dlpack_ndarray::IntoDlpack,
-) -> Result<Bound<'py, Tensor>, crate::Error> {
+) -> Result<Bound<'py, Tensor>, crate::error::Error> {
     Ok(Bound::new(py, Tensor::from_ndarray(array)?)?)
 }
 
