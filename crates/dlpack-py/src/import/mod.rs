@@ -246,12 +246,18 @@ impl<'a, 'py> FromPyObject<'a, 'py> for PyTensor {
 pub fn extract(obj: &Bound<'_, PyAny>, opts: &ExtractOptions<'_>) -> PyResult<PyTensor> {
     match classify(obj, opts.protocol)? {
         Some(kind) => extract_kind(obj, kind, opts),
-        None => Err(type_err(format!(
-            "cannot import an object of type {}: it has no __dlpack__, buffer protocol, \
-             __array_interface__ or __cuda_array_interface__, and is not a DLPack capsule",
-            type_name(obj)
-        ))),
+        None => Err(cannot_import(obj)),
     }
+}
+
+/// The `TypeError` of an object that speaks no protocol.
+#[cold]
+fn cannot_import(obj: &Bound<'_, PyAny>) -> PyErr {
+    type_err(format!(
+        "cannot import an object of type {}: it has no __dlpack__, buffer protocol, \
+         __array_interface__ or __cuda_array_interface__, and is not a DLPack capsule",
+        type_name(obj)
+    ))
 }
 
 /// Imports `obj`, which speaks `kind`.
@@ -305,8 +311,7 @@ pub fn with_borrowed<R>(
 ) -> PyResult<R> {
     let kind = match classify(obj, None)? {
         Some(kind) => kind,
-        // extract's error.
-        None => return extract(obj, &ExtractOptions::default()).map(|t| f(t.view())),
+        None => return Err(cannot_import(obj)),
     };
     let table = match kind {
         Kind::Numpy => {
