@@ -20,4 +20,4 @@
 
 pub use pyo3::prelude::*;
 
-pub use crate::{DLPackObject, Error, ExtractOptions, PyTensor, Tensor, extract, with_borrowed};
+pub use crate::{DLPackObject, ExtractOptions, PyTensor, Tensor, extract, with_borrowed};
