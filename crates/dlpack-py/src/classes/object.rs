@@ -72,7 +72,7 @@ impl std::fmt::Debug for DLPackObject {
 
 impl DLPackObject {
     /// An object sharing an imported tensor; `source` is what it came from.
-    pub fn shared(source: Py<PyAny>, shared: Arc<SharedTensor>) -> Self {
+    pub(crate) fn shared(source: Py<PyAny>, shared: Arc<SharedTensor>) -> Self {
         Self::with_inner(source, Inner::Shared(shared))
     }
 

@@ -75,11 +75,6 @@ impl SharedTensor {
         self.tensor.view()
     }
 
-    /// The owned tensor.
-    pub fn tensor(&self) -> &AnyManagedTensor {
-        &self.tensor
-    }
-
     /// Whether the data must not be written through what can say so (a
     /// versioned capsule, the buffer protocol, an array interface): `READ_ONLY`
     /// data, and a legacy tensor, which cannot say that it may be written.
