@@ -261,7 +261,7 @@ fn cannot_import(obj: &Bound<'_, PyAny>) -> PyErr {
 }
 
 /// Imports `obj`, which speaks `kind`.
-#[inline]
+#[inline(always)]
 fn extract_kind(
     obj: &Bound<'_, PyAny>,
     kind: Kind<'_>,
