@@ -45,6 +45,7 @@ const HIP_SYS_RUN: (&str, &str, &str, &str) =
 pub const GPU_TEST_PACKAGES: &[(&str, &[&str])] = &[
     ("gpu-sim", &[]),
     ("gpu-sim-inspect", &[]),
+    ("dlpack-device", &[]),
     ("dlpack-cuda", &["gpu"]),
     ("dlpack-rocm", &["gpu"]),
     // Later: the Python GPU tests.

@@ -9,7 +9,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use cudarc::driver::CudaContext;
 
 fn order_after(c: &mut Criterion) {
-    if !dlpack_cuda::is_driver_present() {
+    if !dlpack_cuda::Raw::is_present() {
         eprintln!(
             "skipping the dlpack-cuda sync bench: no CUDA driver is loadable. Run it on the \
              simulator with LD_LIBRARY_PATH=<target>/gpu-sim/lib (built by `cargo xtask test-gpu --sim`)"
@@ -29,13 +29,13 @@ fn order_after(c: &mut Criterion) {
     let (pa, pb) = (a.cu_stream() as u64, b.cu_stream() as u64);
     let mut group = c.benchmark_group("dlpack_cuda");
     group.bench_function("order_after (distinct streams)", |bench| {
-        bench.iter(|| dlpack_cuda::raw::order_after(0, black_box(pa), black_box(pb)).unwrap())
+        bench.iter(|| dlpack_cuda::Raw::order_after(0, black_box(pa), black_box(pb)).unwrap())
     });
     group.bench_function("order_after (same stream)", |bench| {
-        bench.iter(|| dlpack_cuda::raw::order_after(0, black_box(pa), black_box(pa)).unwrap())
+        bench.iter(|| dlpack_cuda::Raw::order_after(0, black_box(pa), black_box(pa)).unwrap())
     });
     group.bench_function("CudaSync::order_streams (cudarc streams)", |bench| {
-        bench.iter(|| dlpack_cuda::CudaSync.order_streams(&a, &b).unwrap())
+        bench.iter(|| dlpack_cuda::order_streams(&a, &b).unwrap())
     });
     group.finish();
 }

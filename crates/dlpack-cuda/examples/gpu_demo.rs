@@ -16,7 +16,7 @@ use dlpack_cuda::{CudaOwner, ExportLayout, fulfil};
 use gpu_sim_inspect::Sim;
 
 fn main() -> ExitCode {
-    if !dlpack_cuda::is_driver_present() {
+    if !dlpack_cuda::Raw::is_present() {
         if let Some(dir) = std::env::var_os("GPUSIM_LIB_DIR") {
             // glibc reads LD_LIBRARY_PATH at start-up only: re-run with it.
             if std::env::var_os("GPU_DEMO_CHILD").is_none() {

@@ -1,218 +1,53 @@
-//! The only module that calls the CUDA driver (through cudarc's `sys` and
-//! `result` layers): presence of the driver, primary contexts, the event
-//! pool, pointer attributes and the one blocking call (the host copy).
+//! [`Cuda`]: the [`Driver`] of the CUDA driver API, over cudarc's `sys`
+//! (raw bindings) and `result` (checked calls) levels. The only module that
+//! calls the driver's C functions.
 //!
-//! Handles (`CUcontext`, `CUevent`, `CUstream`) are kept as integers in the
-//! caches: they are opaque to Rust and never dereferenced here.
-//!
-//! Invariant: every function checks [`is_driver_present`] (through
-//! [`ensure_init`]) before its first driver call, because cudarc's lazy
-//! loader panics when `libcuda.so` is missing.
+//! Invariant: every call is made after [`Driver::load`] succeeded, because
+//! cudarc's lazy loader panics when `libcuda.so` is missing.
 
 use std::mem::MaybeUninit;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 use cudarc::driver::result::{self, DriverError};
 use cudarc::driver::sys;
+use dlpack_core::device::{MemoryKind, StreamKind};
+use dlpack_core::ffi::DLDeviceType;
+use dlpack_device::{DeviceTypes, Driver, Error, PointerInfo};
 
-use crate::error::Error;
+/// The CUDA driver API (`libcuda.so`, loaded at run time by cudarc). A
+/// context is a `CUcontext`; raw handles belong to a device's primary
+/// context.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Cuda;
 
-/// Whether `libcuda.so` (or a stand-in such as gpu-sim) can be loaded. The
-/// answer is computed once and cached for the life of the process.
-pub fn is_driver_present() -> bool {
-    static PRESENT: OnceLock<bool> = OnceLock::new();
-    // SAFETY: `is_culib_present` only tries to open the library by its usual
-    // names (dlopen/dlclose); it calls no driver function.
-    *PRESENT.get_or_init(|| unsafe { sys::is_culib_present() })
-}
-
-/// Loads the driver and calls `cuInit` once (a failed `cuInit`, e.g. no
-/// device, is retried on the next call and reported each time).
-pub(crate) fn ensure_init() -> Result<(), Error> {
-    static INIT: OnceLock<()> = OnceLock::new();
-    if INIT.get().is_some() {
-        return Ok(());
+/// A failed driver call as the runtime's error.
+pub(crate) fn err(call: &'static str, e: DriverError) -> Error {
+    Error::Driver {
+        call,
+        code: e.0 as i32,
+        name: format!("{:?}", e.0),
+        invalid_device: e.0 == sys::CUresult::CUDA_ERROR_INVALID_DEVICE,
     }
-    if !is_driver_present() {
-        return Err(Error::DriverNotFound);
-    }
-    result::init().map_err(|e| Error::driver("cuInit", e))?;
-    let _ = INIT.set(());
-    Ok(())
 }
 
 /// The stream handle the driver takes for a raw value (0x1 legacy, 0x2
 /// per-thread, or a `CUstream`).
-pub(crate) fn stream_handle(raw: u64) -> sys::CUstream {
+pub(crate) fn stream(raw: u64) -> sys::CUstream {
     std::ptr::without_provenance_mut(raw as usize)
 }
 
-/// The raw value of a driver stream handle.
-pub(crate) fn stream_raw(stream: sys::CUstream) -> u64 {
-    stream as usize as u64
+fn event(raw: u64) -> sys::CUevent {
+    std::ptr::without_provenance_mut(raw as usize)
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The guarded data are plain caches: a panic elsewhere cannot leave them
-    // half-updated in a way that matters, so poisoning is ignored.
-    m.lock().unwrap_or_else(|p| p.into_inner())
+fn context(raw: u64) -> sys::CUcontext {
+    std::ptr::without_provenance_mut(raw as usize)
 }
 
-/// The primary context of a device, retained once and kept for the life of
-/// the process (as the CUDA runtime does).
-pub(crate) fn primary_context(ordinal: i32) -> Result<sys::CUcontext, Error> {
-    static PRIMARY: Mutex<Vec<(i32, usize)>> = Mutex::new(Vec::new());
-    ensure_init()?;
-    let mut known = lock(&PRIMARY);
-    if let Some(&(_, ctx)) = known.iter().find(|(o, _)| *o == ordinal) {
-        return Ok(std::ptr::without_provenance_mut(ctx));
-    }
-    let device = result::device::get(ordinal).map_err(|e| Error::driver("cuDeviceGet", e))?;
-    // SAFETY: `device` came from cuDeviceGet; the retained reference is never
-    // released (the context lives as long as the process).
-    let ctx = unsafe { result::primary_ctx::retain(device) }
-        .map_err(|e| Error::driver("cuDevicePrimaryCtxRetain", e))?;
-    known.push((ordinal, ctx as usize));
-    Ok(ctx)
+/// The raw value of a driver handle.
+pub(crate) fn raw<T>(handle: *mut T) -> u64 {
+    handle as usize as u64
 }
-
-/// Makes a context current on this thread for the guard's lifetime, then
-/// restores the previous one (so the caller's current device is unchanged).
-pub(crate) struct Bound {
-    previous: Option<sys::CUcontext>,
-}
-
-pub(crate) fn bind(ctx: sys::CUcontext) -> Result<Bound, Error> {
-    let current = result::ctx::get_current().map_err(|e| Error::driver("cuCtxGetCurrent", e))?;
-    if current == Some(ctx) {
-        return Ok(Bound { previous: None });
-    }
-    // SAFETY: `ctx` is a live context (a retained primary context, or the
-    // context of a live cudarc object).
-    unsafe { result::ctx::set_current(ctx) }.map_err(|e| Error::driver("cuCtxSetCurrent", e))?;
-    Ok(Bound {
-        previous: Some(current.unwrap_or(std::ptr::null_mut())),
-    })
-}
-
-impl Drop for Bound {
-    fn drop(&mut self) {
-        if let Some(previous) = self.previous {
-            // SAFETY: `previous` was current a moment ago (or NULL, which
-            // unbinds); restoring it cannot invalidate anything we hold.
-            let _ = unsafe { result::ctx::set_current(previous) };
-        }
-    }
-}
-
-/// Idle events of one context, all created with `CU_EVENT_DISABLE_TIMING`.
-struct Pool {
-    ctx: usize,
-    idle: Vec<usize>,
-    created: u64,
-}
-
-static POOLS: Mutex<Vec<Pool>> = Mutex::new(Vec::new());
-
-/// What an event pool holds: idle events and how many were ever created.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct PoolStats {
-    /// Events waiting in the pool.
-    pub idle: usize,
-    /// Events this pool ever created (`cuEventCreate` calls).
-    pub created: u64,
-}
-
-pub(crate) fn pool_stats(ctx: sys::CUcontext) -> PoolStats {
-    lock(&POOLS)
-        .iter()
-        .find(|p| p.ctx == ctx as usize)
-        .map_or_else(PoolStats::default, |p| PoolStats {
-            idle: p.idle.len(),
-            created: p.created,
-        })
-}
-
-/// An event of `ctx`'s pool (created if the pool is empty). `ctx` must be
-/// current.
-fn take_event(ctx: sys::CUcontext) -> Result<sys::CUevent, Error> {
-    {
-        let mut pools = lock(&POOLS);
-        let pool = match pools.iter().position(|p| p.ctx == ctx as usize) {
-            Some(i) => &mut pools[i],
-            None => {
-                pools.push(Pool {
-                    ctx: ctx as usize,
-                    idle: Vec::new(),
-                    created: 0,
-                });
-                pools.last_mut().expect("just pushed")
-            }
-        };
-        if let Some(event) = pool.idle.pop() {
-            return Ok(std::ptr::without_provenance_mut(event));
-        }
-        pool.created += 1;
-    }
-    result::event::create(sys::CUevent_flags::CU_EVENT_DISABLE_TIMING)
-        .map_err(|e| Error::driver("cuEventCreate", e))
-}
-
-fn give_back(ctx: sys::CUcontext, event: sys::CUevent) {
-    let mut pools = lock(&POOLS);
-    if let Some(pool) = pools.iter_mut().find(|p| p.ctx == ctx as usize) {
-        pool.idle.push(event as usize);
-    }
-}
-
-/// Makes `consumer` wait for the work submitted so far on `producer`, with
-/// one pooled event: `cuEventRecord` + `cuStreamWaitEvent`, no host wait.
-/// `ctx` must be current and own both streams (or they are the special
-/// handles 0x1/0x2).
-pub(crate) fn order_in_context(
-    ctx: sys::CUcontext,
-    producer: sys::CUstream,
-    consumer: sys::CUstream,
-) -> Result<(), Error> {
-    let event = take_event(ctx)?;
-    // SAFETY: `event` is a live event of the current context (from the pool,
-    // which never destroys events it hands out); the streams are live by the
-    // caller's contract.
-    let done = unsafe {
-        result::event::record(event, producer)
-            .map_err(|e| Error::driver("cuEventRecord", e))
-            .and_then(|()| {
-                result::stream::wait_event(
-                    consumer,
-                    event,
-                    sys::CUevent_wait_flags::CU_EVENT_WAIT_DEFAULT,
-                )
-                .map_err(|e| Error::driver("cuStreamWaitEvent", e))
-            })
-    };
-    match done {
-        // The wait is enqueued: re-recording the event later does not affect
-        // it, so the event can serve the next exchange at once.
-        Ok(()) => give_back(ctx, event),
-        // SAFETY: the event is ours alone (taken from the pool); destroying
-        // it keeps a possibly broken event out of the pool.
-        Err(_) => unsafe {
-            let _ = result::event::destroy(event);
-        },
-    }
-    done
-}
-
-/// What the driver says about an address.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub struct PointerInfo {
-    /// The ordinal of the device that owns the memory.
-    pub device_ordinal: i32,
-    /// The kind of memory.
-    pub memory: MemoryKind,
-}
-
-pub use dlpack_core::device::MemoryKind;
 
 fn attribute<T: Copy>(ptr: u64, attr: sys::CUpointer_attribute) -> Result<T, DriverError> {
     let mut value = MaybeUninit::<T>::uninit();
@@ -225,59 +60,206 @@ fn attribute<T: Copy>(ptr: u64, attr: sys::CUpointer_attribute) -> Result<T, Dri
     }
 }
 
-/// Asks the driver which device owns `ptr` and what kind of memory it is
-/// (`CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL`, `MEMORY_TYPE`, `IS_MANAGED`).
-pub fn pointer_info(ptr: u64) -> Result<PointerInfo, Error> {
-    use sys::CUpointer_attribute as A;
-    ensure_init()?;
-    let unknown = |source| Error::UnknownPointer { ptr, source };
-    let device_ordinal: i32 =
-        attribute(ptr, A::CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL).map_err(unknown)?;
-    let memory_type: u32 = attribute(ptr, A::CU_POINTER_ATTRIBUTE_MEMORY_TYPE).map_err(unknown)?;
-    let is_managed: u32 = attribute(ptr, A::CU_POINTER_ATTRIBUTE_IS_MANAGED).map_err(unknown)?;
-    let memory = match (is_managed, memory_type) {
-        (m, _) if m != 0 => MemoryKind::Managed,
-        (_, 1) => MemoryKind::Host,
-        _ => MemoryKind::Device,
+// SAFETY: each call is the CUDA driver function its docs name; records and
+// waits are asynchronous, and a wait enqueued on an event is unaffected by
+// later records (the driver's documented semantics).
+unsafe impl Driver for Cuda {
+    const NAME: &'static str = "CUDA";
+    const STREAM_KIND: StreamKind = StreamKind::Cuda;
+    const DEVICE_TYPES: DeviceTypes = DeviceTypes {
+        device: DLDeviceType::kDLCUDA,
+        managed: DLDeviceType::kDLCUDAManaged,
+        host: DLDeviceType::kDLCUDAHost,
     };
-    Ok(PointerInfo {
-        device_ordinal,
-        memory,
-    })
-}
+    const COVERING_STREAM: u64 = 1;
 
-/// Copies `dst.len()` bytes from device address `src` to `dst` on `stream`
-/// and waits for it: the one host-blocking operation of this crate. The
-/// right context must be current.
-///
-/// # Safety
-///
-/// `src..src + dst.len()` is readable memory known to the driver, and the
-/// stream is live.
-pub(crate) unsafe fn copy_to_host_blocking(
-    dst: &mut [u8],
-    src: u64,
-    stream: sys::CUstream,
-) -> Result<(), Error> {
-    if dst.is_empty() {
-        return Ok(());
+    fn canonical_stream(raw: u64) -> u64 {
+        if raw == 0 { 1 } else { raw }
     }
-    // SAFETY: `dst` is writable for its length; the rest is the caller's
-    // contract.
-    unsafe {
-        sys::cuMemcpyDtoHAsync_v2(dst.as_mut_ptr().cast(), src, dst.len(), stream)
+
+    fn load() -> Result<(), Error> {
+        static INIT: OnceLock<()> = OnceLock::new();
+        if INIT.get().is_some() {
+            return Ok(());
+        }
+        if !Self::is_present() {
+            return Err(Error::not_found::<Cuda>("libcuda.so"));
+        }
+        // A failed cuInit (e.g. no device) is retried on the next call.
+        result::init().map_err(|e| err("cuInit", e))?;
+        let _ = INIT.set(());
+        Ok(())
+    }
+
+    fn is_present() -> bool {
+        static PRESENT: OnceLock<bool> = OnceLock::new();
+        // SAFETY: `is_culib_present` only tries to open the library by its
+        // usual names (dlopen/dlclose); it calls no driver function.
+        *PRESENT.get_or_init(|| unsafe { sys::is_culib_present() })
+    }
+
+    fn device_count() -> Result<i32, Error> {
+        result::device::get_count().map_err(|e| err("cuDeviceGetCount", e))
+    }
+
+    fn primary_context(ordinal: i32) -> Result<u64, Error> {
+        static PRIMARY: Mutex<Vec<(i32, u64)>> = Mutex::new(Vec::new());
+        let mut known = PRIMARY.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(&(_, ctx)) = known.iter().find(|(o, _)| *o == ordinal) {
+            return Ok(ctx);
+        }
+        let device = result::device::get(ordinal).map_err(|e| err("cuDeviceGet", e))?;
+        // SAFETY: `device` came from cuDeviceGet; the retained reference is
+        // never released (the context lives as long as the process, as the
+        // CUDA runtime's does).
+        let ctx = unsafe { result::primary_ctx::retain(device) }
+            .map_err(|e| err("cuDevicePrimaryCtxRetain", e))?;
+        known.push((ordinal, raw(ctx)));
+        Ok(raw(ctx))
+    }
+
+    fn current_context() -> Result<Option<u64>, Error> {
+        Ok(result::ctx::get_current()
+            .map_err(|e| err("cuCtxGetCurrent", e))?
+            .map(raw))
+    }
+
+    unsafe fn set_current_context(ctx: Option<u64>) -> Result<(), Error> {
+        // SAFETY: the caller's contract (NULL unbinds).
+        unsafe { result::ctx::set_current(context(ctx.unwrap_or(0))) }
+            .map_err(|e| err("cuCtxSetCurrent", e))
+    }
+
+    fn event_create() -> Result<u64, Error> {
+        result::event::create(sys::CUevent_flags::CU_EVENT_DISABLE_TIMING)
+            .map(raw)
+            .map_err(|e| err("cuEventCreate", e))
+    }
+
+    unsafe fn event_record(e: u64, s: u64) -> Result<(), Error> {
+        // SAFETY: the caller's contract.
+        unsafe { result::event::record(event(e), stream(s)) }.map_err(|e| err("cuEventRecord", e))
+    }
+
+    unsafe fn stream_wait_event(s: u64, e: u64) -> Result<(), Error> {
+        // SAFETY: the caller's contract.
+        unsafe {
+            result::stream::wait_event(
+                stream(s),
+                event(e),
+                sys::CUevent_wait_flags::CU_EVENT_WAIT_DEFAULT,
+            )
+        }
+        .map_err(|e| err("cuStreamWaitEvent", e))
+    }
+
+    unsafe fn event_destroy(e: u64) {
+        // SAFETY: the caller's contract.
+        let _ = unsafe { result::event::destroy(event(e)) };
+    }
+
+    unsafe fn stream_synchronize(s: u64) -> Result<(), Error> {
+        // SAFETY: the caller's contract.
+        unsafe { result::stream::synchronize(stream(s)) }.map_err(|e| err("cuStreamSynchronize", e))
+    }
+
+    fn stream_create() -> Result<u64, Error> {
+        result::stream::create(result::stream::StreamKind::NonBlocking)
+            .map(raw)
+            .map_err(|e| err("cuStreamCreate", e))
+    }
+
+    unsafe fn stream_destroy(s: u64) -> Result<(), Error> {
+        // SAFETY: the caller's contract.
+        unsafe { result::stream::destroy(stream(s)) }.map_err(|e| err("cuStreamDestroy_v2", e))
+    }
+
+    fn pointer_info(ptr: u64) -> Result<PointerInfo, Error> {
+        use sys::CUpointer_attribute as A;
+        let unknown = |e: DriverError| Error::UnknownPointer {
+            driver: Self::NAME,
+            ptr,
+            code: e.0 as i32,
+        };
+        let device_ordinal: i32 =
+            attribute(ptr, A::CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL).map_err(unknown)?;
+        let memory_type: u32 =
+            attribute(ptr, A::CU_POINTER_ATTRIBUTE_MEMORY_TYPE).map_err(unknown)?;
+        let is_managed: u32 =
+            attribute(ptr, A::CU_POINTER_ATTRIBUTE_IS_MANAGED).map_err(unknown)?;
+        let memory = match (is_managed, memory_type) {
+            (m, _) if m != 0 => MemoryKind::Managed,
+            (_, 1) => MemoryKind::Host,
+            _ => MemoryKind::Device,
+        };
+        Ok(PointerInfo {
+            device_ordinal,
+            memory,
+        })
+    }
+
+    unsafe fn copy_to_host_async(dst: &mut [u8], src: u64, s: u64) -> Result<(), Error> {
+        // SAFETY: `dst` is writable for its length; the rest is the caller's
+        // contract.
+        unsafe { sys::cuMemcpyDtoHAsync_v2(dst.as_mut_ptr().cast(), src, dst.len(), stream(s)) }
             .result()
-            .map_err(|e| Error::driver("cuMemcpyDtoHAsync_v2", e))?;
-        // The host is the consumer: it must wait for the copy before `dst`
-        // is read (and before `dst` may be freed).
-        result::stream::synchronize(stream).map_err(|e| Error::driver("cuStreamSynchronize", e))
+            .map_err(|e| err("cuMemcpyDtoHAsync_v2", e))
+    }
+
+    unsafe fn copy_from_host_async(dst: u64, src: &[u8], s: u64) -> Result<(), Error> {
+        // SAFETY: the caller's contract.
+        unsafe { result::memcpy_htod_async(dst, src, stream(s)) }
+            .map_err(|e| err("cuMemcpyHtoDAsync_v2", e))
+    }
+
+    unsafe fn copy_device_async(dst: u64, src: u64, len: usize, s: u64) -> Result<(), Error> {
+        // SAFETY: the caller's contract.
+        unsafe { result::memcpy_dtod_async(dst, src, len, stream(s)) }
+            .map_err(|e| err("cuMemcpyDtoDAsync_v2", e))
+    }
+
+    unsafe fn memset_async(ptr: u64, value: u8, len: usize, s: u64) -> Result<(), Error> {
+        // SAFETY: the caller's contract.
+        unsafe { result::memset_d8_async(ptr, value, len, stream(s)) }
+            .map_err(|e| err("cuMemsetD8Async", e))
+    }
+
+    fn alloc(len: usize) -> Result<u64, Error> {
+        // SAFETY: a plain allocation in the current context.
+        unsafe { result::malloc_sync(len.max(1)) }.map_err(|e| err("cuMemAlloc_v2", e))
+    }
+
+    unsafe fn free(ptr: u64, s: u64) -> Result<(), Error> {
+        // SAFETY: the caller's contract.
+        unsafe { result::free_async(ptr, stream(s)) }.map_err(|e| err("cuMemFreeAsync", e))
     }
 }
 
-/// Forgets every pooled event *without destroying it*: for use after the
-/// events were invalidated behind the pool's back (a device reset such as
-/// `cuDevicePrimaryCtxReset`, or the gpu-sim simulator's reset between
-/// tests). The pools refill on the next exchange.
-pub fn forget_pooled_events() {
-    lock(&POOLS).clear();
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Raw;
+
+    #[test]
+    fn stream_values_for_the_consumer() {
+        #[rustfmt::skip]
+        let rows: &[(u64, u64, i64)] = &[
+            // raw,   canonical, __dlpack__(stream=)
+            (0,       1,         1),
+            (1,       1,         1),
+            (2,       2,         2),
+            (0x1000,  0x1000,    0x1000),
+        ];
+        for &(raw, canonical, arg) in rows {
+            assert_eq!(Cuda::canonical_stream(raw), canonical, "canonical {raw}");
+            assert_eq!(Raw::consumer_stream_arg(raw), Some(arg), "arg {raw}");
+        }
+    }
+
+    #[test]
+    fn same_stream_needs_no_driver() {
+        // Works with or without a driver: no call is made.
+        assert!(Raw::order_after(0, 0x1000, 0x1000).is_ok());
+        assert!(Raw::order_after(0, 0, 1).is_ok());
+    }
 }

@@ -1,29 +1,24 @@
 //! # dlpack-cuda
 //!
 //! The CUDA side of the DLPack stream contract, on cudarc 0.19 (driver API,
-//! loaded at run time).
+//! loaded at run time): the [`Cuda`] [`Driver`](dlpack_device::Driver) of
+//! `dlpack-device`, which holds everything written once for every driver
+//! (the event pool, held streams, device views, ordered-free owners, host
+//! copies, `fulfil`). This crate names them for CUDA.
 //!
-//! The core ([`dlpack_core::protocol`], [`dlpack_core::sync`]) decides
-//! *whether* and *between which streams* to synchronise; this crate decides
-//! *how*: record an event on the producer's stream and make the consumer's
-//! stream wait on it, with events taken from a per-context pool (created
-//! with `CU_EVENT_DISABLE_TIMING`, returned as soon as the wait is
-//! enqueued), so a warm exchange costs exactly one `cuEventRecord` and one
-//! `cuStreamWaitEvent`, and nothing at all for the same stream or `-1`.
+//! Layers, as cudarc's:
 //!
-//! Layers, from raw to safe:
-//!
-//! - [`raw`]: streams and devices as integers, for frameworks not built on
-//!   cudarc ([`raw::order_after`], [`raw::pointer_info`],
-//!   [`raw::copy_to_host`]).
-//! - [`CudaSync`]: the core's [`StreamSync`](dlpack_core::sync::StreamSync)
-//!   seam, plus [`CudaSync::order_streams`] for cudarc streams;
-//!   [`consumer_stream_arg`] for the consumer's `__dlpack__(stream=...)`.
-//! - [`CudaOwner`] and [`fulfil`]: cudarc buffers exported as `kDLCUDA`
-//!   tensors (the whole `__dlpack__` plan: share with stream ordering, or copy
-//!   to the host with `IS_COPIED`).
-//! - [`CudaTensorView`] and [`copy_to_host`]: received CUDA tensors as typed
-//!   device views on the device the *pointer* belongs to.
+//! - `sys` / `result` ([`Cuda`], module `driver`): the driver's C calls,
+//!   checked, behind the [`Driver`](dlpack_device::Driver) trait.
+//! - raw handles ([`Raw`]): streams and devices as integers, for frameworks
+//!   not built on cudarc ([`Raw::order_after`], [`Raw::pointer_info`],
+//!   [`Raw::copy_to_host`]); [`CudaSync`], the core's
+//!   [`StreamSync`](dlpack_core::sync::StreamSync) seam.
+//! - `safe` (cudarc's safe types): [`CudaOwner`] over a `CudaSlice` and
+//!   [`fulfil`] (the whole `__dlpack__` plan: share with stream ordering,
+//!   or copy with `IS_COPIED`), [`order_streams`], [`consumer_stream_arg`];
+//!   [`CudaTensorView`]: received CUDA tensors as typed device views on the
+//!   device the *pointer* belongs to.
 //!
 //! Architecture invariant: **never blocks the host** (except the explicit
 //! host copy, where the host is the consumer, and the error path of a
@@ -33,24 +28,106 @@
 //!
 //! ```
 //! // Without a driver (or with one), this is an error or success, never a panic.
-//! match dlpack_cuda::raw::order_after(0, 0x1000, 0x2000) {
+//! match dlpack_cuda::Raw::order_after(0, 0x1000, 0x2000) {
 //!     Ok(()) => println!("ordered"),
 //!     Err(e) => println!("{e}"),
 //! }
+//! // A stream value kept for later is resolved on the thread that received it.
+//! let consumer = dlpack_cuda::Raw::held(2);
+//! assert_eq!(consumer.here(), 2); // this thread's per-thread default stream
+//! let elsewhere = std::thread::spawn(move || consumer.here()).join().unwrap();
+//! assert_eq!(elsewhere, 1); // another thread: the legacy default stream covers it
+//! assert_eq!(dlpack_cuda::Raw::held(0).here(), 1); // the NULL stream is the legacy one
+//! assert_eq!(dlpack_cuda::Raw::consumer_stream_arg(0), Some(1));
+//! ```
+//!
+//! A producer's whole `__dlpack__` for a cudarc buffer ([`fulfil`]):
+//!
+//! ```no_run
+//! use dlpack_core::protocol::{plan_dlpack, DlpackRequest};
+//! use dlpack_cuda::{fulfil, CudaOwner, ExportLayout};
+//!
+//! let ctx = cudarc::driver::CudaContext::new(0)?;
+//! let stream = ctx.new_stream()?;
+//! let owner = CudaOwner::new(stream.clone_htod(&[1u8, 2, 3, 4])?);
+//! // The consumer asked for __dlpack__(stream=2, max_version=(1, 3)).
+//! let request = DlpackRequest { stream: Some(2), max_version: Some((1, 3)), ..Default::default() };
+//! let plan = plan_dlpack(owner.device(), false, &request)?;
+//! let tensor = fulfil(owner, ExportLayout::shape(&[2, 2]), &plan)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod driver;
-mod error;
-mod export;
-mod import;
-pub mod raw;
-mod sync;
+mod safe;
 
-pub use driver::{MemoryKind, PointerInfo, PoolStats, forget_pooled_events, is_driver_present};
-pub use error::Error;
-pub use export::{CudaOwner, ExportLayout, fulfil};
-pub use import::{CudaTensorView, copy_to_host};
-pub use sync::{CudaSync, consumer_stream_arg, device_stream};
+pub use dlpack_device::{
+    Error, ExportLayout, HeldStream, MemoryKind, PointerInfo, PoolStats, forget_pooled_events,
+    fulfil,
+};
+pub use driver::Cuda;
+pub use safe::{CudaMemory, consumer_stream_arg, device_stream, order_streams};
+
+/// The raw-handle API on CUDA (see [`dlpack_device::Raw`]): streams are
+/// integers (`CUstream` values, `1` the legacy and `2` the per-thread
+/// default stream; `0` reads as `1`), devices are ordinals.
+///
+/// ```no_run
+/// // A framework's stream handles, e.g. from torch.cuda.current_stream().cuda_stream:
+/// let (producer, consumer): (u64, u64) = (0x5555_0000, 0x5555_1000);
+/// dlpack_cuda::Raw::order_after(0, producer, consumer)?;
+/// // Same stream: nothing to do, and no driver call is made.
+/// dlpack_cuda::Raw::order_after(0, producer, producer)?;
+/// # Ok::<(), dlpack_cuda::Error>(())
+/// ```
+pub type Raw = dlpack_device::Raw<Cuda>;
+/// The core's [`StreamSync`](dlpack_core::sync::StreamSync) seam on CUDA.
+///
+/// ```no_run
+/// use dlpack_core::ffi::DLDevice;
+/// use dlpack_core::protocol::{decode_stream, DeviceStream};
+/// use dlpack_core::sync::{plan_sync, StreamSync};
+/// use dlpack_cuda::CudaSync;
+///
+/// // The consumer called __dlpack__(stream=2) on data whose pending work is on 0x1000.
+/// let device = DLDevice::cuda(0);
+/// let request = decode_stream(device.device_type, Some(2))?;
+/// let action = plan_sync(request, Some(DeviceStream::Handle(0x1000)));
+/// CudaSync::new().apply(device, action)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub type CudaSync = dlpack_device::DeviceSync<Cuda>;
+/// A cudarc buffer kept alive by an exported `kDLCUDA` tensor, its free
+/// ordered after the consumer's stream.
+///
+/// ```no_run
+/// use dlpack_core::export::Export;
+/// use dlpack_cuda::CudaOwner;
+///
+/// let ctx = cudarc::driver::CudaContext::new(0)?;
+/// let stream = ctx.default_stream();
+/// let slice = stream.clone_htod(&[1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0])?;
+/// let tensor = Export::new(CudaOwner::new(slice)).shape(&[2, 3]).versioned()?;
+/// assert_eq!(tensor.view().device(), dlpack_core::ffi::DLDevice::cuda(0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub type CudaOwner<T> = dlpack_device::Owner<CudaMemory<T>>;
+/// A validated tensor of `T`s in CUDA memory, on the device the driver says
+/// owns the pointer.
+///
+/// ```no_run
+/// use dlpack_core::managed::ManagedTensorVersioned;
+/// use dlpack_cuda::CudaTensorView;
+///
+/// # fn get(raw: *mut dlpack_core::ffi::DLManagedTensorVersioned) -> Result<(), dlpack_cuda::Error> {
+/// // `raw` came from a producer's capsule.
+/// let tensor = unsafe { ManagedTensorVersioned::from_raw(raw) }?;
+/// let view = CudaTensorView::<f32>::new(tensor.view())?;
+/// println!("{} floats at {:#x} on {:?}", view.len(), view.device_ptr(), view.device());
+/// # Ok(()) }
+/// ```
+pub type CudaTensorView<'a, T> = dlpack_device::DeviceTensorView<'a, Cuda, T>;
 
 /// cudarc, re-exported so users name the same version.
 pub use cudarc;
+/// The device runtime, re-exported so users name the same version.
+pub use dlpack_device;

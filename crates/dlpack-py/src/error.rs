@@ -119,12 +119,8 @@ where
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum DeviceError {
-    /// From `dlpack-cuda`.
-    #[cfg(feature = "cuda")]
-    Cuda(dlpack_cuda::Error),
-    /// From `dlpack-rocm`.
-    #[cfg(feature = "rocm")]
-    Rocm(dlpack_rocm::Error),
+    /// From a device runtime (`dlpack-device`: CUDA, ROCm).
+    Device(dlpack_device::Error),
     /// A rule of the standard (from `dlpack-core`).
     Core(CoreError),
     /// Nothing in this build can do `action` for memory of `device` (its
@@ -163,10 +159,7 @@ impl DeviceError {
     /// The Python exception this error maps to.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            #[cfg(feature = "cuda")]
-            DeviceError::Cuda(e) => e.kind(),
-            #[cfg(feature = "rocm")]
-            DeviceError::Rocm(e) => e.kind(),
+            DeviceError::Device(e) => e.kind(),
             DeviceError::Core(e) => e.kind(),
             DeviceError::Unsupported { .. } => ErrorKind::Buffer,
             DeviceError::Stream { source, .. } | DeviceError::Failed { source, .. } => {
@@ -179,10 +172,7 @@ impl DeviceError {
 impl std::fmt::Display for DeviceError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            #[cfg(feature = "cuda")]
-            DeviceError::Cuda(e) => std::fmt::Display::fmt(e, f),
-            #[cfg(feature = "rocm")]
-            DeviceError::Rocm(e) => std::fmt::Display::fmt(e, f),
+            DeviceError::Device(e) => std::fmt::Display::fmt(e, f),
             DeviceError::Core(e) => std::fmt::Display::fmt(e, f),
             DeviceError::Unsupported { device, action } => write!(
                 f,
@@ -209,17 +199,9 @@ impl std::fmt::Display for DeviceError {
 
 impl std::error::Error for DeviceError {}
 
-#[cfg(feature = "cuda")]
-impl From<dlpack_cuda::Error> for DeviceError {
-    fn from(e: dlpack_cuda::Error) -> Self {
-        DeviceError::Cuda(e)
-    }
-}
-
-#[cfg(feature = "rocm")]
-impl From<dlpack_rocm::Error> for DeviceError {
-    fn from(e: dlpack_rocm::Error) -> Self {
-        DeviceError::Rocm(e)
+impl From<dlpack_device::Error> for DeviceError {
+    fn from(e: dlpack_device::Error) -> Self {
+        DeviceError::Device(e)
     }
 }
 
@@ -466,7 +448,7 @@ mod tests {
             "module/mod.rs",
             "export/capsule.rs",
             "testing.rs",
-            "gpu.rs",
+            "testing/device.rs",
         ] {
             assert!(out.iter().any(|(n, _)| n == f), "{f} is not read");
         }

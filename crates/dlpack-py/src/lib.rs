@@ -9,9 +9,11 @@
 //!   [`ExtractOptions`], [`with_borrowed`] for call-duration views,
 //!   [`pyarray_to_tensor`].
 //! - Python → Python: [`DLPackObject`], what `dlpack.asdlpack` returns.
-//! - Capsules from Rust: [`capsule`]. The device seam: [`ExportSync`] and
-//!   [`CudaHooks`], implemented for CUDA/ROCm by [`DeviceSync`] and
-//!   [`DriverHooks`] (features `cuda`, `rocm`).
+//! - Device memory with pending work → Python: [`device_tensor`] (and
+//!   `cuda_tensor`, `rocm_tensor` with the features `cuda`, `rocm`).
+//! - Capsules from Rust: [`capsule`]. The device seam of an exported
+//!   tensor: [`ExportSync`]; imports take a `dlpack_device::Runtime`
+//!   ([`ExtractOptions::cuda`]).
 //! - Errors: [`Error`] converts into `PyErr` with the exception the DLPack
 //!   standard names (`BufferError`, `ValueError`, `TypeError`), so `?`
 //!   works in a `#[pyfunction]`; [`DeviceError`] keeps a device crate's
@@ -58,15 +60,19 @@ pub mod prelude;
 #[cfg(feature = "ndarray")]
 pub use classes::convert::ndarray_to_python;
 pub use classes::convert::tensor_to_pyarray;
+#[cfg(feature = "cuda")]
+pub use classes::device::cuda_tensor;
+pub use classes::device::device_tensor;
+#[cfg(feature = "rocm")]
+pub use classes::device::rocm_tensor;
 pub use classes::exchange::exchange_api;
 pub use classes::object::DLPackObject;
 pub use classes::tensor::Tensor;
 pub use cpython::live::live_tensors;
 pub use error::{DeviceError, Error};
-pub use gpu::{DeviceSync, DriverHooks};
 pub use import::numpy::pyarray_to_tensor;
 pub use import::{ExtractOptions, ImportPath, Protocol, PyTensor, extract, with_borrowed};
-pub use sync::{CudaHooks, ExportSync};
+pub use sync::ExportSync;
 
 /// DLPack capsules from Rust: create one for an exported tensor, consume
 /// one (exactly once), or read one without consuming it.

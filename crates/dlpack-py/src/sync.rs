@@ -1,6 +1,8 @@
-//! The seam to the devices: what import and export need from a device
-//! runtime, implemented by the device registry ([`crate::gpu`]) and by a
-//! user's own device code. The core decides *whether* and *between which
+//! The seam to the devices on the export side: what a shared tensor needs
+//! from device code to order a consumer after its pending work, implemented
+//! by the device registry ([`crate::gpu`], over `dlpack-device`'s runtimes)
+//! and by a user's own device code. (Imports ask a `dlpack_device::Runtime`
+//! directly.) The core decides *whether* and *between which
 //! streams* to order work; these traits say *how*.
 
 use dlpack_core::ffi::DLDevice;
@@ -34,25 +36,4 @@ pub trait ExportSync: Send + Sync + 'static {
             action: "copy data to the host",
         })
     }
-}
-
-/// The CUDA side of imports from `__cuda_array_interface__`, provided by a
-/// device crate (`dlpack-cuda`). Without hooks, CAI imports use device id 0
-/// unless told otherwise and record the producer's `stream` in
-/// [`PyTensor::cai_stream`](crate::import::PyTensor::cai_stream) for the caller to honour.
-pub trait CudaHooks {
-    /// The device owning a device pointer (`cuPointerGetAttribute`), if known.
-    fn pointer_device(&self, ptr: u64) -> Option<DLDevice>;
-    /// Makes `consumer` (the import's stream option; `None`: the legacy
-    /// default stream) wait for the work on the producer's CAI `stream`.
-    ///
-    /// # Errors
-    ///
-    /// The device layer's error, whose kind decides the Python exception.
-    fn wait_cai_stream(
-        &self,
-        device: DLDevice,
-        producer: i64,
-        consumer: Option<i64>,
-    ) -> Result<(), DeviceError>;
 }

@@ -15,6 +15,8 @@ use crate::cpython::owner::Keep;
 use crate::error::{IntoPyResult, buffer_err, type_err, value_err};
 use crate::import::{ExtractOptions, extract, with_borrowed};
 
+mod device;
+
 /// Returns `x` (the call floor for benchmarks).
 #[pyfunction]
 fn noop(x: Bound<'_, PyAny>) -> PyResult<Bound<'_, PyAny>> {
@@ -442,5 +444,5 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fill, m)?)?;
     m.add_function(wrap_pyfunction!(arange, m)?)?;
     m.add_function(wrap_pyfunction!(reexport, m)?)?;
-    Ok(())
+    device::register(m)
 }

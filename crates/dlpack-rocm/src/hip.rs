@@ -4,7 +4,7 @@
 //! Default: `libamdhip64` is opened at run time with `libloading`
 //! (`libamdhip64.so`, then `.so.6`, then `.so.5`), so the crate builds
 //! without ROCm; when no name loads, [`api`] returns
-//! [`Error::RuntimeNotFound`] every time (the search runs once). Feature
+//! [`Error::DriverNotFound`] every time (the search runs once). Feature
 //! `hip-sys`: the table points at thin wrappers over hip-sys's linked
 //! bindings instead.
 //!
@@ -14,18 +14,22 @@
 use std::ffi::{c_int, c_uint, c_void};
 use std::sync::OnceLock;
 
-use crate::error::Error;
+use dlpack_device::Error;
 
 /// `hipStream_t`, `hipEvent_t`, device pointers.
 pub(crate) type Ptr = *mut c_void;
 
 /// `hipEventDisableTiming`.
 pub(crate) const EVENT_DISABLE_TIMING: c_uint = 0x2;
+/// `hipMemcpyHostToDevice`.
+pub(crate) const MEMCPY_HOST_TO_DEVICE: c_int = 1;
 /// `hipMemcpyDeviceToHost`.
 pub(crate) const MEMCPY_DEVICE_TO_HOST: c_int = 2;
+/// `hipMemcpyDeviceToDevice`.
+pub(crate) const MEMCPY_DEVICE_TO_DEVICE: c_int = 3;
 
 /// `hipPointerAttribute_t` (the layout of ROCm 5 and 6 is the same; the
-/// numbering of the memory type differs, see [`crate::device`]).
+/// numbering of the memory type differs, see [`crate::driver`]).
 #[repr(C)]
 #[derive(Copy, Clone, Debug)]
 pub(crate) struct PointerAttribute {
@@ -149,21 +153,14 @@ fn runtime_version(api: &Api) -> c_int {
 ///
 /// # Errors
 ///
-/// [`Error::RuntimeNotFound`] when no library name loads (or a symbol is
+/// [`Error::DriverNotFound`] when no library name loads (or a symbol is
 /// missing), with what was tried.
 pub(crate) fn runtime() -> Result<&'static Runtime, Error> {
     static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
     RUNTIME
         .get_or_init(load)
         .as_ref()
-        .map_err(|tried| Error::RuntimeNotFound {
-            tried: tried.clone(),
-        })
-}
-
-/// Whether the HIP runtime is loadable (computed once).
-pub fn is_runtime_present() -> bool {
-    runtime().is_ok()
+        .map_err(|tried| Error::not_found::<crate::Hip>(tried.clone()))
 }
 
 /// Maps a `hipError_t` to a `Result`.
@@ -171,7 +168,33 @@ pub(crate) fn check(call: &'static str, code: c_int) -> Result<(), Error> {
     if code == 0 {
         Ok(())
     } else {
-        Err(Error::Hip { call, code })
+        Err(Error::Driver {
+            call,
+            code,
+            name: error_name(code).to_owned(),
+            invalid_device: code == ERROR_INVALID_DEVICE,
+        })
+    }
+}
+
+/// `hipErrorInvalidDevice`.
+pub(crate) const ERROR_INVALID_DEVICE: c_int = 101;
+
+/// The names of the `hipError_t` values this crate is likely to see (no
+/// call into the runtime is needed to print an error).
+fn error_name(code: c_int) -> &'static str {
+    match code {
+        1 => "hipErrorInvalidValue",
+        2 => "hipErrorOutOfMemory",
+        3 => "hipErrorNotInitialized",
+        100 => "hipErrorNoDevice",
+        101 => "hipErrorInvalidDevice",
+        201 => "hipErrorInvalidContext",
+        400 => "hipErrorInvalidHandle",
+        600 => "hipErrorNotReady",
+        700 => "hipErrorIllegalAddress",
+        801 => "hipErrorNotSupported",
+        _ => "hipError",
     }
 }
 

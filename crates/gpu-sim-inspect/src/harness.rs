@@ -90,6 +90,55 @@ pub fn setup(test_name: &str) -> Setup {
     Setup::Delegated
 }
 
+/// The libtest name of test `name` defined in module `module_path` (`module_path!()`, whose
+/// first segment is the test crate): what [`setup`] needs to re-run the test alone.
+pub fn test_name(module_path: &str, name: &str) -> String {
+    match module_path.split_once("::") {
+        Some((_, module)) => format!("{module}::{name}"),
+        None => name.to_string(),
+    }
+}
+
+/// Defines a `#[test]` that runs with the simulator loaded, reset and held by this test alone
+/// (`$sim` is the [`SimGuard`]), re-running itself in a child process
+/// when the simulator is not on `LD_LIBRARY_PATH` (see [`setup`]).
+/// An `after_reset` block runs right after the reset, before the body: the place to forget
+/// handles a test crate caches across tests (the reset destroyed them).
+///
+/// ```no_run
+/// gpu_sim_inspect::sim_test!(
+///     fn nothing_races(sim) {
+///         assert!(sim.races().is_empty(), "{:?}", sim.races());
+///     }
+/// );
+/// gpu_sim_inspect::sim_test!(
+///     fn starts_without_allocations(sim) after_reset {
+///         // e.g. a device crate's `forget_pooled_events()`
+///     } {
+///         assert_eq!(sim.live_allocations(), 0);
+///     }
+/// );
+/// ```
+#[macro_export]
+macro_rules! sim_test {
+    ($(#[$attr:meta])* fn $name:ident($sim:ident) $body:block) => {
+        $crate::sim_test!($(#[$attr])* fn $name($sim) after_reset {} $body);
+    };
+    ($(#[$attr:meta])* fn $name:ident($sim:ident) after_reset $reset:block $body:block) => {
+        $(#[$attr])*
+        #[test]
+        fn $name() {
+            let name = $crate::harness::test_name(module_path!(), stringify!($name));
+            let $sim = match $crate::harness::setup(&name) {
+                $crate::harness::Setup::Ready(sim) => sim,
+                $crate::harness::Setup::Delegated => return,
+            };
+            $reset
+            $body
+        }
+    };
+}
+
 /// The simulator, if it is loadable by name in this process.
 fn loaded() -> Option<&'static Sim> {
     if let Some(sim) = SIM.get() {
@@ -223,4 +272,21 @@ fn run_in_child(test_name: &str, dir: &Path) {
         stdout.contains("1 passed"),
         "the child process did not run exactly one test named {test_name:?}"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_name;
+
+    #[test]
+    fn test_names_drop_the_crate() {
+        let cases = [
+            ("scenarios", "a", "a"),
+            ("scenarios::pools", "a", "pools::a"),
+            ("gpu_cuda::x::y", "t", "x::y::t"),
+        ];
+        for (module, name, expected) in cases {
+            assert_eq!(test_name(module, name), expected, "{module} {name}");
+        }
+    }
 }

@@ -81,6 +81,21 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+impl LoadError {
+    /// The failed `attempts`, with the loader environment of this moment.
+    fn new(attempts: Vec<(String, String)>) -> Self {
+        LoadError {
+            attempts,
+            ld_library_path: std::env::var("LD_LIBRARY_PATH").ok(),
+            lib_dir: lib_dir_hint(),
+        }
+    }
+}
+
+/// `CUDA_ERROR_ILLEGAL_ADDRESS` / `hipErrorIllegalAddress`: a kernel touched memory that is not
+/// one live allocation.
+pub const ILLEGAL_ADDRESS: i32 = 700;
+
 /// A host function as the C API declares it.
 pub type KernelFn = unsafe extern "C" fn(*mut c_void);
 
@@ -159,27 +174,20 @@ impl Sim {
     /// Loading by path alone does not let cudarc find the same object later unless the folder is
     /// also on `LD_LIBRARY_PATH`; prefer [`harness::setup`] in tests.
     pub fn load() -> Result<Sim, LoadError> {
-        let mut attempts = Vec::new();
-        for name in LIBRARY_NAMES {
-            match Sim::open(name) {
-                Ok(sim) => return Ok(sim),
-                Err(e) => attempts.push((name.to_string(), e)),
-            }
-        }
+        let mut error = match Sim::load_by_name() {
+            Ok(sim) => return Ok(sim),
+            Err(e) => e,
+        };
         if let Some(dir) = lib_dir_hint() {
             for file in ["libcuda.so", "libgpu_sim.so"] {
                 let path = dir.join(file);
                 match Sim::open(&path.to_string_lossy()) {
                     Ok(sim) => return Ok(sim),
-                    Err(e) => attempts.push((path.display().to_string(), e)),
+                    Err(e) => error.attempts.push((path.display().to_string(), e)),
                 }
             }
         }
-        Err(LoadError {
-            attempts,
-            ld_library_path: std::env::var("LD_LIBRARY_PATH").ok(),
-            lib_dir: lib_dir_hint(),
-        })
+        Err(error)
     }
 
     /// Loads the simulator by the names the real loaders use only.
@@ -191,20 +199,13 @@ impl Sim {
                 Err(e) => attempts.push((name.to_string(), e)),
             }
         }
-        Err(LoadError {
-            attempts,
-            ld_library_path: std::env::var("LD_LIBRARY_PATH").ok(),
-            lib_dir: lib_dir_hint(),
-        })
+        Err(LoadError::new(attempts))
     }
 
     /// Loads the simulator from an explicit path.
     pub fn load_path(path: &Path) -> Result<Sim, LoadError> {
-        Sim::open(&path.to_string_lossy()).map_err(|e| LoadError {
-            attempts: vec![(path.display().to_string(), e)],
-            ld_library_path: std::env::var("LD_LIBRARY_PATH").ok(),
-            lib_dir: lib_dir_hint(),
-        })
+        Sim::open(&path.to_string_lossy())
+            .map_err(|e| LoadError::new(vec![(path.display().to_string(), e)]))
     }
 
     fn open(name: &str) -> Result<Sim, String> {
@@ -459,6 +460,50 @@ impl Sim {
             resume_unwind(p);
         }
         status(rc)
+    }
+}
+
+/// Test kernels and checks every GPU suite needs, written once.
+impl Sim {
+    /// Launches a kernel named `produce` on `stream` that writes `value` over `[ptr, ptr+len)`
+    /// (declared as its write, so an unordered use of those bytes races with `produce#...`).
+    pub fn produce(
+        &self,
+        backend: Backend,
+        stream: u64,
+        ptr: u64,
+        len: usize,
+        value: u8,
+    ) -> Result<(), i32> {
+        let mut stored = true;
+        self.launch_kernel_on(backend, stream, "produce", &[], &[(ptr, len)], |k| {
+            stored = k.store(ptr, &vec![value; len]);
+        })?;
+        if stored { Ok(()) } else { Err(ILLEGAL_ADDRESS) }
+    }
+
+    /// Launches a kernel named `consume` on `stream` that reads `[ptr, ptr+len)` (declared as
+    /// its read) and returns the bytes it saw.
+    pub fn consume(
+        &self,
+        backend: Backend,
+        stream: u64,
+        ptr: u64,
+        len: usize,
+    ) -> Result<Vec<u8>, i32> {
+        let mut seen = None;
+        self.launch_kernel_on(backend, stream, "consume", &[(ptr, len)], &[], |k| {
+            seen = k.load(ptr, len);
+        })?;
+        seen.ok_or(ILLEGAL_ADDRESS)
+    }
+
+    /// Panics, listing them, if the simulator has any race or error report.
+    #[track_caller]
+    pub fn assert_clean(&self) {
+        let (races, errors) = (self.races(), self.errors());
+        assert!(races.is_empty(), "races: {races:#?}");
+        assert!(errors.is_empty(), "errors: {errors:#?}");
     }
 }
 

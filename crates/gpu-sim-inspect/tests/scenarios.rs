@@ -1,40 +1,21 @@
 //! Scenario tests: drive the simulator through its C ABI the way a real program drives the
 //! CUDA driver / HIP runtime, and check what it reports.
 //!
-//! Each test calls `harness::setup`; without the library on `LD_LIBRARY_PATH` the test re-runs
-//! itself in a child process with it (see `gpu_sim_inspect::harness`).
+//! Each test is a `gpu_sim_inspect::sim_test!`: without the library on `LD_LIBRARY_PATH` it
+//! re-runs itself in a child process with it (see `gpu_sim_inspect::harness`).
 
 mod common;
 
 use std::ffi::c_void;
 use std::ptr::null_mut;
 
-use common::{Cuda, Hip, HipPointerAttribute};
-use gpu_sim_inspect::harness::{Setup, setup};
-use gpu_sim_inspect::{Backend, Sim};
-
-/// Defines a test that runs with the simulator loaded and reset (`$sim` is the guard).
-macro_rules! sim_test {
-    (fn $name:ident($sim:ident) $body:block) => {
-        #[test]
-        fn $name() {
-            let $sim = match setup(stringify!($name)) {
-                Setup::Ready(sim) => sim,
-                Setup::Delegated => return,
-            };
-            $body
-        }
-    };
-}
+use common::{Cuda, Hip, HipPointerAttribute, Ptr};
+use gpu_sim_inspect::sim_test;
+use gpu_sim_inspect::{Backend, ILLEGAL_ADDRESS};
 
 const NON_BLOCKING: u32 = 1;
 const LEGACY: *mut c_void = std::ptr::without_provenance_mut(1);
 const PER_THREAD: *mut c_void = std::ptr::without_provenance_mut(2);
-
-fn assert_clean(sim: &Sim) {
-    assert!(sim.races().is_empty(), "races: {:#?}", sim.races());
-    assert!(sim.errors().is_empty(), "errors: {:#?}", sim.errors());
-}
 
 sim_test!(
     fn a_unordered_producer_consumer_races(sim) {
@@ -94,7 +75,7 @@ sim_test!(
             assert_eq!((cu.cuStreamWaitEvent)(b, e, 0), 0);
             assert_eq!((cu.cuMemcpyDtoDAsync_v2)(out, buf, 256, b), 0);
         }
-        assert_clean(&sim);
+        sim.assert_clean();
         // Waiting on the event before it is recorded does not order anything.
         let c = cu.stream(NON_BLOCKING);
         let late = cu.event();
@@ -127,7 +108,7 @@ sim_test!(
             assert_eq!((cu.cuStreamSynchronize)(b), 0);
         }
         assert_eq!(host, [5; 64]);
-        assert_clean(&sim);
+        sim.assert_clean();
     }
 );
 
@@ -253,7 +234,7 @@ sim_test!(
             assert_eq!((hip.hipStreamSynchronize)(b), 0);
         }
         assert_eq!(host, [2; 64]);
-        assert_clean(&sim);
+        sim.assert_clean();
     }
 );
 
@@ -355,7 +336,7 @@ sim_test!(
             assert_eq!((cu.cuStreamDestroy_v2)(a), 0);
         }
         assert_eq!((sim.live_streams(), sim.live_events()), (1, 0));
-        assert_clean(&sim);
+        sim.assert_clean();
     }
 );
 
@@ -390,7 +371,7 @@ sim_test!(
         }
         // The legacy stream waited for both threads' per-thread streams, and the per-thread
         // stream waited for the legacy stream.
-        assert_clean(&sim);
+        sim.assert_clean();
     }
 );
 
@@ -464,6 +445,53 @@ sim_test!(
             assert_eq!((hip.hipStreamSynchronize)(null_mut()), 0);
             assert_eq!((hip.hipFree)(buf), 0);
         }
-        assert_clean(&sim);
+        sim.assert_clean();
+    }
+);
+
+sim_test!(
+    fn produce_and_consume_kernels_race_unless_ordered(sim) {
+        let (cu, hip) = (Cuda::resolve(&sim), Hip::resolve(&sim));
+        cu.init(0);
+        let (a, b) = (cu.stream(NON_BLOCKING), cu.stream(NON_BLOCKING));
+        let (mut ha, mut hb) = (null_mut(), null_mut());
+        let mut hbuf = null_mut();
+        // SAFETY: valid out-pointers.
+        unsafe {
+            assert_eq!((hip.hipStreamCreateWithFlags)(&mut ha, NON_BLOCKING), 0);
+            assert_eq!((hip.hipStreamCreateWithFlags)(&mut hb, NON_BLOCKING), 0);
+            assert_eq!((hip.hipMalloc)(&mut hbuf, 32), 0);
+        }
+        let cases = [
+            (Backend::Cuda, a as u64, b as u64, cu.alloc(32)),
+            (Backend::Hip, ha as u64, hb as u64, hbuf as u64),
+        ];
+        for (backend, first, second, buf) in cases {
+            let synchronize = |stream: u64| {
+                // SAFETY: a valid stream of the ABI.
+                let rc = unsafe {
+                    match backend {
+                        Backend::Cuda => (cu.cuStreamSynchronize)(stream as Ptr) as i32,
+                        Backend::Hip => (hip.hipStreamSynchronize)(stream as Ptr),
+                    }
+                };
+                assert_eq!(rc, 0);
+            };
+            // Ordered through the host: clean.
+            sim.produce(backend, first, buf, 32, 4).unwrap();
+            synchronize(first);
+            assert_eq!(sim.consume(backend, second, buf, 32).unwrap(), vec![4; 32]);
+            sim.assert_clean();
+            synchronize(second);
+            // Unordered: one race naming both kernels.
+            sim.produce(backend, first, buf, 32, 9).unwrap();
+            assert_eq!(sim.consume(backend, second, buf, 32).unwrap(), vec![9; 32]);
+            let races = sim.races();
+            assert_eq!(races.len(), 1, "{backend:?}: {races:#?}");
+            assert!(races[0].contains("produce#") && races[0].contains("consume#"));
+            // Memory that is not one allocation: the kernel does not run.
+            assert_eq!(sim.consume(backend, second, buf + 16, 32), Err(ILLEGAL_ADDRESS));
+            sim.clear_reports();
+        }
     }
 );

@@ -18,12 +18,14 @@
 //! be null or valid for the documented reads and writes.
 #![allow(clippy::missing_safety_doc)]
 
-use std::ffi::{c_char, c_int, c_uint, c_void};
+use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
 
-use crate::ffi::{HostFn, Launch, cuda, cuda_uninit, launch, write_out};
+use crate::call::{Call, HostWait, On, Out};
+use crate::ffi::{
+    HostFn, Launch, cuda, cuda_uninit, error_name, error_text, exports, launch, write_out,
+};
 use crate::memory::{DEVICE_MEMORY_BYTES, MemKind};
-use crate::sim::{Backend, SimError, SimResult, context_handle, context_id, with_context_stack};
-use crate::stream::StreamKey;
+use crate::sim::{Backend, Fill, PointerInfo, Side, SimError, SimResult, context_handle};
 
 /// `CUresult`.
 pub type CUresult = u32;
@@ -93,127 +95,45 @@ fn device_attribute(attribute: u32, device: u32, memory_pools: bool) -> c_int {
     }
 }
 
-/// (code, name, description) of every `CUresult` the simulator returns, and a few more.
-const ERRORS: &[(u32, &std::ffi::CStr, &std::ffi::CStr)] = &[
-    (0, c"CUDA_SUCCESS", c"no error"),
-    (1, c"CUDA_ERROR_INVALID_VALUE", c"invalid argument"),
-    (2, c"CUDA_ERROR_OUT_OF_MEMORY", c"out of memory"),
-    (3, c"CUDA_ERROR_NOT_INITIALIZED", c"initialization error"),
-    (4, c"CUDA_ERROR_DEINITIALIZED", c"driver shutting down"),
-    (
-        100,
-        c"CUDA_ERROR_NO_DEVICE",
-        c"no CUDA-capable device is detected",
-    ),
-    (101, c"CUDA_ERROR_INVALID_DEVICE", c"invalid device ordinal"),
-    (
-        201,
-        c"CUDA_ERROR_INVALID_CONTEXT",
-        c"invalid device context",
-    ),
-    (
-        400,
-        c"CUDA_ERROR_INVALID_HANDLE",
-        c"invalid resource handle",
-    ),
-    (500, c"CUDA_ERROR_NOT_FOUND", c"named symbol not found"),
-    (600, c"CUDA_ERROR_NOT_READY", c"device not ready"),
-    (
-        700,
-        c"CUDA_ERROR_ILLEGAL_ADDRESS",
-        c"an illegal memory access was encountered",
-    ),
-    (801, c"CUDA_ERROR_NOT_SUPPORTED", c"operation not supported"),
-    (999, c"CUDA_ERROR_UNKNOWN", c"unknown error"),
-];
-
-fn current_device(sim: &crate::sim::Sim) -> SimResult<u32> {
-    sim.current_device(Backend::Cuda)
-}
-
-fn device_arg(sim: &crate::sim::Sim, dev: CUdevice) -> SimResult<u32> {
-    u32::try_from(dev)
-        .map_err(|_| SimError::InvalidDevice)
-        .and_then(|d| sim.check_device(d))
-}
-
-fn current_context(sim: &crate::sim::Sim) -> SimResult<crate::stream::Context> {
-    sim.current_context(Backend::Cuda)
-}
-
-fn context_arg(sim: &crate::sim::Sim, ctx: CUcontext) -> SimResult<crate::stream::Context> {
-    context_id(ctx as u64)
-        .ok_or(SimError::InvalidContext)
-        .and_then(|c| sim.check_context(c))
-}
-
-fn event_arg(sim: &mut crate::sim::Sim, api: &str, event: CUevent) -> SimResult<u64> {
-    let handle = event as u64;
-    if sim.timelines.event(handle).is_some() {
-        Ok(handle)
-    } else {
-        sim.error(format!("{api}: invalid event handle {handle:#x}"));
-        Err(SimError::InvalidHandle)
-    }
-}
-
 // ----- initialisation, devices, contexts -----------------------------------------------------
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuInit(_flags: c_uint) -> CUresult {
-    cuda_uninit("cuInit", |sim| {
-        if sim.device_count == 0 {
-            return Err(SimError::NoDevice);
-        }
-        sim.initialized = true;
-        Ok(())
-    })
-}
+exports! {
+    fn cuInit(_flags: c_uint) -> CUresult => cuda_uninit(|c| c.init());
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuDriverGetVersion(version: *mut c_int) -> CUresult {
-    cuda_uninit("cuDriverGetVersion", |_| {
+    unsafe fn cuDriverGetVersion(version: *mut c_int) -> CUresult => cuda_uninit(|_| {
         // SAFETY: out-pointer by contract.
-        unsafe { write_out(version, DRIVER_VERSION) }
-    })
-}
+        unsafe { Out::new(version) }.put(DRIVER_VERSION)
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuDeviceGetCount(count: *mut c_int) -> CUresult {
-    cuda("cuDeviceGetCount", |sim| {
-        let n = c_int::try_from(sim.device_count).unwrap_or(c_int::MAX);
+    unsafe fn cuDeviceGetCount(count: *mut c_int) -> CUresult => cuda(|c| {
+        let n = c_int::try_from(c.device_count).unwrap_or(c_int::MAX);
         // SAFETY: out-pointer by contract.
-        unsafe { write_out(count, n) }
-    })
-}
+        unsafe { Out::new(count) }.put(n)
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuDeviceGet(device: *mut CUdevice, ordinal: c_int) -> CUresult {
-    cuda("cuDeviceGet", |sim| {
-        let d = device_arg(sim, ordinal)?;
+    unsafe fn cuDeviceGet(device: *mut CUdevice, ordinal: c_int) -> CUresult => cuda(|c| {
+        let d = c.device(ordinal)?;
         // SAFETY: out-pointer by contract.
-        unsafe { write_out(device, d as CUdevice) }
-    })
-}
+        unsafe { Out::new(device) }.put(d as CUdevice)
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuDeviceGetAttribute(
-    pi: *mut c_int,
-    attrib: c_uint,
-    dev: CUdevice,
-) -> CUresult {
-    cuda("cuDeviceGetAttribute", |sim| {
-        let d = device_arg(sim, dev)?;
-        let value = device_attribute(attrib, d, sim.memory_pools);
+    unsafe fn cuDeviceGetAttribute(
+        pi: *mut c_int,
+        attrib: c_uint,
+        dev: CUdevice,
+    ) -> CUresult => cuda(|c| {
+        let d = c.device(dev)?;
+        let value = device_attribute(attrib, d, c.memory_pools);
         // SAFETY: out-pointer by contract.
-        unsafe { write_out(pi, value) }
-    })
-}
+        unsafe { Out::new(pi) }.put(value)
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuDeviceGetName(name: *mut c_char, len: c_int, dev: CUdevice) -> CUresult {
-    cuda("cuDeviceGetName", |sim| {
-        let d = device_arg(sim, dev)?;
+    unsafe fn cuDeviceGetName(
+        name: *mut c_char,
+        len: c_int,
+        dev: CUdevice,
+    ) -> CUresult => cuda(|c| {
+        let d = c.device(dev)?;
         let cap = usize::try_from(len).map_err(|_| SimError::InvalidValue)?;
         if name.is_null() {
             return Err(SimError::InvalidValue);
@@ -222,642 +142,259 @@ pub unsafe extern "C" fn cuDeviceGetName(name: *mut c_char, len: c_int, dev: CUd
         // SAFETY: `name` is valid for `len` bytes by contract.
         unsafe { crate::ffi::write_text(name.cast(), cap, &text) };
         Ok(())
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuDeviceTotalMem_v2(bytes: *mut usize, dev: CUdevice) -> CUresult {
-    cuda("cuDeviceTotalMem_v2", |sim| {
-        device_arg(sim, dev)?;
+    unsafe fn cuDeviceTotalMem_v2(bytes: *mut usize, dev: CUdevice) -> CUresult => cuda(|c| {
+        c.device(dev)?;
         // SAFETY: out-pointer by contract.
-        unsafe { write_out(bytes, DEVICE_MEMORY_BYTES as usize) }
-    })
-}
+        unsafe { Out::new(bytes) }.put(DEVICE_MEMORY_BYTES as usize)
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuDevicePrimaryCtxRetain(pctx: *mut CUcontext, dev: CUdevice) -> CUresult {
-    cuda("cuDevicePrimaryCtxRetain", |sim| {
-        let d = device_arg(sim, dev)?;
+    unsafe fn cuDevicePrimaryCtxRetain(
+        pctx: *mut CUcontext,
+        dev: CUdevice,
+    ) -> CUresult => cuda(|c| {
         // SAFETY: out-pointer by contract.
-        unsafe { write_out(pctx, context_handle(d) as CUcontext) }?;
-        *sim.primary_retains.entry(d).or_insert(0) += 1;
-        Ok(())
-    })
-}
+        c.retain_primary(dev, unsafe { Out::new(pctx) })
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuDevicePrimaryCtxRelease_v2(dev: CUdevice) -> CUresult {
-    cuda("cuDevicePrimaryCtxRelease_v2", |sim| {
-        let d = device_arg(sim, dev)?;
-        match sim.primary_retains.get_mut(&d) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                Ok(())
-            }
-            _ => Err(SimError::InvalidContext),
-        }
-    })
-}
+    fn cuDevicePrimaryCtxRelease_v2(dev: CUdevice) -> CUresult => cuda(|c| c.release_primary(dev));
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuCtxCreate_v2(
-    pctx: *mut CUcontext,
-    _flags: c_uint,
-    dev: CUdevice,
-) -> CUresult {
-    cuda("cuCtxCreate_v2", |sim| {
-        let d = device_arg(sim, dev)?;
-        if pctx.is_null() {
-            return Err(SimError::InvalidValue);
-        }
-        let context = sim.create_context(d)?;
-        // The new context is pushed onto the calling thread's stack.
-        with_context_stack(|s| s.push(context));
-        // SAFETY: non-null out-pointer by contract.
-        unsafe { write_out(pctx, context_handle(context) as CUcontext) }
-    })
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn cuCtxDestroy_v2(ctx: CUcontext) -> CUresult {
-    cuda("cuCtxDestroy_v2", |sim| {
-        let context = context_arg(sim, ctx)?;
-        if !sim.created_contexts.remove(&context) {
-            sim.error(format!(
-                "cuCtxDestroy_v2: {:#x} is a primary context (release it instead)",
-                ctx as u64
-            ));
-            return Err(SimError::InvalidContext);
-        }
-        with_context_stack(|s| s.retain(|&c| c != context));
-        Ok(())
-    })
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuCtxGetCurrent(pctx: *mut CUcontext) -> CUresult {
-    cuda("cuCtxGetCurrent", |_| {
-        let current = with_context_stack(|s| s.last().copied());
-        let handle = current.map_or(std::ptr::null_mut(), |d| context_handle(d) as CUcontext);
+    unsafe fn cuCtxCreate_v2(
+        pctx: *mut CUcontext,
+        _flags: c_uint,
+        dev: CUdevice,
+    ) -> CUresult => cuda(|c| {
         // SAFETY: out-pointer by contract.
-        unsafe { write_out(pctx, handle) }
-    })
-}
+        c.create_context(dev, unsafe { Out::new(pctx) })
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuCtxSetCurrent(ctx: CUcontext) -> CUresult {
-    cuda("cuCtxSetCurrent", |sim| {
-        if ctx.is_null() {
-            with_context_stack(|s| s.pop());
-            return Ok(());
-        }
-        let d = context_arg(sim, ctx)?;
-        with_context_stack(|s| match s.last_mut() {
-            Some(top) => *top = d,
-            None => s.push(d),
-        });
-        Ok(())
-    })
-}
+    fn cuCtxDestroy_v2(ctx: CUcontext) -> CUresult => cuda(|c| c.destroy_context(ctx as u64));
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuCtxPushCurrent_v2(ctx: CUcontext) -> CUresult {
-    cuda("cuCtxPushCurrent_v2", |sim| {
-        let d = context_arg(sim, ctx)?;
-        with_context_stack(|s| s.push(d));
-        Ok(())
-    })
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuCtxPopCurrent_v2(pctx: *mut CUcontext) -> CUresult {
-    cuda("cuCtxPopCurrent_v2", |_| {
-        let popped = with_context_stack(|s| s.pop()).ok_or(SimError::InvalidContext)?;
-        if !pctx.is_null() {
-            // SAFETY: non-null out-pointer by contract.
-            unsafe { write_out(pctx, context_handle(popped) as CUcontext) }?;
-        }
-        Ok(())
-    })
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuCtxGetDevice(device: *mut CUdevice) -> CUresult {
-    cuda("cuCtxGetDevice", |sim| {
-        let d = current_device(sim)?;
+    unsafe fn cuCtxGetCurrent(pctx: *mut CUcontext) -> CUresult => cuda(|c| {
         // SAFETY: out-pointer by contract.
-        unsafe { write_out(device, d as CUdevice) }
-    })
-}
+        unsafe { Out::new(pctx) }.put_handle(c.current_context_handle())
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuCtxSynchronize() -> CUresult {
-    cuda("cuCtxSynchronize", |sim| {
-        let c = current_context(sim)?;
-        sim.count_blocking();
-        sim.timelines.host_join_context(c);
-        Ok(())
-    })
-}
+    fn cuCtxSetCurrent(ctx: CUcontext) -> CUresult => cuda(|c| c.set_current_context(ctx as u64));
 
-// ----- streams --------------------------------------------------------------------------------
+    fn cuCtxPushCurrent_v2(ctx: CUcontext) -> CUresult => cuda(|c| c.push_context(ctx as u64));
 
-fn create_stream(sim: &mut crate::sim::Sim, out: *mut CUstream, flags: c_uint) -> SimResult<()> {
-    let c = current_context(sim)?;
-    if out.is_null() {
-        return Err(SimError::InvalidValue);
-    }
-    let handle = sim.create_stream(c, flags);
-    // SAFETY: non-null out-pointer by contract.
-    unsafe { write_out(out, handle as CUstream) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuStreamCreate(ph_stream: *mut CUstream, flags: c_uint) -> CUresult {
-    cuda("cuStreamCreate", |sim| create_stream(sim, ph_stream, flags))
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuStreamCreateWithPriority(
-    ph_stream: *mut CUstream,
-    flags: c_uint,
-    _priority: c_int,
-) -> CUresult {
-    cuda("cuStreamCreateWithPriority", |sim| {
-        create_stream(sim, ph_stream, flags)
-    })
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn cuStreamDestroy_v2(stream: CUstream) -> CUresult {
-    cuda("cuStreamDestroy_v2", |sim| {
-        let handle = stream as u64;
-        if sim.timelines.destroy_stream(StreamKey::Created(handle)) {
-            Ok(())
-        } else {
-            sim.error(format!(
-                "cuStreamDestroy_v2: invalid stream handle {handle:#x} (implicit streams cannot be destroyed)"
-            ));
-            Err(SimError::InvalidHandle)
-        }
-    })
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn cuStreamSynchronize(stream: CUstream) -> CUresult {
-    cuda("cuStreamSynchronize", |sim| {
-        let key = sim.stream_key_or_report(Backend::Cuda, "cuStreamSynchronize", stream as u64)?;
-        sim.count_blocking();
-        sim.timelines.host_join_stream(key);
-        Ok(())
-    })
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn cuStreamQuery(stream: CUstream) -> CUresult {
-    cuda("cuStreamQuery", |sim| {
-        let key = sim.stream_key_or_report(Backend::Cuda, "cuStreamQuery", stream as u64)?;
-        let clock = sim.timelines.stream_clock(key);
-        sim.query(clock)
-    })
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn cuStreamWaitEvent(stream: CUstream, event: CUevent, _flags: c_uint) -> CUresult {
-    cuda("cuStreamWaitEvent", |sim| {
-        let key = sim.stream_key_or_report(Backend::Cuda, "cuStreamWaitEvent", stream as u64)?;
-        let e = event_arg(sim, "cuStreamWaitEvent", event)?;
-        sim.timelines.wait(key, e).ok_or(SimError::InvalidHandle)?;
-        Ok(())
-    })
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuStreamGetCtx(stream: CUstream, pctx: *mut CUcontext) -> CUresult {
-    cuda("cuStreamGetCtx", |sim| {
-        let key = sim.stream_key_or_report(Backend::Cuda, "cuStreamGetCtx", stream as u64)?;
-        let c = sim
-            .timelines
-            .context_of(key)
-            .ok_or(SimError::InvalidHandle)?;
+    unsafe fn cuCtxPopCurrent_v2(pctx: *mut CUcontext) -> CUresult => cuda(|c| {
         // SAFETY: out-pointer by contract.
-        unsafe { write_out(pctx, context_handle(c) as CUcontext) }
-    })
-}
+        c.pop_context(unsafe { Out::new(pctx) })
+    });
 
-// ----- events ---------------------------------------------------------------------------------
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuEventCreate(ph_event: *mut CUevent, flags: c_uint) -> CUresult {
-    cuda("cuEventCreate", |sim| {
-        let c = current_context(sim)?;
-        if ph_event.is_null() {
-            return Err(SimError::InvalidValue);
-        }
-        let handle = crate::sim::new_event_handle();
-        sim.timelines.create_event(handle, flags, c);
-        // SAFETY: non-null out-pointer by contract.
-        unsafe { write_out(ph_event, handle as CUevent) }
-    })
-}
-
-fn record(
-    sim: &mut crate::sim::Sim,
-    api: &'static str,
-    event: CUevent,
-    stream: CUstream,
-) -> SimResult<()> {
-    let e = event_arg(sim, api, event)?;
-    let key = sim.stream_key_or_report(Backend::Cuda, api, stream as u64)?;
-    sim.check_record(api, e, key)?;
-    let op = sim.enqueue(api, key)?;
-    if !sim.timelines.set_event(e, &op.at, op.info.id) {
-        return Err(SimError::InvalidHandle);
-    }
-    Ok(())
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn cuEventRecord(event: CUevent, stream: CUstream) -> CUresult {
-    cuda("cuEventRecord", |sim| {
-        record(sim, "cuEventRecord", event, stream)
-    })
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn cuEventRecordWithFlags(
-    event: CUevent,
-    stream: CUstream,
-    _flags: c_uint,
-) -> CUresult {
-    cuda("cuEventRecordWithFlags", |sim| {
-        record(sim, "cuEventRecordWithFlags", event, stream)
-    })
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn cuEventSynchronize(event: CUevent) -> CUresult {
-    cuda("cuEventSynchronize", |sim| {
-        let e = event_arg(sim, "cuEventSynchronize", event)?;
-        sim.count_blocking();
-        sim.timelines.host_join_event(e);
-        Ok(())
-    })
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn cuEventQuery(event: CUevent) -> CUresult {
-    cuda("cuEventQuery", |sim| {
-        let e = event_arg(sim, "cuEventQuery", event)?;
-        let clock = sim.timelines.event_clock(e);
-        sim.query(clock)
-    })
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn cuEventDestroy_v2(event: CUevent) -> CUresult {
-    cuda("cuEventDestroy_v2", |sim| {
-        let e = event_arg(sim, "cuEventDestroy_v2", event)?;
-        sim.timelines.destroy_event(e);
-        Ok(())
-    })
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuEventElapsedTime(
-    ms: *mut f32,
-    start: CUevent,
-    end: CUevent,
-) -> CUresult {
-    cuda("cuEventElapsedTime", |sim| {
-        let s = event_arg(sim, "cuEventElapsedTime", start)?;
-        let e = event_arg(sim, "cuEventElapsedTime", end)?;
-        let stamp = |h: u64| {
-            sim.timelines
-                .event(h)
-                .filter(|ev| ev.flags & 2 == 0) // CU_EVENT_DISABLE_TIMING
-                .and_then(|ev| ev.recorded.as_ref().map(|r| r.1))
-        };
-        let (Some(t0), Some(t1)) = (stamp(s), stamp(e)) else {
-            return Err(SimError::InvalidHandle);
-        };
-        // A fake clock: one microsecond per operation id.
-        let elapsed = (t1 as f64 - t0 as f64) / 1000.0;
+    unsafe fn cuCtxGetDevice(device: *mut CUdevice) -> CUresult => cuda(|c| {
+        let d = c.current_device()?;
         // SAFETY: out-pointer by contract.
-        unsafe { write_out(ms, elapsed as f32) }
-    })
+        unsafe { Out::new(device) }.put(d as CUdevice)
+    });
+
+    fn cuCtxSynchronize() -> CUresult => cuda(|c| c.synchronize_current());
+
+    // ----- streams ----------------------------------------------------------------------------
+
+    unsafe fn cuStreamCreate(ph_stream: *mut CUstream, flags: c_uint) -> CUresult => cuda(|c| {
+        // SAFETY: out-pointer by contract.
+        c.create_stream(flags, unsafe { Out::new(ph_stream) })
+    });
+
+    unsafe fn cuStreamCreateWithPriority(
+        ph_stream: *mut CUstream,
+        flags: c_uint,
+        _priority: c_int,
+    ) -> CUresult => cuda(|c| {
+        // SAFETY: out-pointer by contract.
+        c.create_stream(flags, unsafe { Out::new(ph_stream) })
+    });
+
+    fn cuStreamDestroy_v2(stream: CUstream) -> CUresult
+        => cuda(|c| c.destroy_stream(stream as u64));
+
+    fn cuStreamSynchronize(stream: CUstream) -> CUresult
+        => cuda(|c| c.synchronize_stream(stream as u64));
+
+    fn cuStreamQuery(stream: CUstream) -> CUresult => cuda(|c| c.query_stream(stream as u64));
+
+    fn cuStreamWaitEvent(stream: CUstream, event: CUevent, _flags: c_uint) -> CUresult
+        => cuda(|c| c.wait_event(stream as u64, event as u64));
+
+    unsafe fn cuStreamGetCtx(stream: CUstream, pctx: *mut CUcontext) -> CUresult => cuda(|c| {
+        let context = c.stream_context(stream as u64)?;
+        // SAFETY: out-pointer by contract.
+        unsafe { Out::new(pctx) }.put_handle(context)
+    });
+
+    // ----- events -----------------------------------------------------------------------------
+
+    unsafe fn cuEventCreate(ph_event: *mut CUevent, flags: c_uint) -> CUresult => cuda(|c| {
+        // SAFETY: out-pointer by contract.
+        c.create_event(flags, unsafe { Out::new(ph_event) })
+    });
+
+    fn cuEventRecord(event: CUevent, stream: CUstream) -> CUresult
+        => cuda(|c| c.record_event(event as u64, stream as u64));
+
+    fn cuEventRecordWithFlags(event: CUevent, stream: CUstream, _flags: c_uint) -> CUresult
+        => cuda(|c| c.record_event(event as u64, stream as u64));
+
+    fn cuEventSynchronize(event: CUevent) -> CUresult
+        => cuda(|c| c.synchronize_event(event as u64));
+
+    fn cuEventQuery(event: CUevent) -> CUresult => cuda(|c| c.query_event(event as u64));
+
+    fn cuEventDestroy_v2(event: CUevent) -> CUresult => cuda(|c| c.destroy_event(event as u64));
+
+    unsafe fn cuEventElapsedTime(
+        ms: *mut f32,
+        start: CUevent,
+        end: CUevent,
+    ) -> CUresult => cuda(|c| {
+        let elapsed = c.elapsed_ms(start as u64, end as u64)?;
+        // SAFETY: out-pointer by contract.
+        unsafe { Out::new(ms) }.put(elapsed)
+    });
+
+    // ----- memory -----------------------------------------------------------------------------
+
+    unsafe fn cuMemAlloc_v2(dptr: *mut CUdeviceptr, bytesize: usize) -> CUresult => cuda(|c| {
+        // SAFETY: out-pointer by contract.
+        c.allocate(MemKind::Device, bytesize, 0, unsafe { Out::new(dptr) })
+    });
+
+    unsafe fn cuMemAllocAsync(
+        dptr: *mut CUdeviceptr,
+        bytesize: usize,
+        stream: CUstream,
+    ) -> CUresult => cuda(|c| {
+        // SAFETY: out-pointer by contract.
+        c.allocate_async(bytesize, stream as u64, unsafe { Out::new(dptr) })
+    });
+
+    fn cuMemFree_v2(dptr: CUdeviceptr) -> CUresult => cuda(|c| c.free_device(dptr));
+
+    fn cuMemFreeAsync(dptr: CUdeviceptr, stream: CUstream) -> CUresult
+        => cuda(|c| c.free_async(dptr, stream as u64));
+
+    unsafe fn cuMemAllocHost_v2(pp: *mut *mut c_void, bytesize: usize) -> CUresult => cuda(|c| {
+        // SAFETY: out-pointer by contract.
+        c.allocate(MemKind::Pinned, bytesize, 0, unsafe { Out::new(pp) })
+    });
+
+    unsafe fn cuMemHostAlloc(
+        pp: *mut *mut c_void,
+        bytesize: usize,
+        flags: c_uint,
+    ) -> CUresult => cuda(|c| {
+        // SAFETY: out-pointer by contract.
+        c.allocate(MemKind::Pinned, bytesize, flags, unsafe { Out::new(pp) })
+    });
+
+    fn cuMemFreeHost(p: *mut c_void) -> CUresult => cuda(|c| c.free_pinned(p as u64));
+
+    unsafe fn cuMemAllocManaged(
+        dptr: *mut CUdeviceptr,
+        bytesize: usize,
+        flags: c_uint,
+    ) -> CUresult => cuda(|c| {
+        // SAFETY: out-pointer by contract.
+        c.allocate(MemKind::Managed, bytesize, flags, unsafe { Out::new(dptr) })
+    });
+
+    unsafe fn cuMemGetInfo_v2(free: *mut usize, total: *mut usize) -> CUresult => cuda(|c| {
+        let (free_bytes, total_bytes) = c.memory_info()?;
+        // SAFETY: out-pointer by contract.
+        unsafe { Out::new(free) }.put(free_bytes)?;
+        // SAFETY: out-pointer by contract.
+        unsafe { Out::new(total) }.put(total_bytes)
+    });
 }
 
-// ----- memory ---------------------------------------------------------------------------------
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuMemAlloc_v2(dptr: *mut CUdeviceptr, bytesize: usize) -> CUresult {
-    cuda("cuMemAlloc_v2", |sim| {
-        let d = current_device(sim)?;
-        if dptr.is_null() {
-            return Err(SimError::InvalidValue);
-        }
-        let addr = sim.allocate(MemKind::Device, d, bytesize, 0)?;
-        // SAFETY: non-null out-pointer by contract.
-        unsafe { write_out(dptr, addr) }
-    })
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuMemAllocAsync(
-    dptr: *mut CUdeviceptr,
-    bytesize: usize,
-    stream: CUstream,
-) -> CUresult {
-    cuda("cuMemAllocAsync", |sim| {
-        let key = sim.stream_key_or_report(Backend::Cuda, "cuMemAllocAsync", stream as u64)?;
-        if dptr.is_null() {
-            return Err(SimError::InvalidValue);
-        }
-        let d = sim
-            .timelines
-            .device_of(key)
-            .ok_or(SimError::InvalidHandle)?;
-        let op = sim.enqueue("cuMemAllocAsync", key)?;
-        let addr = sim.allocate_ordered(&op, d, bytesize)?;
-        // SAFETY: non-null out-pointer by contract.
-        unsafe { write_out(dptr, addr) }
-    })
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn cuMemFree_v2(dptr: CUdeviceptr) -> CUresult {
-    cuda("cuMemFree_v2", |sim| {
-        sim.count_blocking();
-        let op = sim.host_op("cuMemFree_v2");
-        sim.free(&op, dptr, &[MemKind::Device, MemKind::Managed])
-    })
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn cuMemFreeAsync(dptr: CUdeviceptr, stream: CUstream) -> CUresult {
-    cuda("cuMemFreeAsync", |sim| {
-        let key = sim.stream_key_or_report(Backend::Cuda, "cuMemFreeAsync", stream as u64)?;
-        let op = sim.enqueue("cuMemFreeAsync", key)?;
-        sim.free_to_pool(&op, dptr)
-    })
-}
-
-fn alloc_host(
-    sim: &mut crate::sim::Sim,
-    pp: *mut *mut c_void,
-    size: usize,
-    flags: u32,
-) -> SimResult<()> {
-    let d = current_device(sim)?;
-    if pp.is_null() {
-        return Err(SimError::InvalidValue);
-    }
-    let addr = sim.allocate(MemKind::Pinned, d, size, flags)?;
-    // SAFETY: non-null out-pointer by contract.
-    unsafe { write_out(pp, addr as *mut c_void) }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuMemAllocHost_v2(pp: *mut *mut c_void, bytesize: usize) -> CUresult {
-    cuda("cuMemAllocHost_v2", |sim| alloc_host(sim, pp, bytesize, 0))
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuMemHostAlloc(
-    pp: *mut *mut c_void,
-    bytesize: usize,
-    flags: c_uint,
-) -> CUresult {
-    cuda("cuMemHostAlloc", |sim| alloc_host(sim, pp, bytesize, flags))
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn cuMemFreeHost(p: *mut c_void) -> CUresult {
-    cuda("cuMemFreeHost", |sim| {
-        sim.count_blocking();
-        let op = sim.host_op("cuMemFreeHost");
-        sim.free(&op, p as u64, &[MemKind::Pinned])
-    })
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuMemAllocManaged(
-    dptr: *mut CUdeviceptr,
-    bytesize: usize,
-    flags: c_uint,
-) -> CUresult {
-    cuda("cuMemAllocManaged", |sim| {
-        let d = current_device(sim)?;
-        if dptr.is_null() {
-            return Err(SimError::InvalidValue);
-        }
-        let addr = sim.allocate(MemKind::Managed, d, bytesize, flags)?;
-        // SAFETY: non-null out-pointer by contract.
-        unsafe { write_out(dptr, addr) }
-    })
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuMemGetInfo_v2(free: *mut usize, total: *mut usize) -> CUresult {
-    cuda("cuMemGetInfo_v2", |sim| {
-        let d = current_device(sim)?;
-        let used = sim.memory.device_bytes_used(d);
-        // SAFETY: out-pointers by contract.
-        unsafe {
-            write_out(free, (DEVICE_MEMORY_BYTES - used) as usize)?;
-            write_out(total, DEVICE_MEMORY_BYTES as usize)
-        }
-    })
-}
-
-/// When the host waits in a synchronous copy or memset (CUDA driver API, "API synchronization
-/// behavior").
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum HostWait {
-    /// Returns once the operation is done (copies to the host, from pinned memory, memsets of
-    /// pinned memory): the host is ordered after it, and the call blocks.
-    After,
-    /// Pageable host memory to the device: the legacy stream is synchronised *before* the copy
-    /// starts, and the call returns once the source is staged, possibly before the transfer
-    /// ends (the host is not ordered after it).
-    Before,
-    /// Device to device copies and memsets of device or managed memory: no host-side
-    /// synchronisation at all.
-    Never,
-}
-
-/// A copy or memset: on `stream` (async), or on the legacy stream with the host synchronised as
-/// `wait` says (sync).
-fn transfer(
-    sim: &mut crate::sim::Sim,
-    api: &'static str,
-    stream: Result<CUstream, HostWait>,
-    run: impl FnOnce(&mut crate::sim::Sim, &crate::sim::Op) -> SimResult<()>,
-) -> SimResult<()> {
-    let key = match stream {
-        Ok(s) => sim.stream_key_or_report(Backend::Cuda, api, s as u64)?,
-        Err(_) => StreamKey::Legacy(current_context(sim)?),
-    };
-    if stream == Err(HostWait::Before) {
-        sim.count_blocking();
-        sim.timelines.host_join_stream(key);
-    }
-    let op = sim.enqueue(api, key)?;
-    let result = run(sim, &op);
-    if stream == Err(HostWait::After) {
-        sim.count_blocking();
-        sim.timelines.host_join_stream(key);
-    }
-    result
-}
-
-/// How a synchronous call waits when `host` is its host side: pinned (page-locked) memory makes
+/// How a synchronous copy waits when `host` is its host side: pinned (page-locked) memory makes
 /// it synchronous, pageable memory lets it return once the source is staged.
-fn host_side_wait(sim: &crate::sim::Sim, host: u64) -> HostWait {
-    let pinned = sim
-        .memory
-        .resolve(host, 0)
-        .ok()
-        .and_then(|(base, _)| sim.memory.at_base(base))
-        .is_some_and(|a| a.summary.kind == MemKind::Pinned);
-    if pinned {
+fn host_side_wait(c: &Call<'_>, host: u64) -> On {
+    On::Sync(if c.is_pinned(host) {
         HostWait::After
     } else {
         HostWait::Before
-    }
+    })
 }
 
 /// How a synchronous memset of `dst` waits: only pinned host memory makes it synchronous.
-fn memset_wait(sim: &crate::sim::Sim, dst: u64) -> HostWait {
-    match host_side_wait(sim, dst) {
-        HostWait::After => HostWait::After,
-        _ => HostWait::Never,
-    }
-}
-
-use crate::sim::Side;
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuMemcpyHtoD_v2(
-    dst: CUdeviceptr,
-    src: *const c_void,
-    n: usize,
-) -> CUresult {
-    cuda("cuMemcpyHtoD_v2", |sim| {
-        let wait = host_side_wait(sim, src as u64);
-        transfer(sim, "cuMemcpyHtoD_v2", Err(wait), |sim, op| {
-            sim.copy(op, Side::Device(dst), Side::Host(src as u64), n)
-        })
+fn memset_wait(c: &Call<'_>, dst: u64) -> On {
+    On::Sync(if c.is_pinned(dst) {
+        HostWait::After
+    } else {
+        HostWait::Never
     })
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuMemcpyDtoH_v2(dst: *mut c_void, src: CUdeviceptr, n: usize) -> CUresult {
-    cuda("cuMemcpyDtoH_v2", |sim| {
-        transfer(sim, "cuMemcpyDtoH_v2", Err(HostWait::After), |sim, op| {
-            sim.copy(op, Side::Host(dst as u64), Side::Device(src), n)
-        })
-    })
-}
+exports! {
+    unsafe fn cuMemcpyHtoD_v2(
+        dst: CUdeviceptr,
+        src: *const c_void,
+        n: usize,
+    ) -> CUresult => cuda(|c| {
+        let on = host_side_wait(c, src as u64);
+        c.memcpy(on, Side::Device(dst), Side::Host(src as u64), n)
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuMemcpyDtoD_v2(dst: CUdeviceptr, src: CUdeviceptr, n: usize) -> CUresult {
-    cuda("cuMemcpyDtoD_v2", |sim| {
-        transfer(sim, "cuMemcpyDtoD_v2", Err(HostWait::Never), |sim, op| {
-            sim.copy(op, Side::Device(dst), Side::Device(src), n)
-        })
-    })
-}
+    unsafe fn cuMemcpyDtoH_v2(
+        dst: *mut c_void,
+        src: CUdeviceptr,
+        n: usize,
+    ) -> CUresult => cuda(|c| {
+        let on = On::Sync(HostWait::After);
+        c.memcpy(on, Side::Host(dst as u64), Side::Device(src), n)
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuMemcpyHtoDAsync_v2(
-    dst: CUdeviceptr,
-    src: *const c_void,
-    n: usize,
-    stream: CUstream,
-) -> CUresult {
-    cuda("cuMemcpyHtoDAsync_v2", |sim| {
-        transfer(sim, "cuMemcpyHtoDAsync_v2", Ok(stream), |sim, op| {
-            sim.copy(op, Side::Device(dst), Side::Host(src as u64), n)
-        })
-    })
-}
+    fn cuMemcpyDtoD_v2(dst: CUdeviceptr, src: CUdeviceptr, n: usize) -> CUresult => cuda(|c| {
+        let on = On::Sync(HostWait::Never);
+        c.memcpy(on, Side::Device(dst), Side::Device(src), n)
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuMemcpyDtoHAsync_v2(
-    dst: *mut c_void,
-    src: CUdeviceptr,
-    n: usize,
-    stream: CUstream,
-) -> CUresult {
-    cuda("cuMemcpyDtoHAsync_v2", |sim| {
-        transfer(sim, "cuMemcpyDtoHAsync_v2", Ok(stream), |sim, op| {
-            sim.copy(op, Side::Host(dst as u64), Side::Device(src), n)
-        })
-    })
-}
+    unsafe fn cuMemcpyHtoDAsync_v2(
+        dst: CUdeviceptr,
+        src: *const c_void,
+        n: usize,
+        stream: CUstream,
+    ) -> CUresult => cuda(|c| {
+        let on = On::Stream(stream as u64);
+        c.memcpy(on, Side::Device(dst), Side::Host(src as u64), n)
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuMemcpyDtoDAsync_v2(
-    dst: CUdeviceptr,
-    src: CUdeviceptr,
-    n: usize,
-    stream: CUstream,
-) -> CUresult {
-    cuda("cuMemcpyDtoDAsync_v2", |sim| {
-        transfer(sim, "cuMemcpyDtoDAsync_v2", Ok(stream), |sim, op| {
-            sim.copy(op, Side::Device(dst), Side::Device(src), n)
-        })
-    })
-}
+    unsafe fn cuMemcpyDtoHAsync_v2(
+        dst: *mut c_void,
+        src: CUdeviceptr,
+        n: usize,
+        stream: CUstream,
+    ) -> CUresult => cuda(|c| {
+        let on = On::Stream(stream as u64);
+        c.memcpy(on, Side::Host(dst as u64), Side::Device(src), n)
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuMemsetD8_v2(dst: CUdeviceptr, value: u8, n: usize) -> CUresult {
-    cuda("cuMemsetD8_v2", |sim| {
-        let wait = memset_wait(sim, dst);
-        transfer(sim, "cuMemsetD8_v2", Err(wait), |sim, op| {
-            sim.memset(op, dst, value, n)
-        })
-    })
-}
+    fn cuMemcpyDtoDAsync_v2(
+        dst: CUdeviceptr,
+        src: CUdeviceptr,
+        n: usize,
+        stream: CUstream,
+    ) -> CUresult => cuda(|c| {
+        let on = On::Stream(stream as u64);
+        c.memcpy(on, Side::Device(dst), Side::Device(src), n)
+    });
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuMemsetD8Async(
-    dst: CUdeviceptr,
-    value: u8,
-    n: usize,
-    stream: CUstream,
-) -> CUresult {
-    cuda("cuMemsetD8Async", |sim| {
-        transfer(sim, "cuMemsetD8Async", Ok(stream), |sim, op| {
-            sim.memset(op, dst, value, n)
-        })
-    })
-}
+    fn cuMemsetD8_v2(dst: CUdeviceptr, value: u8, n: usize) -> CUresult
+        => cuda(|c| c.memset(memset_wait(c, dst), dst, Fill::Bytes(value), n));
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuMemsetD32_v2(dst: CUdeviceptr, value: c_uint, n: usize) -> CUresult {
-    cuda("cuMemsetD32_v2", |sim| {
-        let wait = memset_wait(sim, dst);
-        transfer(sim, "cuMemsetD32_v2", Err(wait), |sim, op| {
-            sim.memset32(op, dst, value, n)
-        })
-    })
-}
+    fn cuMemsetD8Async(dst: CUdeviceptr, value: u8, n: usize, stream: CUstream) -> CUresult
+        => cuda(|c| c.memset(On::Stream(stream as u64), dst, Fill::Bytes(value), n));
 
-#[unsafe(no_mangle)]
-pub extern "C" fn cuMemsetD32Async(
-    dst: CUdeviceptr,
-    value: c_uint,
-    n: usize,
-    stream: CUstream,
-) -> CUresult {
-    cuda("cuMemsetD32Async", |sim| {
-        transfer(sim, "cuMemsetD32Async", Ok(stream), |sim, op| {
-            sim.memset32(op, dst, value, n)
-        })
-    })
+    fn cuMemsetD32_v2(dst: CUdeviceptr, value: c_uint, n: usize) -> CUresult
+        => cuda(|c| c.memset(memset_wait(c, dst), dst, Fill::Words(value), n));
+
+    fn cuMemsetD32Async(dst: CUdeviceptr, value: c_uint, n: usize, stream: CUstream) -> CUresult
+        => cuda(|c| c.memset(On::Stream(stream as u64), dst, Fill::Words(value), n));
 }
 
 // ----- pointer attributes ---------------------------------------------------------------------
@@ -872,7 +409,7 @@ unsafe fn write_attribute(
     data: *mut c_void,
     attribute: u32,
     ptr: CUdeviceptr,
-    info: Option<crate::sim::PointerInfo>,
+    info: Option<PointerInfo>,
     strict: bool,
 ) -> SimResult<()> {
     use pointer_attribute as a;
@@ -922,31 +459,27 @@ unsafe fn write_attribute(
     }
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuPointerGetAttribute(
-    data: *mut c_void,
-    attribute: c_uint,
-    ptr: CUdeviceptr,
-) -> CUresult {
-    cuda("cuPointerGetAttribute", |sim| {
-        let info = sim.pointer_info(ptr);
+exports! {
+    unsafe fn cuPointerGetAttribute(
+        data: *mut c_void,
+        attribute: c_uint,
+        ptr: CUdeviceptr,
+    ) -> CUresult => cuda(|c| {
+        let info = c.pointer_info(ptr);
         // SAFETY: `data` is valid for the attribute's type by contract.
         unsafe { write_attribute(data, attribute, ptr, info, true) }
-    })
-}
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuPointerGetAttributes(
-    num_attributes: c_uint,
-    attributes: *mut c_uint,
-    data: *mut *mut c_void,
-    ptr: CUdeviceptr,
-) -> CUresult {
-    cuda("cuPointerGetAttributes", |sim| {
+    unsafe fn cuPointerGetAttributes(
+        num_attributes: c_uint,
+        attributes: *mut c_uint,
+        data: *mut *mut c_void,
+        ptr: CUdeviceptr,
+    ) -> CUresult => cuda(|c| {
         if num_attributes > 0 && (attributes.is_null() || data.is_null()) {
             return Err(SimError::InvalidValue);
         }
-        let info = sim.pointer_info(ptr);
+        let info = c.pointer_info(ptr);
         for i in 0..num_attributes as usize {
             // SAFETY: both arrays hold `num_attributes` elements by contract; each data slot is
             // valid for its attribute's type.
@@ -957,7 +490,7 @@ pub unsafe extern "C" fn cuPointerGetAttributes(
             }
         }
         Ok(())
-    })
+    });
 }
 
 // ----- host functions and errors ----------------------------------------------------------------
@@ -981,30 +514,24 @@ pub extern "C" fn cuLaunchHostFunc(
     })
 }
 
-fn error_entry(
-    code: CUresult,
-) -> Option<&'static (u32, &'static std::ffi::CStr, &'static std::ffi::CStr)> {
-    ERRORS.iter().find(|(c, _, _)| *c == code)
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuGetErrorString(error: CUresult, p_str: *mut *const c_char) -> CUresult {
-    cuda_uninit("cuGetErrorString", |_| {
-        let entry = error_entry(error);
-        let text = entry.map_or(std::ptr::null(), |e| e.2.as_ptr());
+exports! {
+    unsafe fn cuGetErrorString(
+        error: CUresult,
+        p_str: *mut *const c_char,
+    ) -> CUresult => cuda_uninit(|_| {
+        let text = error_text(Backend::Cuda, error);
         // SAFETY: out-pointer by contract.
-        unsafe { write_out(p_str, text) }?;
-        entry.map(|_| ()).ok_or(SimError::InvalidValue)
-    })
-}
+        unsafe { Out::new(p_str) }.put(text.map_or(std::ptr::null(), CStr::as_ptr))?;
+        text.map(|_| ()).ok_or(SimError::InvalidValue)
+    });
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cuGetErrorName(error: CUresult, p_str: *mut *const c_char) -> CUresult {
-    cuda_uninit("cuGetErrorName", |_| {
-        let entry = error_entry(error);
-        let text = entry.map_or(std::ptr::null(), |e| e.1.as_ptr());
+    unsafe fn cuGetErrorName(
+        error: CUresult,
+        p_str: *mut *const c_char,
+    ) -> CUresult => cuda_uninit(|_| {
+        let name = error_name(Backend::Cuda, error);
         // SAFETY: out-pointer by contract.
-        unsafe { write_out(p_str, text) }?;
-        entry.map(|_| ()).ok_or(SimError::InvalidValue)
-    })
+        unsafe { Out::new(p_str) }.put(name.map_or(std::ptr::null(), CStr::as_ptr))?;
+        name.map(|_| ()).ok_or(SimError::InvalidValue)
+    });
 }

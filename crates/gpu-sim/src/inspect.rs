@@ -12,7 +12,7 @@ use std::ffi::{CStr, c_char, c_void};
 
 use crate::ffi::{HostFn, Launch, guarded, launch, write_text};
 use crate::memory::AccessKind;
-use crate::sim::{Backend, SimError, current_kernel, lock};
+use crate::sim::{Backend, Sim, SimError, current_kernel, lock};
 
 /// Version of this inspection ABI.
 pub const ABI_VERSION: u32 = 1;
@@ -87,11 +87,8 @@ pub extern "C" fn gpusim_race_count() -> usize {
 /// Race report `index` as text (see the module docs for the buffer convention).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gpusim_race_report(index: usize, buf: *mut c_char, cap: usize) -> usize {
-    guarded(0, || {
-        let text = lock().races.get(index).cloned().unwrap_or_default();
-        // SAFETY: `buf` is null or valid for `cap` bytes by contract.
-        unsafe { write_text(buf.cast(), cap, &text) }
-    })
+    // SAFETY: `buf` is null or valid for `cap` bytes by contract.
+    unsafe { report(|sim| &sim.races, index, buf, cap) }
 }
 
 /// Number of error reports.
@@ -103,9 +100,23 @@ pub extern "C" fn gpusim_error_count() -> usize {
 /// Error report `index` as text.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gpusim_error_report(index: usize, buf: *mut c_char, cap: usize) -> usize {
+    // SAFETY: `buf` is null or valid for `cap` bytes by contract.
+    unsafe { report(|sim| &sim.errors, index, buf, cap) }
+}
+
+/// Writes report `index` of the list `which` picks into `buf` (empty if there is none).
+///
+/// # Safety
+/// `buf` must be null or valid for `cap` bytes of writes.
+unsafe fn report(
+    which: fn(&Sim) -> &Vec<String>,
+    index: usize,
+    buf: *mut c_char,
+    cap: usize,
+) -> usize {
     guarded(0, || {
-        let text = lock().errors.get(index).cloned().unwrap_or_default();
-        // SAFETY: `buf` is null or valid for `cap` bytes by contract.
+        let text = which(&lock()).get(index).cloned().unwrap_or_default();
+        // SAFETY: `buf` is null or valid for `cap` bytes by this function's contract.
         unsafe { write_text(buf.cast(), cap, &text) }
     })
 }

@@ -90,6 +90,19 @@
 //!   dependencies; opportunistic reuse of an unordered but completed free is not modelled,
 //!   because "completed" has no meaning under eager execution).
 //!
+//! ## Shape: one body per operation, two thin ABIs
+//!
+//! Every operation (streams, events, allocations and frees, copies and memsets, contexts,
+//! pointer queries) has one body, a method of [`call::Call`]: one call in progress, holding the
+//! locked simulator, the ABI it came through and the exported name. [`cuda_api`] (the CUDA
+//! driver ABI) and [`hip_api`] (the HIP runtime ABI) only translate: C argument types, special
+//! stream handles (legacy, per-thread, null), out-parameters ([`call::Out`]), error codes (one
+//! table in [`ffi`] names each code for both), and the few rules the two APIs document
+//! differently. Each export is one `exports!` entry ([`ffi`]) that names its symbol and C
+//! signature once. Below `call`: [`sim`] (state, op
+//! enqueueing, copies, frees), [`stream`] (timelines and the ordering rules), [`memory`]
+//! (allocations and access shadows), [`clock`] (vector clocks).
+//!
 //! ## Inspection
 //!
 //! The `gpusim_*` functions ([`inspect`]) reset the simulator, return race and error reports,
@@ -98,6 +111,7 @@
 //! both of which load the library by the same name the real loaders use, so they see the same
 //! state.
 
+pub mod call;
 pub mod clock;
 pub mod cuda_api;
 pub mod ffi;

@@ -40,6 +40,16 @@ pub enum SimError {
     Unknown = 999,
 }
 
+impl From<AllocError> for SimError {
+    /// A zero-size request is `InvalidValue` (both APIs), exhaustion `OutOfMemory`.
+    fn from(e: AllocError) -> Self {
+        match e {
+            AllocError::ZeroSize => SimError::InvalidValue,
+            AllocError::OutOfMemory => SimError::OutOfMemory,
+        }
+    }
+}
+
 impl SimError {
     /// The numeric code.
     pub fn code(self) -> u32 {
@@ -167,6 +177,15 @@ pub fn with_kernel<R>(frame: KernelFrame, f: impl FnOnce() -> R) -> R {
     KERNELS.with(|k| k.borrow_mut().push(frame));
     let _pop = Pop;
     f()
+}
+
+/// What a memset writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// `n` bytes of this value (`cuMemsetD8`, `hipMemset`).
+    Bytes(u8),
+    /// `n` 32-bit words of this value (`cuMemsetD32`).
+    Words(u32),
 }
 
 /// How the caller names one side of a copy.
@@ -478,22 +497,6 @@ impl Sim {
 
     // ----- memory --------------------------------------------------------------------------
 
-    /// Allocates memory; reports the zero-size case as `InvalidValue`.
-    pub fn allocate(
-        &mut self,
-        kind: MemKind,
-        device: u32,
-        size: usize,
-        flags: u32,
-    ) -> SimResult<u64> {
-        self.memory
-            .allocate(kind, device, size, flags)
-            .map_err(|e| match e {
-                AllocError::ZeroSize => SimError::InvalidValue,
-                AllocError::OutOfMemory => SimError::OutOfMemory,
-            })
-    }
-
     /// `cuMemAllocAsync`: `size` bytes of device memory on `device`, allocated by `op` (enqueued
     /// on its stream). A block of the stream-ordered pool is reused when its free is ordered
     /// before `op`; the allocation is an access (a write by `op`), so a use on another stream
@@ -501,7 +504,7 @@ impl Sim {
     pub fn allocate_ordered(&mut self, op: &Op, device: u32, size: usize) -> SimResult<u64> {
         let base = match self.memory.allocate_pooled(device, size, &op.at.clock) {
             Some(base) => base,
-            None => self.allocate(MemKind::Device, device, size, 0)?,
+            None => self.memory.allocate(MemKind::Device, device, size, 0)?,
         };
         self.record(base, 0, size, AccessKind::Write, op);
         Ok(base)
@@ -615,8 +618,14 @@ impl Sim {
         Ok(())
     }
 
-    /// Sets `len` bytes at device address `dst` to `value` as operation `op`.
-    pub fn memset(&mut self, op: &Op, dst: u64, value: u8, len: usize) -> SimResult<()> {
+    /// Writes `n` elements of `fill` at device address `dst` as operation `op` (already
+    /// enqueued): checks the range, records the write, then sets the bytes.
+    pub fn fill(&mut self, op: &Op, dst: u64, fill: Fill, n: usize) -> SimResult<()> {
+        let width = match fill {
+            Fill::Bytes(_) => 1,
+            Fill::Words(_) => 4,
+        };
+        let len = n.checked_mul(width).ok_or(SimError::InvalidValue)?;
         if len == 0 {
             return Ok(());
         }
@@ -624,25 +633,16 @@ impl Sim {
         if let Resolved::Tracked { base, offset, .. } = d {
             self.record(base, offset, len, AccessKind::Write, op);
         }
-        // SAFETY: `d` is inside a live allocation for `len` bytes (checked by `resolve`).
-        unsafe { std::ptr::write_bytes(d.ptr(), value, len) };
-        Ok(())
-    }
-
-    /// Sets `n` 32-bit words at device address `dst` to `value` as operation `op`.
-    pub fn memset32(&mut self, op: &Op, dst: u64, value: u32, n: usize) -> SimResult<()> {
-        let len = n.checked_mul(4).ok_or(SimError::InvalidValue)?;
-        if len == 0 {
-            return Ok(());
-        }
-        let d = self.resolve_or_report(op, "destination", Side::Device(dst), len)?;
-        if let Resolved::Tracked { base, offset, .. } = d {
-            self.record(base, offset, len, AccessKind::Write, op);
-        }
-        let bytes = value.to_ne_bytes();
-        for i in 0..len {
-            // SAFETY: `d` is inside a live allocation for `len` bytes (checked by `resolve`).
-            unsafe { d.ptr().add(i).write(bytes[i % 4]) };
+        // SAFETY: `d` is inside a live allocation for `len` bytes (checked by `resolve`), and
+        // no Rust reference to those bytes exists while this slice lives.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(d.ptr(), len) };
+        match fill {
+            Fill::Bytes(value) => bytes.fill(value),
+            Fill::Words(value) => {
+                for (byte, value) in bytes.iter_mut().zip(value.to_ne_bytes().iter().cycle()) {
+                    *byte = *value;
+                }
+            }
         }
         Ok(())
     }

@@ -472,6 +472,57 @@ fn no_device_and_error_strings() {
 }
 
 #[test]
+fn both_abis_name_and_describe_error_codes_alike() {
+    let _g = fresh(0);
+    // (code, CUDA name, HIP name, CUDA text, HIP text)
+    let cases: &[(i32, &CStr, &CStr, &CStr, &CStr)] = &[
+        (0, c"CUDA_SUCCESS", c"hipSuccess", c"no error", c"no error"),
+        (
+            4,
+            c"CUDA_ERROR_DEINITIALIZED",
+            c"hipErrorDeinitialized",
+            c"driver shutting down",
+            c"driver shutting down",
+        ),
+        (
+            100,
+            c"CUDA_ERROR_NO_DEVICE",
+            c"hipErrorNoDevice",
+            c"no CUDA-capable device is detected",
+            c"no ROCm-capable device is detected",
+        ),
+        (
+            600,
+            c"CUDA_ERROR_NOT_READY",
+            c"hipErrorNotReady",
+            c"device not ready",
+            c"device not ready",
+        ),
+    ];
+    for &(code, cuda_name, hip_name, cuda_text, hip_text) in cases {
+        let (mut name, mut text) = (std::ptr::null(), std::ptr::null());
+        // SAFETY: valid out-pointers; the results are static strings.
+        unsafe {
+            assert_eq!(cuGetErrorName(code as u32, &mut name), 0);
+            assert_eq!(cuGetErrorString(code as u32, &mut text), 0);
+            assert_eq!(CStr::from_ptr(name), cuda_name);
+            assert_eq!(CStr::from_ptr(text), cuda_text);
+            assert_eq!(CStr::from_ptr(hipGetErrorName(code)), hip_name);
+            assert_eq!(CStr::from_ptr(hipGetErrorString(code)), hip_text);
+        }
+    }
+    // Unknown codes: CUDA refuses them, HIP names them "unknown".
+    let mut text = std::ptr::null();
+    // SAFETY: valid out-pointer; the results are static strings.
+    unsafe {
+        assert_eq!(cuGetErrorString(12345, &mut text), 1);
+        assert!(text.is_null());
+        assert_eq!(CStr::from_ptr(hipGetErrorName(-1)), c"hipErrorUnknown");
+        assert_eq!(CStr::from_ptr(hipGetErrorString(12345)), c"unknown error");
+    }
+}
+
+#[test]
 fn synchronous_calls_wait_as_the_driver_documents() {
     let _g = fresh(0);
     let d = alloc(64);
@@ -645,4 +696,48 @@ fn streams_and_events_belong_to_a_context() {
     assert_eq!(cuCtxDestroy_v2(primary), 201);
     assert_eq!(cuCtxSetCurrent(other), 201);
     gpusim_clear_reports();
+}
+
+#[test]
+fn a_null_out_pointer_is_refused_before_any_effect_in_both_abis() {
+    let _g = fresh(0);
+    // (call, ABI's code) for every creating call of both ABIs, each with a null out-pointer.
+    // SAFETY: a null out-pointer is part of each call's contract (refused with 1).
+    let cases: [(&str, i64); 10] = unsafe {
+        [
+            ("cuStreamCreate", cuStreamCreate(null_mut(), 0).into()),
+            ("hipStreamCreate", hipStreamCreate(null_mut()).into()),
+            ("cuEventCreate", cuEventCreate(null_mut(), 0).into()),
+            ("hipEventCreate", hipEventCreate(null_mut()).into()),
+            ("cuMemAlloc_v2", cuMemAlloc_v2(null_mut(), 64).into()),
+            ("hipMalloc", hipMalloc(null_mut(), 64).into()),
+            (
+                "cuMemAllocHost_v2",
+                cuMemAllocHost_v2(null_mut(), 64).into(),
+            ),
+            ("hipHostMalloc", hipHostMalloc(null_mut(), 64, 0).into()),
+            (
+                "cuMemAllocManaged",
+                cuMemAllocManaged(null_mut(), 64, 1).into(),
+            ),
+            (
+                "hipMallocManaged",
+                hipMallocManaged(null_mut(), 64, 1).into(),
+            ),
+        ]
+    };
+    for (call, code) in cases {
+        assert_eq!(code, 1, "{call}");
+    }
+    let mut s = null_mut();
+    // SAFETY: null out-pointer (refused) and a valid one.
+    unsafe {
+        assert_eq!(cuMemAllocAsync(null_mut(), 64, stream(1)), 1);
+        assert_eq!(hipStreamCreate(&mut s), 0);
+    }
+    assert_eq!(gpusim_live_allocations(), 0);
+    assert_eq!(gpusim_live_events(), 0);
+    // The stream made for cuMemAllocAsync and the HIP one: nothing leaked by the refusals.
+    assert_eq!(gpusim_live_streams(), 2);
+    assert_eq!(hipStreamDestroy(s), 0);
 }

@@ -12,18 +12,20 @@
 //! - [`exchange`]: the DLPack 1.3 C exchange API table of both classes.
 //! - [`capsule`], [`buffer`]: pydlpack's `Capsule` and `dlpack.buffer.Buffer`.
 //! - [`convert`]: one-call conversions that make the classes (ndarray or a
-//!   tensor → a Python object, a tensor → a NumPy array).
+//!   tensor → a Python object, a tensor → a NumPy array); [`device`]: device
+//!   memory with pending work → a Python tensor.
 //!
 //! Architecture invariant: the classes move values across the boundary;
 //! what they export is planned by the core and carried out by `export`.
 
-pub mod base;
+pub(crate) mod base;
 #[cfg(feature = "module")]
-pub mod buffer;
+pub(crate) mod buffer;
 #[cfg(feature = "module")]
-pub mod capsule;
-pub mod convert;
-pub mod exchange;
-pub mod object;
-pub mod surface;
-pub mod tensor;
+pub(crate) mod capsule;
+pub(crate) mod convert;
+pub(crate) mod device;
+pub(crate) mod exchange;
+pub(crate) mod object;
+pub(crate) mod surface;
+pub(crate) mod tensor;

@@ -14,8 +14,8 @@
 //! Architecture invariant: imports only `error` of this crate; knows
 //! nothing of DLPack's Python protocol beyond the names it calls.
 
-pub mod live;
-pub mod methoddef;
-pub mod owner;
-pub mod pybuffer;
-pub mod vcall;
+pub(crate) mod live;
+pub(crate) mod methoddef;
+pub(crate) mod owner;
+pub(crate) mod pybuffer;
+pub(crate) mod vcall;

@@ -14,6 +14,6 @@
 //! host tensors, not the other way round); protocol decisions are the
 //! core's.
 
-pub mod capsule;
-pub mod host;
-pub mod shared;
+pub(crate) mod capsule;
+pub(crate) mod host;
+pub(crate) mod shared;

@@ -1,5 +1,5 @@
 //! Import from `__array_interface__` (v2/v3) and `__cuda_array_interface__`
-//! (v1-v3, its `stream` waited on through the [`CudaHooks`] or recorded).
+//! (v1-v3, its `stream` waited on through the CUDA runtime or recorded).
 
 use dlpack_core::ffi::{DLDevice, DLDeviceType};
 use dlpack_core::layout::analyze;
@@ -11,7 +11,6 @@ use crate::error::{IntoPyResult, buffer_err, int_arg, show, type_err, type_name,
 use crate::export::host::export_host;
 use crate::import::buffer::byte_strides_to_elements;
 use crate::import::{ExtractOptions, ImportPath, PyTensor};
-use crate::sync::CudaHooks;
 use crate::values::interface::typestr_dtype;
 
 /// Imports from an `__array_interface__` (or, with `cuda`, a
@@ -128,13 +127,13 @@ pub(crate) fn via_array_interface(
                 Some(v)
             }
         };
-        let hooks: Option<&dyn CudaHooks> = match opts.cuda {
+        let hooks: Option<&dyn dlpack_device::Runtime> = match opts.cuda {
             Some(h) => Some(h),
-            None => crate::gpu::default_hooks(),
+            None => crate::gpu::cuda_runtime(),
         };
         let found = hooks
             .filter(|_| p != 0)
-            .and_then(|h| h.pointer_device(p as u64));
+            .and_then(|h| crate::gpu::pointer_device(h, p as u64));
         let device = found.unwrap_or(DLDevice::new(DLDeviceType::kDLCUDA, 0));
         let mut cai_stream = stream;
         // The default hooks wait only on memory the driver knows (without a
@@ -142,7 +141,7 @@ pub(crate) fn via_array_interface(
         // the caller in `cai_stream`); hooks given by the caller always wait.
         if !defer_stream && (opts.cuda.is_some() || found.is_some()) {
             if let (Some(s), Some(h)) = (stream, hooks) {
-                h.wait_cai_stream(device, s, opts.stream).map_err(|e| {
+                crate::gpu::wait_cai_stream(h, device, s, opts.stream).map_err(|e| {
                     crate::error::DeviceError::Stream {
                         what: "__cuda_array_interface__",
                         stream: s,

@@ -9,18 +9,18 @@
 //! | 4 | `dlpack` | `__dlpack__(max_version=(1, 3), stream=...)`, with the legacy retry on a keyword `TypeError` |
 //! | 5 | `buffer` | the buffer protocol (the `Py_buffer` is held for the tensor's life) |
 //! | 6 | `array_interface` | `__array_interface__` v3 / v2 |
-//! | 7 | `cuda_array_interface` | `__cuda_array_interface__` v3 / v2, its `stream` honoured through [`CudaHooks`] or recorded |
+//! | 7 | `cuda_array_interface` | `__cuda_array_interface__` v3 / v2, its `stream` honoured through the CUDA runtime or recorded |
 //!
 //! [`ExtractOptions::protocol`] forces one path. The borrowed variant
 //! [`with_borrowed`] avoids the owning handle for the duration of a call
 //! (NumPy fields, or the exchange API's `dltensor_from_py_object_no_sync`).
 
-pub mod buffer;
-pub mod classify;
-pub mod dlpack;
-pub mod interface;
-pub mod numpy;
-pub mod typecache;
+pub(crate) mod buffer;
+pub(crate) mod classify;
+pub(crate) mod dlpack;
+pub(crate) mod interface;
+pub(crate) mod numpy;
+pub(crate) mod typecache;
 
 use std::ffi::c_void;
 use std::fmt;
@@ -33,7 +33,6 @@ use pyo3::prelude::*;
 use crate::error::{IntoPyResult, buffer_err, type_err, type_name, value_err};
 use crate::export::capsule::consume_capsule;
 use crate::import::classify::{Kind, classify};
-use crate::sync::CudaHooks;
 
 /// How a tensor was imported.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -118,8 +117,12 @@ pub struct ExtractOptions<'a> {
     pub copy: Option<bool>,
     /// Force one protocol.
     pub protocol: Option<Protocol>,
-    /// CUDA hooks for `__cuda_array_interface__`.
-    pub cuda: Option<&'a dyn CudaHooks>,
+    /// The CUDA runtime `__cuda_array_interface__` imports ask for the
+    /// device of the pointer and order the consumer's stream with (`None`:
+    /// this build's, if it has one; then the stream is waited on only for
+    /// memory the driver knows, and otherwise left in
+    /// [`PyTensor::cai_stream`] for the caller to honour).
+    pub cuda: Option<&'a dyn dlpack_device::Runtime>,
 }
 
 impl Default for ExtractOptions<'_> {
@@ -194,7 +197,7 @@ impl PyTensor {
         self.path
     }
     /// The `stream` of a `__cuda_array_interface__` import that was not
-    /// waited on by a [`CudaHooks`] (the caller must order its work after it).
+    /// waited on through the CUDA runtime (the caller must order its work after it).
     pub fn cai_stream(&self) -> Option<i64> {
         self.cai_stream
     }

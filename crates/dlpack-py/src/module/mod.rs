@@ -88,7 +88,6 @@ fn init_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     let testing = PyModule::new(py, "_testing")?;
     crate::testing::register(&testing)?;
-    crate::gpu::register(&testing)?;
     m.add_submodule(&testing)?;
     Ok(())
 }

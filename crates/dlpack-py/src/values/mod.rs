@@ -10,6 +10,6 @@
 //! Architecture invariant: no import, no export, no class: values in,
 //! values out.
 
-pub mod args;
-pub mod device;
-pub mod interface;
+pub(crate) mod args;
+pub(crate) mod device;
+pub(crate) mod interface;
