@@ -17,12 +17,17 @@ Commands:
   demo                          Run the demos (cargo run --release -p dlpack-ndarray --example demo)
   test [--quick] [--skip-miri]  Run every check CI runs, in order, stopping at the first failure:
                                   fmt      cargo fmt --all -- --check
+                                  tidy     cargo xtask tidy (reads the sources, no build)
                                   clippy   workspace (all targets, -D warnings) and the no_std core
                                            for thumbv7em-none-eabihf
                                   test     build the GPU simulator, then cargo test (all targets,
                                            then doc tests) on the workspace with it loaded
                                   no_std   build dlpack-core for thumbv7em-none-eabihf
                                   miri     cargo +nightly miri test (skipped loudly without nightly)
+  tidy                          Check repository rules from the sources, without a build:
+                                dlpack-py's modules import only their own or lower layers and
+                                form no circle; no dlpack-py file over 600 lines (files of other
+                                crates over it are listed)
   test-gpu [--sim]              Run the GPU test suite against the real driver (the tests that
                                 need only a driver; ROCm skipped loudly without a HIP device; one
                                 summary line per group), or with --sim the whole suite against
@@ -64,6 +69,8 @@ pub enum Command {
     Test(TestOptions),
     /// `test-gpu [--sim]`
     TestGpu { sim: bool },
+    /// `tidy`
+    Tidy,
     /// `bench [-- <criterion args>]`
     Bench { criterion_args: Vec<String> },
     /// `bench --instructions [--save <file>] [--compare <file>]`
@@ -106,6 +113,10 @@ impl Command {
                     }
                 }
                 Ok(Self::Test(options))
+            }
+            "tidy" => {
+                no_more(&subcommand, &rest)?;
+                Ok(Self::Tidy)
             }
             "test-gpu" => {
                 let mut sim = false;
@@ -206,6 +217,7 @@ mod tests {
         assert_eq!(parse("--help").unwrap(), Command::Help);
         assert_eq!(parse("test --help").unwrap(), Command::Help);
         assert_eq!(parse("demo").unwrap(), Command::Demo);
+        assert_eq!(parse("tidy").unwrap(), Command::Tidy);
         assert_eq!(
             parse("test --quick").unwrap(),
             Command::Test(TestOptions {

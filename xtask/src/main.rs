@@ -12,6 +12,7 @@
 //!
 //! - [`cli`]: the command line.
 //! - [`tasks`]: what each subcommand runs, and the tables (packages, features, flags) to tune it.
+//! - [`tidy`]: repository rules read from the sources (dlpack-py's layers, file sizes).
 //! - [`steps`]: named steps with durations, stopping at the first failure, and the summary line.
 //! - [`cmd`]: running one program (printed, stdio inherited, errors naming the command).
 //! - [`workspace`]: the workspace root, target dir and packages (`cargo metadata`).
@@ -41,6 +42,7 @@ mod python;
 mod ratios;
 mod steps;
 mod tasks;
+mod tidy;
 mod tools;
 mod wheel;
 mod witness;
@@ -78,6 +80,7 @@ fn run(ws: &Workspace, command: Command) -> cmd::Result {
         Command::Demo => tasks::demo(ws),
         Command::Test(options) => tasks::test(ws, options),
         Command::TestGpu { sim } => tasks::test_gpu(ws, sim),
+        Command::Tidy => tidy::run(ws),
         Command::Bench { criterion_args } => tasks::bench(ws, &criterion_args),
         Command::BenchInstructions(options) => instructions::run(ws, &options),
         Command::Fuzz {

@@ -179,6 +179,7 @@ pub fn test(ws: &Workspace, options: TestOptions) -> Result {
         .step("fmt", || {
             ws.cargo().args(["fmt", "--all", "--", "--check"]).run()
         })
+        .step("tidy", || crate::tidy::run(ws))
         .step("python env", || {
             let _ = venv.set(Venv::ensure(ws)?);
             Ok(())

@@ -1,27 +1,21 @@
-//! Errors at the Python boundary: the core's typed [`Error`] becomes the
+//! Errors at the Python boundary: the core's typed [`CoreError`](dlpack_core::Error) becomes the
 //! exception the DLPack standard names for it (`BufferError`, `ValueError`,
 //! `TypeError`, `NotImplementedError`), with the core's message, which names
 //! the value and the rule.
 
-use dlpack_core::{Error, ErrorKind};
+use dlpack_core::{Error as CoreError, ErrorKind};
 use pyo3::PyErr;
 use pyo3::exceptions::{PyBufferError, PyNotImplementedError, PyTypeError, PyValueError};
 
 /// Converts a core error into the Python exception of its
 /// [`dlpack_core::ErrorKind`].
-///
-/// ```
-/// use dlpack_core::Error;
-/// let err = dlpack_py::error::to_pyerr(Error::ReadOnlyLegacyExport);
-/// # let _ = err;
-/// ```
-pub fn to_pyerr(err: Error) -> PyErr {
+pub(crate) fn to_pyerr(err: CoreError) -> PyErr {
     let msg = err.to_string();
     kind_err(err.kind(), msg)
 }
 
 /// A Python exception of the given kind with a message.
-pub fn kind_err(kind: ErrorKind, msg: String) -> PyErr {
+pub(crate) fn kind_err(kind: ErrorKind, msg: String) -> PyErr {
     match kind {
         ErrorKind::Buffer => PyBufferError::new_err(msg),
         ErrorKind::Value => PyValueError::new_err(msg),
@@ -46,12 +40,12 @@ pub(crate) fn value_err(msg: impl Into<String>) -> PyErr {
 }
 
 /// Extension to turn core results into Python results.
-pub trait IntoPyResult<T> {
+pub(crate) trait IntoPyResult<T> {
     /// Maps the error with [`to_pyerr`].
     fn py(self) -> pyo3::PyResult<T>;
 }
 
-impl<T> IntoPyResult<T> for Result<T, Error> {
+impl<T> IntoPyResult<T> for Result<T, CoreError> {
     fn py(self) -> pyo3::PyResult<T> {
         self.map_err(to_pyerr)
     }
@@ -71,8 +65,17 @@ pub(crate) fn show(v: &pyo3::Bound<'_, pyo3::PyAny>) -> String {
                 None => s.into_owned(),
             }
         }
-        Err(_) => format!("<{} object>", crate::capsule::type_name(v)),
+        Err(_) => format!("<{} object>", type_name(v)),
     }
+}
+
+/// The qualified name of an object's type, for messages.
+pub(crate) fn type_name(obj: &pyo3::Bound<'_, pyo3::PyAny>) -> String {
+    use pyo3::types::{PyAnyMethods, PyTypeMethods};
+    obj.get_type()
+        .fully_qualified_name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "<unknown>".to_owned())
 }
 
 /// A foreign int where an `i64` (or narrower, by `T`) is needed: the value,
@@ -94,7 +97,7 @@ where
             type_err(format!(
                 "{what} must be {rule}, got {} of type {}",
                 show(v),
-                crate::capsule::type_name(v)
+                type_name(v)
             ))
         }
     })
@@ -107,7 +110,7 @@ where
 ///
 /// ```
 /// use dlpack_core::{Error, ErrorKind};
-/// use dlpack_py::error::DeviceError;
+/// use dlpack_py::DeviceError;
 /// let e = DeviceError::from(Error::NotContiguous);
 /// assert_eq!(e.kind(), ErrorKind::Buffer);
 /// let err: pyo3::PyErr = e.into(); // a BufferError with the same message
@@ -119,7 +122,7 @@ pub enum DeviceError {
     /// From a device runtime (`dlpack-device`: CUDA, ROCm).
     Device(dlpack_device::Error),
     /// A rule of the standard (from `dlpack-core`).
-    Core(Error),
+    Core(CoreError),
     /// Nothing in this build can do `action` for memory of `device` (its
     /// device crate is not compiled in, or the tensor has no synchroniser).
     Unsupported {
@@ -202,8 +205,8 @@ impl From<dlpack_device::Error> for DeviceError {
     }
 }
 
-impl From<Error> for DeviceError {
-    fn from(e: Error) -> Self {
+impl From<CoreError> for DeviceError {
+    fn from(e: CoreError) -> Self {
         DeviceError::Core(e)
     }
 }
@@ -211,6 +214,108 @@ impl From<Error> for DeviceError {
 impl From<DeviceError> for PyErr {
     fn from(e: DeviceError) -> Self {
         kind_err(e.kind(), e.to_string())
+    }
+}
+
+/// The error of this crate's public API: a failure that keeps its kind up
+/// to the Python exception (`BufferError`, `ValueError`, `TypeError` or
+/// `NotImplementedError`, as the DLPack standard names them), from the core,
+/// a device crate, or Python itself. It converts into [`PyErr`], so `?`
+/// works in a `#[pyfunction]` that returns `Result<T, dlpack_py::Error>`,
+/// on core, device and Python errors alike.
+///
+/// ```
+/// use dlpack_py::prelude::*;
+///
+/// /// The sum of a float64 tensor from any Python producer.
+/// #[pyfunction]
+/// fn total(t: PyTensor) -> Result<f64, dlpack_py::Error> {
+///     // A core error keeps its kind: a wrong dtype is a TypeError.
+///     Ok(t.view().as_slice::<f64>()?.iter().sum())
+/// }
+///
+/// Python::attach(|py| -> PyResult<()> {
+///     let f = wrap_pyfunction!(total, py)?;
+///     let np = py.import("numpy")?;
+///     let a = np.call_method1("arange", (4.0,))?;
+///     assert_eq!(f.call1((a,))?.extract::<f64>()?, 6.0);
+///     let ints = np.call_method1("arange", (4,))?;
+///     let err = f.call1((ints,)).unwrap_err();
+///     assert!(err.is_instance_of::<pyo3::exceptions::PyTypeError>(py));
+///     Ok(())
+/// })
+/// .unwrap();
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A value or rule the core refused.
+    Core(CoreError),
+    /// The device layer.
+    Device(DeviceError),
+    /// A Python exception (from Python code or pyo3).
+    Python(PyErr),
+}
+
+impl Error {
+    /// The Python exception kind of a core or device error (`None` for a
+    /// Python exception, which is its own).
+    pub fn kind(&self) -> Option<ErrorKind> {
+        match self {
+            Error::Core(e) => Some(e.kind()),
+            Error::Device(e) => Some(e.kind()),
+            Error::Python(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Core(e) => std::fmt::Display::fmt(e, f),
+            Error::Device(e) => std::fmt::Display::fmt(e, f),
+            Error::Python(e) => std::fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Core(e) => Some(e),
+            Error::Device(e) => Some(e),
+            Error::Python(e) => Some(e),
+        }
+    }
+}
+
+impl From<CoreError> for Error {
+    fn from(e: CoreError) -> Self {
+        Error::Core(e)
+    }
+}
+
+impl From<DeviceError> for Error {
+    fn from(e: DeviceError) -> Self {
+        Error::Device(e)
+    }
+}
+
+impl From<PyErr> for Error {
+    fn from(e: PyErr) -> Self {
+        Error::Python(e)
+    }
+}
+
+/// The exception of the error's kind, with its message; a Python
+/// exception unchanged.
+impl From<Error> for PyErr {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Core(e) => to_pyerr(e),
+            Error::Device(e) => e.into(),
+            Error::Python(e) => e,
+        }
     }
 }
 
@@ -304,22 +409,49 @@ fn release_deferred() {
 
 #[cfg(test)]
 mod tests {
-    /// The crate's sources (in subfolders too), by path under `src`.
+    /// The crate's sources (every `.rs` file under `src`, in the layer
+    /// folders too), by path relative to `src`.
     fn sources() -> Vec<(String, String)> {
-        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
-        let mut out = Vec::new();
-        let mut dirs = vec![root.to_path_buf()];
-        while let Some(dir) = dirs.pop() {
-            for p in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()) {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
                 if p.is_dir() {
-                    dirs.push(p);
+                    walk(&p, out);
                 } else if p.extension().is_some_and(|x| x == "rs") {
-                    let name = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                    out.push((name, std::fs::read_to_string(&p).unwrap()));
+                    out.push(p);
                 }
             }
         }
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
+        let mut paths = Vec::new();
+        walk(dir, &mut paths);
+        let mut out: Vec<(String, String)> = paths
+            .iter()
+            .map(|p| {
+                let name = p
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                (name, std::fs::read_to_string(p).unwrap())
+            })
+            .collect();
         out.sort();
+        // The files that define entry points are all read (a layout change
+        // that hid them from this test would make it pass vacuously).
+        for f in [
+            "classes/surface.rs",
+            "classes/base.rs",
+            "classes/exchange.rs",
+            "classes/capsule.rs",
+            "module/functions.rs",
+            "module/mod.rs",
+            "export/capsule.rs",
+            "testing.rs",
+            "testing/device.rs",
+        ] {
+            assert!(out.iter().any(|(n, _)| n == f), "{f} is not read");
+        }
         out
     }
 

@@ -8,13 +8,14 @@ use dlpack_core::tensor::TensorView;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::bufferbase::BufferBase;
+use crate::classes::base::BufferBase;
+use crate::classes::tensor::Tensor;
+use crate::cpython::methoddef::MethodDef;
+use crate::cpython::owner::Keep;
 use crate::error::{IntoPyResult, buffer_err, type_err, value_err};
+use crate::import::{ExtractOptions, extract, with_borrowed};
 
 mod device;
-use crate::import::{ExtractOptions, extract, with_borrowed};
-use crate::object::{MethodDef, Tensor};
-use crate::owner::Keep;
 
 /// Returns `x` (the call floor for benchmarks).
 #[pyfunction]
@@ -35,7 +36,7 @@ fn take(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
 #[pyfunction]
 fn call_dlpack(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
     crate::error::guard(|| {
-        let cap = crate::vcall::dlpack_max_version_1_3(obj)?;
+        let cap = crate::cpython::vcall::dlpack_max_version_1_3(obj)?;
         // SAFETY: cap is a live object.
         Ok(usize::from(
             unsafe { pyo3::ffi::PyCapsule_CheckExact(cap.as_ptr()) } != 0,
@@ -352,19 +353,34 @@ impl BufferExporter {
 }
 
 impl BufferExporter {
+    /// The buffer export of an instance, for the classes' base.
+    ///
+    /// # Safety
+    ///
+    /// `view` is a writable `Py_buffer`.
+    unsafe fn getbuffer(
+        obj: &Bound<'_, PyAny>,
+        view: *mut crate::cpython::pybuffer::Py_buffer,
+        flags: std::ffi::c_int,
+    ) -> PyResult<()> {
+        let e = obj.cast::<BufferExporter>()?;
+        // SAFETY: by the caller's contract.
+        unsafe { e.get().fill(e.clone().into_any(), view, flags) }
+    }
+
     /// Fills `view` with the fields as given (those the request flags ask
     /// for).
     ///
     /// # Safety
     ///
     /// `view` is a writable `Py_buffer`; `owner` is this object.
-    pub(crate) unsafe fn fill(
+    unsafe fn fill(
         &self,
         owner: Bound<'_, PyAny>,
-        view: *mut crate::pybuffer::Py_buffer,
+        view: *mut crate::cpython::pybuffer::Py_buffer,
         flags: std::ffi::c_int,
     ) -> PyResult<()> {
-        use crate::pybuffer::{PyBUF_FORMAT, PyBUF_ND, PyBUF_STRIDES, PyBUF_WRITABLE};
+        use crate::cpython::pybuffer::{PyBUF_FORMAT, PyBUF_ND, PyBUF_STRIDES, PyBUF_WRITABLE};
         if flags & PyBUF_WRITABLE != 0 && self.readonly {
             return Err(buffer_err("BufferExporter: read-only"));
         }
@@ -397,6 +413,13 @@ impl BufferExporter {
 
 /// Registers the functions of `dlpack._testing`.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    crate::classes::base::extend(crate::classes::base::Extension {
+        type_object: |py| {
+            <BufferExporter as pyo3::impl_::pyclass::PyClassImpl>::lazy_type_object()
+                .get_or_try_init(py)
+        },
+        getbuffer: BufferExporter::getbuffer,
+    });
     m.add_function(wrap_pyfunction!(panic, m)?)?;
     m.add_class::<BufferExporter>()?;
     // SAFETY: the def is a static; the module and its name are live; a new

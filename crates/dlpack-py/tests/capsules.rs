@@ -9,11 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use dlpack_core::export::Export;
 use dlpack_core::ffi::{DLDataType, DLDevice, DLManagedTensorVersioned, DLPackVersion, DLTensor};
 use dlpack_core::protocol::DlpackRequest;
+use dlpack_py::Tensor;
 use dlpack_py::capsule::{RawManaged, capsule_info, consume_capsule, new_capsule};
-use dlpack_py::import::{ExtractOptions, ImportPath, extract};
-use dlpack_py::live::live_tensors;
-use dlpack_py::object::Tensor;
-use dlpack_py::shared::{SharedTensor, export};
+use dlpack_py::live_tensors;
+use dlpack_py::{ExtractOptions, ImportPath, extract};
 use pyo3::exceptions::{PyBufferError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -28,9 +27,9 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn shared_f32(n: usize) -> std::sync::Arc<SharedTensor> {
+fn shared_f32(n: usize) -> Tensor {
     let t = Export::new(vec![1.0f32; n]).versioned().unwrap();
-    SharedTensor::new(t.into())
+    Tensor::new(t)
 }
 
 fn req(max_version: Option<(i64, i64)>) -> DlpackRequest {
@@ -52,7 +51,7 @@ fn names_follow_max_version() {
             (Some((1, 3)), "dltensor_versioned"),
             (Some((2, 0)), "dltensor_versioned"),
         ] {
-            let cap = new_capsule(py, export(&s, &req(mv)).unwrap()).unwrap();
+            let cap = new_capsule(py, s.export(&req(mv)).unwrap()).unwrap();
             let info = capsule_info(&cap).unwrap();
             let got: String = info.get_item("name").unwrap().unwrap().extract().unwrap();
             assert_eq!(got, name, "max_version={mv:?}");
@@ -65,7 +64,7 @@ fn consumed_twice_is_value_error() {
     let _g = serial();
     Python::attach(|py| {
         let s = shared_f32(4);
-        let cap = new_capsule(py, export(&s, &req(Some((1, 3)))).unwrap()).unwrap();
+        let cap = new_capsule(py, s.export(&req(Some((1, 3)))).unwrap()).unwrap();
         let t = consume_capsule(&cap).unwrap();
         assert_eq!(t.view().shape(), &[4]);
         let err = consume_capsule(&cap).unwrap_err();
@@ -81,12 +80,12 @@ fn destructor_frees_only_unconsumed() {
         let base = live_tensors();
         let s = shared_f32(4);
         // Unconsumed: dropping the capsule frees the exported tensor.
-        let cap = new_capsule(py, export(&s, &req(Some((1, 3)))).unwrap()).unwrap();
+        let cap = new_capsule(py, s.export(&req(Some((1, 3)))).unwrap()).unwrap();
         assert_eq!(live_tensors(), base + 1);
         drop(cap);
         assert_eq!(live_tensors(), base);
         // Consumed: the capsule's destructor must not free; the consumer does.
-        let cap = new_capsule(py, export(&s, &req(None)).unwrap()).unwrap();
+        let cap = new_capsule(py, s.export(&req(None)).unwrap()).unwrap();
         let t = consume_capsule(&cap).unwrap();
         drop(cap);
         assert_eq!(live_tensors(), base + 1, "freed by a consumed capsule");
@@ -139,11 +138,11 @@ fn failure_before_rename_leaves_capsule_to_its_destructor() {
     Python::attach(|py| {
         let base = live_tensors();
         let s = shared_f32(2);
-        let cap = new_capsule(py, export(&s, &req(Some((1, 3)))).unwrap()).unwrap();
+        let cap = new_capsule(py, s.export(&req(Some((1, 3)))).unwrap()).unwrap();
         // A refusal before taking ownership (a forced wrong protocol) must
         // not consume the capsule.
         let opts = ExtractOptions {
-            protocol: Some(dlpack_py::import::Protocol::Buffer),
+            protocol: Some(dlpack_py::Protocol::Buffer),
             ..ExtractOptions::default()
         };
         assert!(extract(&cap, &opts).is_err());
@@ -166,10 +165,10 @@ fn read_only_legacy_is_buffer_error() {
             .read_only(true)
             .versioned()
             .unwrap();
-        let s = SharedTensor::new(t.into());
-        let err = export(&s, &req(None)).unwrap_err();
+        let s = Tensor::new(t);
+        let err = s.export(&req(None)).unwrap_err();
         assert!(err.is_instance_of::<PyBufferError>(py), "{err}");
-        let cap = new_capsule(py, export(&s, &req(Some((1, 0)))).unwrap()).unwrap();
+        let cap = new_capsule(py, s.export(&req(Some((1, 0)))).unwrap()).unwrap();
         let flags: u64 = capsule_info(&cap)
             .unwrap()
             .get_item("flags")

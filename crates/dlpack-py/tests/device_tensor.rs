@@ -1,5 +1,5 @@
 //! Device memory with work pending on its stream → a Python tensor in one
-//! call (`dlpack_py::gpu::cuda_tensor` / `rocm_tensor`): the consumer's
+//! call (`dlpack_py::cuda_tensor` / `rocm_tensor`): the consumer's
 //! `__dlpack__(stream=...)` orders its stream after the memory's with one
 //! record and one wait, and the free waits for the consumer's stream —
 //! observed on the gpu-sim simulator.
@@ -68,7 +68,7 @@ fn cuda_slice_to_python_orders_the_consumer_and_the_free() {
     let ptr = dlpack_cuda::cudarc::driver::DevicePtr::device_ptr(&slice, &a).0;
     let streams = (ptr, a.cu_stream() as u64, b.cu_stream() as u64);
     let counts = exchange(&sim, Backend::Cuda, streams, |py| {
-        Ok(dlpack_py::gpu::cuda_tensor(py, slice, &[N as i64])?.into_any())
+        Ok(dlpack_py::cuda_tensor(py, slice, &[N as i64])?.into_any())
     });
     assert_eq!(counts, (1, 1, 0), "one record, one wait, no host wait");
     assert_eq!(sim.live_allocations(), 0);
@@ -90,7 +90,7 @@ fn hip_buffer_to_python_orders_the_consumer_and_the_free() {
     let buffer = dlpack_rocm::HipBuffer::<u8>::alloc(0, a, N).unwrap();
     let ptr = buffer.device_ptr();
     let counts = exchange(&sim, Backend::Hip, (ptr, a, b), |py| {
-        Ok(dlpack_py::gpu::rocm_tensor(py, buffer, &[N as i64])?.into_any())
+        Ok(dlpack_py::rocm_tensor(py, buffer, &[N as i64])?.into_any())
     });
     assert_eq!(counts, (1, 1, 0), "one record, one wait, no host wait");
     assert_eq!(sim.live_allocations(), 0);

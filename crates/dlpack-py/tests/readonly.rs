@@ -7,10 +7,9 @@ use dlpack_core::export::Export;
 use dlpack_core::ffi::DLPACK_FLAG_BITMASK_READ_ONLY;
 use dlpack_core::protocol::DlpackRequest;
 use dlpack_core::tensor::Access;
+use dlpack_py::Tensor;
 use dlpack_py::capsule::{capsule_info, new_capsule};
-use dlpack_py::import::with_borrowed;
-use dlpack_py::object::Tensor;
-use dlpack_py::shared::{SharedTensor, export};
+use dlpack_py::with_borrowed;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -28,24 +27,24 @@ fn flags_and_name(cap: &Bound<'_, PyAny>) -> (u64, String) {
 fn tensor_over_a_legacy_tensor_is_read_only_where_it_can_say_so() {
     Python::attach(|py| {
         let legacy = Export::new(vec![1.0f32, 2.0, 3.0]).legacy().unwrap();
-        let shared = SharedTensor::new(legacy.into());
+        let shared = Tensor::new(legacy);
         assert!(shared.read_only());
         let req = |max_version| DlpackRequest {
             max_version,
             ..DlpackRequest::default()
         };
         for mv in [(1, 0), (1, 3)] {
-            let cap = new_capsule(py, export(&shared, &req(Some(mv))).unwrap()).unwrap();
+            let cap = new_capsule(py, shared.export(&req(Some(mv))).unwrap()).unwrap();
             let (flags, name) = flags_and_name(&cap);
             assert_eq!(name, "dltensor_versioned");
             assert_eq!(flags & DLPACK_FLAG_BITMASK_READ_ONLY, 1, "{mv:?}");
         }
         // Legacy as it came: not refused.
-        let cap = new_capsule(py, export(&shared, &req(None)).unwrap()).unwrap();
+        let cap = new_capsule(py, shared.export(&req(None)).unwrap()).unwrap();
         assert_eq!(flags_and_name(&cap).1, "dltensor");
 
         // The Python object's other surfaces say read-only too.
-        let t = Bound::new(py, Tensor::from_shared(shared)).unwrap();
+        let t = Bound::new(py, shared).unwrap();
         let locals = PyDict::new(py);
         locals.set_item("t", &t).unwrap();
         let ro: (bool, bool, bool) = py

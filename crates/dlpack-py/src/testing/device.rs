@@ -15,11 +15,13 @@ use pyo3::exceptions::PyAttributeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
+use crate::classes::tensor::Tensor;
+use crate::cpython::owner::Keep;
 use crate::error::{DeviceError, IntoPyResult, value_err};
+use crate::export::shared::SharedTensor;
 use crate::gpu::{copy_to_host, order_after};
-use crate::object::{Tensor, device_tuple};
-use crate::owner::Keep;
-use crate::shared::{ExportSync, SharedTensor};
+use crate::sync::ExportSync;
+use crate::values::device::device_tuple;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -302,7 +304,8 @@ impl DeviceBuffer {
         copy: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         crate::error::guard(|| {
-            let args = crate::object::DlpackArgs::parse([stream, max_version, dl_device, copy])?;
+            let args =
+                crate::values::args::DlpackArgs::parse([stream, max_version, dl_device, copy])?;
             self.tensor.bind(py).get().dlpack_call(py, &args)
         })
     }

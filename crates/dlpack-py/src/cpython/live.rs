@@ -12,7 +12,7 @@ static LIVE: AtomicIsize = AtomicIsize::new(0);
 /// Managed tensors created by this crate and not yet released.
 ///
 /// ```
-/// let n = dlpack_py::live::live_tensors();
+/// let n = dlpack_py::live_tensors();
 /// assert!(n >= 0);
 /// ```
 pub fn live_tensors() -> isize {

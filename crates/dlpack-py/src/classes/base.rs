@@ -15,7 +15,7 @@
 //!
 //! The type's slots, each with the reason it is there:
 //!
-//! - `bf_getbuffer`: the buffer export (`object::getbuffer_any`). There is
+//! - `bf_getbuffer`: the buffer export (`surface::getbuffer_any`). There is
 //!   no `bf_releasebuffer`: nothing is held per view, and `PyBuffer_Release`
 //!   then only drops the view's reference to the object.
 //! - `tp_new`: pyo3 creates an instance of a class with a native base by
@@ -57,9 +57,11 @@ use pyo3::type_object::{PyLayout, PySizedLayout};
 use pyo3::types::PyType;
 use pyo3::{PyTypeInfo, ffi};
 
+use crate::classes::object::DLPackObject;
+use crate::classes::surface::getbuffer_any;
+use crate::classes::tensor::Tensor;
+use crate::cpython::pybuffer::Py_buffer;
 use crate::error::type_err;
-use crate::object::{DLPackObject, Tensor, getbuffer_any};
-use crate::pybuffer::Py_buffer;
 
 /// The Python type `dlpack._BufferBase` (see the module docs).
 #[repr(transparent)]
@@ -208,7 +210,38 @@ fn is_ours(py: Python<'_>, ty: *mut ffi::PyTypeObject) -> bool {
     // DLPackObject first: asdlpack creates one per call.
     is(DLPackObject::lazy_type_object().get_or_try_init(py))
         || is(Tensor::lazy_type_object().get_or_try_init(py))
-        || is(crate::testing::BufferExporter::lazy_type_object().get_or_try_init(py))
+        || extension().is_some_and(|e| is((e.type_object)(py)))
+}
+
+/// A class on the base that is defined above the classes layer (the test
+/// helpers' `BufferExporter`, [`crate::testing`]): its type object and its
+/// buffer export. It registers itself with [`extend`], so that this layer
+/// does not name it.
+#[derive(Clone, Copy)]
+pub(crate) struct Extension {
+    /// The class's type object.
+    pub(crate) type_object: for<'py> fn(Python<'py>) -> PyResult<&'py Bound<'py, PyType>>,
+    /// Fills a `Py_buffer` for an instance (the contract of `getbuffer_any`).
+    pub(crate) getbuffer: unsafe fn(&Bound<'_, PyAny>, *mut Py_buffer, c_int) -> PyResult<()>,
+}
+
+impl Extension {
+    /// Whether `obj` is an instance of the class.
+    pub(crate) fn is_type(&self, obj: &Bound<'_, PyAny>) -> bool {
+        (self.type_object)(obj.py()).is_ok_and(|t| obj.is_instance(t).unwrap_or(false))
+    }
+}
+
+static EXTENSION: std::sync::OnceLock<Extension> = std::sync::OnceLock::new();
+
+/// Registers the one [`Extension`] (a second registration is ignored).
+pub(crate) fn extend(e: Extension) {
+    let _ = EXTENSION.set(e);
+}
+
+/// The registered [`Extension`], if any.
+pub(crate) fn extension() -> Option<&'static Extension> {
+    EXTENSION.get()
 }
 
 /// `tp_new`: an uninitialised instance of `subtype` (pyo3 writes the Rust

@@ -10,12 +10,6 @@ use dlpack_core::ffi::{DLDataType, DLDataTypeCode};
 const LITTLE: bool = cfg!(target_endian = "little");
 
 /// The DLPack dtype of a NumPy `typestr` such as `"<f4"` or `"|u1"`.
-///
-/// ```
-/// use dlpack_core::ffi::DLDataType;
-/// assert_eq!(dlpack_py::interface::typestr_dtype("<f4"), Ok(DLDataType::F32));
-/// assert!(dlpack_py::interface::typestr_dtype(">f4").is_err() || cfg!(target_endian = "big"));
-/// ```
 pub fn typestr_dtype(typestr: &str) -> Result<DLDataType, String> {
     let b = typestr.as_bytes();
     // Byte order and kind are single ASCII characters, so the size starts
@@ -171,13 +165,6 @@ pub fn dtype_typestr(dtype: DLDataType) -> Option<&'static str> {
 
 /// The DLPack dtype of a PEP 3118 format string with item size `itemsize`
 /// (`None` format means `"B"`).
-///
-/// ```
-/// use dlpack_core::ffi::DLDataType;
-/// assert_eq!(dlpack_py::interface::format_dtype(Some("d"), 8), Ok(DLDataType::F64));
-/// assert_eq!(dlpack_py::interface::format_dtype(None, 1), Ok(DLDataType::U8));
-/// assert!(dlpack_py::interface::format_dtype(Some("T{i:a:}"), 4).is_err());
-/// ```
 pub fn format_dtype(format: Option<&str>, itemsize: isize) -> Result<DLDataType, String> {
     let fmt = format.unwrap_or("B");
     let (native_size, order_ok, rest) = match fmt.as_bytes().first() {
@@ -265,6 +252,17 @@ pub fn dtype_format(dtype: DLDataType) -> Option<&'static std::ffi::CStr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The examples of the functions' documentation.
+    #[test]
+    fn typestr_and_format_examples() {
+        use dlpack_core::ffi::DLDataType;
+        assert_eq!(typestr_dtype("<f4"), Ok(DLDataType::F32));
+        assert!(typestr_dtype(">f4").is_err() || cfg!(target_endian = "big"));
+        assert_eq!(format_dtype(Some("d"), 8), Ok(DLDataType::F64));
+        assert_eq!(format_dtype(None, 1), Ok(DLDataType::U8));
+        assert!(format_dtype(Some("T{i:a:}"), 4).is_err());
+    }
 
     /// Foreign text is refused with a message, never sliced inside a
     /// character or multiplied past its type.

@@ -1,8 +1,8 @@
 //! pydlpack 0.2.1's namespace over this module's paths: the meaning of its
 //! `impl_cls` argument and `todict(capsule)`. Its ctypes structures and the
 //! `asdlpack_<protocol>` functions are in `python/dlpack/_abi.py` and
-//! `python/dlpack/_pydlpack.py`; its `Capsule` is [`crate::pycapsule`] and
-//! its `buffer.Buffer` is [`crate::bufferview`].
+//! `python/dlpack/_pydlpack.py`; its `Capsule` is [`crate::classes::capsule`] and
+//! its `buffer.Buffer` is [`crate::classes::buffer`].
 //!
 //! Where pydlpack breaks the standard, the standard wins: `todict` reads the
 //! struct the capsule's *name* says (pydlpack guesses it from the first
@@ -21,7 +21,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
 use pyo3::{ffi, intern};
 
-use crate::capsule::type_name;
+use crate::error::type_name;
 use crate::error::{type_err, value_err};
 
 /// `dlpack.DLManagedTensor` and `dlpack.DLManagedTensorVersioned` (the

@@ -1,33 +1,30 @@
-//! rust-numpy interop, zero-copy both ways.
+//! NumPy arrays read directly: an array's own fields, zero-copy.
 //!
 //! - NumPy array → tensor: the array's own fields (`data`, `nd`,
 //!   `dimensions`, `strides`, `descr->type_num`/`byteorder`, `WRITEABLE`)
 //!   are read directly; [`pyarray_to_tensor`] builds an owning tensor whose
 //!   owner holds a reference to the array, `with_numpy_view` a borrowed
 //!   view for the duration of a call.
-//! - tensor → NumPy array: [`tensor_to_pyarray`] makes an array over the
-//!   tensor's memory whose base object is a [`Tensor`]
-//!   keeping the tensor alive.
+//! - tensor → NumPy array: `tensor_to_pyarray` (in the classes layer: the
+//!   array's base object is a `Tensor`).
 
 use std::ffi::{c_int, c_long, c_void};
 use std::mem::MaybeUninit;
 
 use dlpack_core::export::Export;
 use dlpack_core::ffi::{DLDataType, DLDevice, DLTensor};
-use dlpack_core::managed::{AnyManagedTensor, ManagedTensorVersioned};
+use dlpack_core::managed::ManagedTensorVersioned;
 use dlpack_core::protocol::{DlpackRequest, Transfer, plan_dlpack};
 use dlpack_core::tensor::{Flags, TensorView};
+use numpy::PyUntypedArray;
 use numpy::npyffi::{self, NPY_ARRAY_WRITEABLE, PyArrayObject};
-use numpy::{PY_ARRAY_API, PyUntypedArray};
 use pyo3::prelude::*;
 use pyo3::{PyTypeInfo, ffi};
 
-use crate::capsule::RawManaged;
-use crate::error::{IntoPyResult, buffer_err};
-use crate::import::host_export;
-use crate::object::Tensor;
-use crate::owner::{Keep, PyObjectRef};
-use crate::shared::SharedTensor;
+use crate::cpython::owner::{Keep, PyObjectRef};
+use crate::error::{IntoPyResult, buffer_err, type_err, type_name};
+use crate::export::capsule::RawManaged;
+use crate::export::host::host_export;
 
 /// NumPy's `NPY_MAXDIMS` (64 since NumPy 2).
 const MAX_DIMS: usize = 64;
@@ -217,7 +214,7 @@ pub(crate) unsafe fn with_numpy_view<R>(
 /// # use pyo3::prelude::*;
 /// use numpy::PyUntypedArrayMethods;
 /// # fn f(a: &Bound<'_, numpy::PyUntypedArray>) -> PyResult<()> {
-/// let t = dlpack_py::numpy::pyarray_to_tensor(a.as_any())?;
+/// let t = dlpack_py::pyarray_to_tensor(a.as_any())?;
 /// assert_eq!(t.view().ndim(), a.ndim());
 /// # Ok(()) }
 /// ```
@@ -227,9 +224,9 @@ pub fn pyarray_to_tensor(obj: &Bound<'_, PyAny>) -> PyResult<ManagedTensorVersio
     let is_array =
         unsafe { ffi::PyObject_TypeCheck(obj.as_ptr(), PyUntypedArray::type_object_raw(py)) } != 0;
     if !is_array {
-        return Err(crate::error::type_err(format!(
+        return Err(type_err(format!(
             "expected a numpy.ndarray, got {}",
-            crate::capsule::type_name(obj)
+            type_name(obj)
         )));
     }
     // SAFETY: checked above.
@@ -305,88 +302,5 @@ pub(crate) unsafe fn numpy_dlpack(
         return Ok(None);
     };
     let ex = array_export(obj, &f, device)?;
-    crate::shared::build(ex, plan.abi).map(Some)
-}
-
-/// A NumPy array over a tensor's memory (no copy). The array's base object
-/// is a [`Tensor`] that owns `tensor`; read-only tensors (and legacy ones,
-/// which cannot signal writability) give read-only arrays.
-///
-/// # Errors
-///
-/// `BufferError` for memory the host cannot access or dtypes NumPy lacks.
-///
-/// ```no_run
-/// use dlpack_core::export::Export;
-/// use pyo3::prelude::*;
-/// Python::attach(|py| -> PyResult<()> {
-///     let t = Export::new(vec![1.0f64, 2.0]).versioned().unwrap();
-///     let a = dlpack_py::numpy::tensor_to_pyarray(py, t.into())?;
-///     assert_eq!(a.len()?, 2);
-///     Ok(())
-/// }).unwrap();
-/// ```
-pub fn tensor_to_pyarray(
-    py: Python<'_>,
-    tensor: AnyManagedTensor,
-) -> PyResult<Bound<'_, PyUntypedArray>> {
-    let shared = SharedTensor::new(tensor);
-    let view = shared.view();
-    let device = view.device();
-    if !device.device_type.is_host_accessible() {
-        return Err(buffer_err(format!(
-            "a NumPy array needs host memory, but the tensor is on {device:?}"
-        )));
-    }
-    let dtype = view.dtype();
-    let type_num = dtype_type_num(dtype)
-        .ok_or_else(|| buffer_err(format!("dtype {dtype:?} has no NumPy equivalent")))?;
-    let itemsize = i64::from(dtype.bits / 8);
-    let mut dims: Vec<npyffi::npy_intp> = view
-        .shape()
-        .iter()
-        .map(|&d| d as npyffi::npy_intp)
-        .collect();
-    let mut strides: Vec<npyffi::npy_intp> = view
-        .strides()
-        .map(|s| (s * itemsize) as npyffi::npy_intp)
-        .collect();
-    let writable = view.flags().is_writable();
-    let data = if view.num_elements() == 0 {
-        std::ptr::NonNull::<u64>::dangling()
-            .as_ptr()
-            .cast::<c_void>()
-    } else {
-        view.data_ptr().cast::<c_void>()
-    };
-    let nd = dims.len() as c_int;
-    let base = Bound::new(py, Tensor::from_shared(shared.clone()))?;
-    // SAFETY: the descr is a new reference stolen by NewFromDescr; dims and
-    // strides describe memory kept alive by `base`, which SetBaseObject
-    // steals a reference to.
-    unsafe {
-        let descr = PY_ARRAY_API.PyArray_DescrFromType(py, type_num);
-        if descr.is_null() {
-            return Err(PyErr::fetch(py));
-        }
-        let arr = PY_ARRAY_API.PyArray_NewFromDescr(
-            py,
-            PyUntypedArray::type_object_raw(py),
-            descr,
-            nd,
-            dims.as_mut_ptr(),
-            strides.as_mut_ptr(),
-            data,
-            if writable { NPY_ARRAY_WRITEABLE } else { 0 },
-            std::ptr::null_mut(),
-        );
-        if arr.is_null() {
-            return Err(PyErr::fetch(py));
-        }
-        let arr = Bound::from_owned_ptr(py, arr);
-        if PY_ARRAY_API.PyArray_SetBaseObject(py, arr.as_ptr().cast(), base.into_ptr()) != 0 {
-            return Err(PyErr::fetch(py));
-        }
-        Ok(arr.cast_into_unchecked())
-    }
+    crate::export::shared::build(ex, plan.abi).map(Some)
 }

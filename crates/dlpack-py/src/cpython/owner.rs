@@ -15,8 +15,8 @@ use dlpack_core::export::{Memory, TensorOwner};
 use pyo3::ffi;
 use pyo3::prelude::*;
 
-use crate::live::LiveToken;
-use crate::pybuffer::{Py_buffer, PyBUF_RECORDS_RO, PyBuffer_Release, PyObject_GetBuffer};
+use crate::cpython::live::LiveToken;
+use crate::cpython::pybuffer::{Py_buffer, PyBUF_RECORDS_RO, PyBuffer_Release, PyObject_GetBuffer};
 
 /// Whether Python objects may be released from here: the interpreter is
 /// initialised (not finalised). Attaching may still be refused while it is
@@ -42,12 +42,6 @@ impl PyObjectRef {
         let p = obj.clone().into_ptr();
         // SAFETY: into_ptr of a live object is non-NULL.
         PyObjectRef(unsafe { NonNull::new_unchecked(p) })
-    }
-
-    /// The object, borrowed for `py`.
-    pub fn bind<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
-        // SAFETY: we hold a strong reference.
-        unsafe { Bound::from_borrowed_ptr(py, self.0.as_ptr()) }
     }
 }
 
@@ -139,10 +133,11 @@ impl Drop for HeldBuffer {
 }
 
 /// An owner of memory described up front: `keep` keeps `memory` alive, and a
-/// [`LiveToken`] counts the tensor in [`live_tensors`](crate::live::live_tensors).
+/// [`LiveToken`] counts the tensor in [`live_tensors`](crate::cpython::live::live_tensors).
 #[derive(Debug)]
 pub struct Keep<K> {
-    keep: K,
+    /// Held for its drop: it keeps `memory` alive.
+    _keep: K,
     memory: Memory,
     _live: LiveToken,
 }
@@ -160,15 +155,10 @@ impl<K: Send + 'static> Keep<K> {
     /// as `keep` is alive, and does not move when `keep` moves.
     pub unsafe fn new(keep: K, memory: Memory) -> Self {
         Keep {
-            keep,
+            _keep: keep,
             memory,
             _live: LiveToken::new(),
         }
-    }
-
-    /// The keeper.
-    pub fn keeper(&self) -> &K {
-        &self.keep
     }
 }
 

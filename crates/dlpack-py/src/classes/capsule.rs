@@ -20,7 +20,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
-use crate::capsule::type_name;
+use crate::error::type_name;
 use crate::error::{type_err, value_err};
 
 /// Names given to capsules, kept for the life of the process.

@@ -32,7 +32,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::error::{IntoPyResult, type_err, value_err};
+use crate::error::{IntoPyResult, type_err, type_name, value_err};
 
 /// A raw managed tensor of either ABI, owned by whoever holds it (its
 /// deleter not yet called).
@@ -303,12 +303,4 @@ pub fn capsule_info<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>
     d.set_item("byte_offset", t.byte_offset)?;
     d.set_item("data", t.data as usize)?;
     Ok(d)
-}
-
-/// The qualified name of an object's type, for messages.
-pub(crate) fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type()
-        .fully_qualified_name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "<unknown>".to_owned())
 }

@@ -18,37 +18,10 @@ use dlpack_core::protocol::{Abi, DlpackRequest, StreamRequest, Transfer, plan_dl
 use dlpack_core::tensor::TensorView;
 use pyo3::prelude::*;
 
-use crate::capsule::RawManaged;
+use crate::cpython::owner::Keep;
 use crate::error::{DeviceError, IntoPyResult, buffer_err};
-use crate::owner::Keep;
-
-/// The producer side of stream synchronisation for exported device tensors
-/// (implemented by a device crate such as `dlpack-cuda`): make the
-/// consumer's stream wait for the work pending on the tensor.
-pub trait ExportSync: Send + Sync + 'static {
-    /// Orders `request` (decoded by the core from `__dlpack__(stream=...)`)
-    /// after the pending work on the tensor on `device`.
-    ///
-    /// # Errors
-    ///
-    /// The device layer's error, whose kind decides the Python exception.
-    fn sync(&self, device: DLDevice, request: StreamRequest) -> Result<(), DeviceError>;
-
-    /// Copies `dst.len()` bytes at device address `src` (memory of `device`)
-    /// to `dst`, after the pending work on the tensor; the host waits for
-    /// the copy (it is the consumer). The default refuses.
-    ///
-    /// # Errors
-    ///
-    /// The device layer's error, whose kind decides the Python exception.
-    fn copy_to_host(&self, device: DLDevice, src: u64, dst: &mut [u8]) -> Result<(), DeviceError> {
-        let _ = (src, dst);
-        Err(DeviceError::Unsupported {
-            device,
-            action: "copy data to the host",
-        })
-    }
-}
+use crate::export::capsule::RawManaged;
+use crate::sync::ExportSync;
 
 /// A validated tensor shared between a Python object and every capsule
 /// exported from it.
@@ -100,11 +73,6 @@ impl SharedTensor {
     /// The validated view.
     pub fn view(&self) -> TensorView<'_> {
         self.tensor.view()
-    }
-
-    /// The owned tensor.
-    pub fn tensor(&self) -> &AnyManagedTensor {
-        &self.tensor
     }
 
     /// Whether the data must not be written through what can say so (a

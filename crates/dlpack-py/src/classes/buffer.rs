@@ -7,7 +7,7 @@ use std::ffi::{CStr, c_int};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::owner::HeldBuffer;
+use crate::cpython::owner::HeldBuffer;
 
 /// `dlpack.buffer.Buffer(obj, flags=PyBUF_SIMPLE)`.
 #[pyclass(frozen, module = "dlpack.buffer", name = "Buffer")]

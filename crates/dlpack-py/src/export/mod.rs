@@ -1,0 +1,19 @@
+//! Layer 3, `export` (beside `import`): DLPack capsules and the tensors
+//! this crate hands out.
+//!
+//! - [`capsule`]: creation (static names, a plain `extern "C"` destructor
+//!   that frees only unconsumed capsules), consumption (the name decides the
+//!   struct; rename exactly once; a second consumption raises `ValueError`),
+//!   inspection.
+//! - [`shared`]: a tensor shared by a Python object and its `__dlpack__`
+//!   export: the core plans, [`shared::export`] carries the plan out (share,
+//!   or copy to the host), one allocation per exported tensor.
+//! - [`host`]: owned tensors over host memory a Python object keeps alive.
+//!
+//! Architecture invariant: never imports `import` (imports use capsules and
+//! host tensors, not the other way round); protocol decisions are the
+//! core's.
+
+pub(crate) mod capsule;
+pub(crate) mod host;
+pub(crate) mod shared;
