@@ -181,7 +181,7 @@ fn check_layers_with(
     for m in &top {
         if layer_of(layers, m).is_none() {
             problems.push(format!(
-                "crates/dlpack-py/src: module `{m}` has no layer in xtask/src/tidy.rs (LAYERS)"
+                "crates/dlpack-py/src: module `{m}` has no layer in xtask/src/tidy/mod.rs (LAYERS)"
             ));
         }
     }
@@ -221,7 +221,7 @@ fn check_layers_with(
     for (f, t, why) in allowed {
         if !uses.iter().any(|u| u.from == *f && u.to == *t) {
             problems.push(format!(
-                "xtask/src/tidy.rs: the allowed use `{f}` -> `{t}` ({why}) no longer exists: \
+                "xtask/src/tidy/mod.rs: the allowed use `{f}` -> `{t}` ({why}) no longer exists: \
                  remove it from ALLOWED_EDGES"
             ));
         }
@@ -300,7 +300,7 @@ pub fn check_sizes(files: &[(&str, &str)], allowed: &[(&str, &str)]) -> Vec<Stri
                 "crates/dlpack-py/src/{path}: {n} lines, over {MAX_LINES}: split it"
             )),
             Some((_, why)) if n <= MAX_LINES => problems.push(format!(
-                "xtask/src/tidy.rs: {path} ({why}) has {n} lines now: remove it from ALLOWED_LONG"
+                "xtask/src/tidy/mod.rs: {path} ({why}) has {n} lines now: remove it from ALLOWED_LONG"
             )),
             _ => {}
         }
@@ -308,7 +308,7 @@ pub fn check_sizes(files: &[(&str, &str)], allowed: &[(&str, &str)]) -> Vec<Stri
     for (path, why) in allowed {
         if !files.iter().any(|(p, _)| p == path) {
             problems.push(format!(
-                "xtask/src/tidy.rs: {path} ({why}) does not exist: remove it from ALLOWED_LONG"
+                "xtask/src/tidy/mod.rs: {path} ({why}) does not exist: remove it from ALLOWED_LONG"
             ));
         }
     }
