@@ -43,7 +43,7 @@ use crate::managed::{Managed, ManagedAbi, ManagedTensor, ManagedTensorVersioned}
 use crate::tensor::TensorView;
 
 mod plan;
-pub use plan::{PlanSource, build, fulfil};
+pub use plan::{PlanSource, fulfil};
 
 /// The memory a [`TensorOwner`] keeps alive.
 #[derive(Copy, Clone, Debug)]

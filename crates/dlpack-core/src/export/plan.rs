@@ -159,12 +159,8 @@ fn share<'a, S: PlanSource<'a>>(
 }
 
 /// Builds `export` as a managed tensor of `abi`.
-///
-/// # Errors
-///
-/// As [`Export::versioned`] and [`Export::legacy`].
 #[inline]
-pub fn build<O: TensorOwner>(export: Export<'_, O>, abi: Abi) -> Result<AnyManagedTensor, Error> {
+fn build<O: TensorOwner>(export: Export<'_, O>, abi: Abi) -> Result<AnyManagedTensor, Error> {
     Ok(match abi {
         Abi::Versioned => export.versioned()?.into(),
         Abi::Legacy => export.legacy()?.into(),
