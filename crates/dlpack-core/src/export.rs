@@ -42,6 +42,9 @@ use crate::layout::{self, Layout};
 use crate::managed::{Managed, ManagedAbi, ManagedTensor, ManagedTensorVersioned};
 use crate::tensor::TensorView;
 
+mod plan;
+pub use plan::{PlanSource, fulfil};
+
 /// The memory a [`TensorOwner`] keeps alive.
 #[derive(Copy, Clone, Debug)]
 pub struct Memory {

@@ -12,10 +12,10 @@ use std::ops::Range;
 use std::sync::{Mutex, MutexGuard};
 
 use dlpack_core::Element;
-use dlpack_core::export::{Export, HostCopy, Memory, TensorOwner};
-use dlpack_core::ffi::{DLDevice, DLPACK_FLAG_BITMASK_IS_COPIED, DLPACK_FLAG_BITMASK_READ_ONLY};
+use dlpack_core::export::{Export, HostCopy, Memory, PlanSource, TensorOwner};
+use dlpack_core::ffi::DLDevice;
 use dlpack_core::managed::AnyManagedTensor;
-use dlpack_core::protocol::{Abi, DeviceStream, DlpackPlan, StreamRequest, Transfer};
+use dlpack_core::protocol::{DeviceStream, DlpackPlan, StreamRequest};
 use dlpack_core::sync::{SyncAction, plan_sync};
 
 use crate::driver::Driver;
@@ -336,15 +336,9 @@ impl<'a> ExportLayout<'a> {
     }
 }
 
-fn build<O: TensorOwner>(export: Export<'_, O>, abi: Abi) -> Result<AnyManagedTensor, Error> {
-    Ok(match abi {
-        Abi::Versioned => export.versioned()?.into(),
-        Abi::Legacy => export.legacy()?.into(),
-    })
-}
-
 /// Carries out a producer's [`DlpackPlan`] (from
-/// [`plan_dlpack`](dlpack_core::protocol::plan_dlpack)) for device memory:
+/// [`plan_dlpack`](dlpack_core::protocol::plan_dlpack)) for device memory,
+/// through the core's [`dlpack_core::export::fulfil`]:
 ///
 /// - share: orders the consumer's stream after the memory's stream
 ///   ([`plan_sync`], then one pooled event of the memory's context; nothing
@@ -366,45 +360,53 @@ pub fn fulfil<M: DeviceMemory>(
     layout: ExportLayout<'_>,
     plan: &DlpackPlan,
 ) -> Result<AnyManagedTensor, Error> {
-    let source = owner.device();
-    match plan.transfer {
-        Transfer::Share { device } if device == source => share(owner, layout, plan),
-        Transfer::Copy { device } if device == DLDevice::cpu() => {
-            let host = copy_owner_to_host(&owner)?;
-            drop(owner);
-            let export = layout
-                .apply(Export::new(host))
-                .dtype(M::Elem::DTYPE)
-                .copied(true);
-            build(export, plan.abi)
-        }
-        Transfer::Copy { device } if device == source => {
-            let copy = {
-                let _bound = Bound::<M::Driver>::new(owner.memory.context())?;
-                owner.memory.copy_range(owner.range.clone())?
-            };
-            drop(owner);
-            share(Owner::<M>::new(copy), layout, plan)
-        }
-        other => Err(Error::unsupported::<M::Driver>(other.device())),
-    }
+    dlpack_core::export::fulfil(Source { owner, layout }, plan)
 }
 
-fn share<M: DeviceMemory>(
+/// Device memory with the layout to export it with: what the core's
+/// [`fulfil`](dlpack_core::export::fulfil) carries a plan out for.
+struct Source<'a, M: DeviceMemory> {
     owner: Owner<M>,
-    layout: ExportLayout<'_>,
-    plan: &DlpackPlan,
-) -> Result<AnyManagedTensor, Error> {
-    owner.order_consumer(plan.stream)?;
-    let export = layout
-        .apply(Export::new(owner))
-        .read_only(plan.flags & DLPACK_FLAG_BITMASK_READ_ONLY != 0)
-        .copied(plan.flags & DLPACK_FLAG_BITMASK_IS_COPIED != 0);
-    build(export, plan.abi)
+    layout: ExportLayout<'a>,
 }
 
-fn copy_owner_to_host<M: DeviceMemory>(owner: &Owner<M>) -> Result<HostCopy, Error> {
-    let mut host = HostCopy::zeroed(owner.byte_len());
-    owner.copy_to_host(host.bytes_mut())?;
-    Ok(host)
+impl<'a, M: DeviceMemory> PlanSource<'a> for Source<'a, M> {
+    type Error = Error;
+    type Shared = Owner<M>;
+    type Host = HostCopy;
+
+    fn device(&self) -> DLDevice {
+        self.owner.device()
+    }
+
+    fn order_consumer(&self, request: StreamRequest) -> Result<(), Error> {
+        self.owner.order_consumer(request)
+    }
+
+    fn share(self, _device: DLDevice) -> Result<Export<'a, Owner<M>>, Error> {
+        Ok(self.layout.apply(Export::new(self.owner)))
+    }
+
+    fn copy_to_host(self, _device: DLDevice) -> Result<Export<'a, HostCopy>, Error> {
+        let mut host = HostCopy::zeroed(self.owner.byte_len());
+        self.owner.copy_to_host(host.bytes_mut())?;
+        drop(self.owner);
+        Ok(self.layout.apply(Export::new(host)).dtype(M::Elem::DTYPE))
+    }
+
+    fn copy_on_device(self) -> Result<Self, Error> {
+        let copy = {
+            let _bound = Bound::<M::Driver>::new(self.owner.memory.context())?;
+            self.owner.memory.copy_range(self.owner.range.clone())?
+        };
+        drop(self.owner);
+        Ok(Source {
+            owner: Owner::new(copy),
+            layout: self.layout,
+        })
+    }
+
+    fn refuse(&self, device: DLDevice) -> Error {
+        Error::unsupported::<M::Driver>(device)
+    }
 }

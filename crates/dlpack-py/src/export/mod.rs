@@ -6,8 +6,9 @@
 //!   struct; rename exactly once; a second consumption raises `ValueError`),
 //!   inspection.
 //! - [`shared`]: a tensor shared by a Python object and its `__dlpack__`
-//!   export: the core plans, [`shared::export`] carries the plan out (share,
-//!   or copy to the host), one allocation per exported tensor.
+//!   export: the core plans and carries the plan out
+//!   (`dlpack_core::export::fulfil`) over the tensor as a `PlanSource`
+//!   (share, or copy to the host), one allocation per exported tensor.
 //! - [`host`]: owned tensors over host memory a Python object keeps alive.
 //!
 //! Architecture invariant: never imports `import` (imports use capsules and

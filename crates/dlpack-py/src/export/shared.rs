@@ -11,15 +11,15 @@
 use std::fmt;
 use std::sync::Arc;
 
-use dlpack_core::export::{Export, Memory};
-use dlpack_core::ffi::{DLDevice, DLPACK_FLAG_BITMASK_READ_ONLY};
+use dlpack_core::export::{Export, Memory, PlanSource, fulfil};
+use dlpack_core::ffi::DLDevice;
 use dlpack_core::managed::AnyManagedTensor;
-use dlpack_core::protocol::{Abi, DlpackRequest, StreamRequest, Transfer, plan_dlpack};
+use dlpack_core::protocol::{Abi, DlpackRequest, StreamRequest, plan_dlpack};
 use dlpack_core::tensor::TensorView;
 use pyo3::prelude::*;
 
 use crate::cpython::owner::Keep;
-use crate::error::{DeviceError, IntoPyResult, buffer_err};
+use crate::error::{DeviceError, Error, IntoPyResult, buffer_err};
 use crate::export::capsule::RawManaged;
 use crate::sync::ExportSync;
 
@@ -143,18 +143,20 @@ pub(crate) fn share(
     device: DLDevice,
     flags_read_only: bool,
 ) -> PyResult<RawManaged> {
-    share_view(shared, &shared.view(), abi, device, flags_read_only)
+    build(
+        share_export(shared, shared.view(), device, flags_read_only),
+        abi,
+    )
 }
 
-/// [`share`] with the view of `shared` at hand.
-fn share_view(
+/// The export sharing `view`, the view of `shared` (no copy), as `device`.
+fn share_export<'s>(
     shared: &Arc<SharedTensor>,
-    view: &TensorView<'_>,
-    abi: Abi,
+    view: TensorView<'s>,
     device: DLDevice,
     flags_read_only: bool,
-) -> PyResult<RawManaged> {
-    let (memory, offset) = span_memory(view, device, flags_read_only);
+) -> Export<'s, Keep<Arc<SharedTensor>>> {
+    let (memory, offset) = span_memory(&view, device, flags_read_only);
     // SAFETY: the memory is the span of a validated tensor owned by the
     // SharedTensor, which the Arc keeps alive and which never moves.
     let owner = unsafe { Keep::new(Arc::clone(shared), memory) };
@@ -169,8 +171,7 @@ fn share_view(
     };
     // SAFETY: the view's layout was validated for exactly this shape, these
     // strides and this storage (dtype and padding flag).
-    let ex = unsafe { ex.with_layout(*view.layout()) };
-    build(ex, abi)
+    unsafe { ex.with_layout(*view.layout()) }
 }
 
 /// Builds `ex` as a managed tensor of `abi`.
@@ -184,13 +185,9 @@ pub(crate) fn build<O: dlpack_core::export::TensorOwner>(
     })
 }
 
-/// Copies the elements of a host-accessible view into a new compact
-/// row-major buffer, exported as `abi` on `device` with `IS_COPIED`.
-pub(crate) fn copy_to_host(
-    view: &TensorView<'_>,
-    abi: Abi,
-    device: DLDevice,
-) -> PyResult<RawManaged> {
+/// The elements of a host-accessible view copied into a new compact
+/// row-major buffer, exported on `device`.
+fn host_copy<'s>(view: &TensorView<'s>, device: DLDevice) -> PyResult<Export<'s, HostWords>> {
     if !view.device().device_type.is_host_accessible() {
         return Err(buffer_err(format!(
             "cannot copy data on {:?} to the host: device copies need a device crate \
@@ -212,13 +209,14 @@ pub(crate) fn copy_to_host(
     };
     // SAFETY: the Vec's heap buffer is stable under moves and lives in Keep.
     let owner = unsafe { Keep::new(words, memory) };
-    let ex = Export::new(owner)
+    Ok(Export::new(owner)
         .dtype(view.dtype())
         .shape(view.shape())
-        .copied(true)
-        .subbyte_padded(view.flags().is_subbyte_padded());
-    build(ex, abi)
+        .subbyte_padded(view.flags().is_subbyte_padded()))
 }
+
+/// A host copy's owner.
+type HostWords = Keep<Vec<u64>>;
 
 /// A zeroed host buffer of at least `len` bytes (in words, so any element
 /// type is aligned), or a `BufferError` when it cannot be allocated: a
@@ -292,56 +290,98 @@ pub(crate) fn gather(view: &TensorView<'_>) -> PyResult<Vec<u8>> {
     Ok(out)
 }
 
-/// `__dlpack__` for a shared tensor: plan, synchronise, share or copy.
+/// `__dlpack__` for a shared tensor: the core plans and carries the plan
+/// out ([`dlpack_core::export::fulfil`]) over the tensor as a [`Source`].
 pub fn export(shared: &Arc<SharedTensor>, req: &DlpackRequest) -> PyResult<RawManaged> {
     let view = shared.view();
-    let device = view.device();
     // The core plans with what the tensor said about writing: a legacy
     // tensor goes out legacy as it came, or versioned READ_ONLY.
-    let plan = plan_dlpack(device, shared.tensor.flags(), req).py()?;
-    match plan.transfer {
-        Transfer::Share { device: target } => {
-            if let (StreamRequest::Sync(_), Some(sync)) = (plan.stream, &shared.sync) {
-                sync.sync(device, plan.stream)
-                    .map_err(|e| DeviceError::Stream {
-                        what: "__dlpack__",
-                        stream: req.stream.unwrap_or_default(),
-                        device,
-                        source: Box::new(e),
-                    })?;
-            }
-            let read_only = plan.flags & DLPACK_FLAG_BITMASK_READ_ONLY != 0;
-            share_view(shared, &view, plan.abi, target, read_only)
+    let plan = plan_dlpack(view.device(), shared.tensor.flags(), req).py()?;
+    let source = Source {
+        shared,
+        view,
+        stream: req.stream.unwrap_or_default(),
+    };
+    Ok(fulfil(source, &plan)?.into())
+}
+
+/// A shared tensor as the core carries a plan out for it: shared through
+/// a clone of the `Arc`, ordered and copied from a device through its
+/// [`ExportSync`], copied on the host by gathering its elements.
+struct Source<'s> {
+    shared: &'s Arc<SharedTensor>,
+    view: TensorView<'s>,
+    /// `__dlpack__`'s `stream`, named in a failure to order it.
+    stream: i64,
+}
+
+impl<'s> PlanSource<'s> for Source<'s> {
+    type Error = Error;
+    type Shared = Keep<Arc<SharedTensor>>;
+    type Host = HostWords;
+
+    fn device(&self) -> DLDevice {
+        self.view.device()
+    }
+
+    fn order_consumer(&self, request: StreamRequest) -> Result<(), Error> {
+        if let (StreamRequest::Sync(_), Some(sync)) = (request, &self.shared.sync) {
+            let device = self.device();
+            sync.sync(device, request)
+                .map_err(|e| DeviceError::Stream {
+                    what: "__dlpack__",
+                    stream: self.stream,
+                    device,
+                    source: Box::new(e),
+                })?;
         }
-        Transfer::Copy { device: target } => {
-            if device.device_type.is_host_accessible() {
-                return copy_to_host(&shared.view(), plan.abi, target);
-            }
-            match &shared.sync {
-                Some(sync) => copy_from_device(shared, sync.as_ref(), plan.abi, target),
-                None => copy_to_host(&shared.view(), plan.abi, target),
-            }
+        Ok(())
+    }
+
+    fn share(self, device: DLDevice) -> Result<Export<'s, Self::Shared>, Error> {
+        // The plan's READ_ONLY flag is set by the core.
+        Ok(share_export(self.shared, self.view, device, false))
+    }
+
+    fn copy_to_host(self, device: DLDevice) -> Result<Export<'s, HostWords>, Error> {
+        if self.device().device_type.is_host_accessible() {
+            return Ok(host_copy(&self.view, device)?);
         }
+        match &self.shared.sync {
+            Some(sync) => copy_from_device(&self.view, sync.as_ref(), device),
+            None => Ok(host_copy(&self.view, device)?),
+        }
+    }
+
+    fn copy_on_device(self) -> Result<Self, Error> {
+        Err(Error::Python(buffer_err(format!(
+            "cannot copy data on {:?} on its device (copy=True): this tensor can only be \
+             copied to the host (dl_device=(1, 0))",
+            self.device()
+        ))))
+    }
+
+    fn refuse(&self, to: DLDevice) -> Error {
+        let from = self.device();
+        Error::Core(dlpack_core::Error::UnsupportedTargetDevice { from, to })
     }
 }
 
-/// Copies the span of a device tensor to the host through its synchroniser
-/// (after the tensor's pending work), exported as `abi` on `target` with
-/// the same shape, strides and offset, and `IS_COPIED`.
-fn copy_from_device(
-    shared: &Arc<SharedTensor>,
+/// The span of a device tensor copied to the host through its synchroniser
+/// (after the tensor's pending work), exported on `target` with the same
+/// shape, strides and offset.
+fn copy_from_device<'s>(
+    view: &TensorView<'s>,
     sync: &dyn ExportSync,
-    abi: Abi,
     target: DLDevice,
-) -> PyResult<RawManaged> {
-    let view = shared.view();
+) -> Result<Export<'s, HostWords>, Error> {
     let device = view.device();
     if !device.device_type.has_addressable_data() {
-        return Err(buffer_err(format!(
+        return Err(Error::Python(buffer_err(format!(
             "cannot copy data on {device:?} to the host: its data is not an address"
-        )));
+        ))));
     }
-    let (memory, offset) = span_memory(&view, device, false);
+    let (memory, offset) = span_memory(view, device, false);
     let len = memory.len;
     let mut words = host_words(len)?;
     if len > 0 {
@@ -367,11 +407,9 @@ fn copy_from_device(
         .dtype(view.dtype())
         .shape(view.shape())
         .byte_offset(offset)
-        .copied(true)
         .subbyte_padded(view.flags().is_subbyte_padded());
-    let ex = match view.raw_strides() {
+    Ok(match view.raw_strides() {
         Some(s) => ex.strides(s),
         None => ex,
-    };
-    build(ex, abi)
+    })
 }

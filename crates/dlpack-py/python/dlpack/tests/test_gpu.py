@@ -306,6 +306,23 @@ def test_copy_to_host(sim, backend, how):
         streams.close()
 
 
+@pytest.mark.parametrize(
+    "backend, how",
+    [(b, h) for b in ["cuda", "rocm"] for h in PRODUCERS if b == "cuda" or h != "asdlpack_cai"],
+)
+def test_copy_on_the_device_is_refused(sim, backend, how):
+    # copy=True without dl_device asks for a copy on the tensor's own device, which a shared
+    # tensor cannot make: refused, never host memory described as device memory.
+    buf = _t.DeviceBuffer(N, backend=backend)
+    obj = PRODUCERS[how](buf)
+    device = obj.__dlpack_device__()
+    with pytest.raises(BufferError, match=r"copy=True"):
+        obj.__dlpack__(max_version=(1, 3), copy=True)
+    with pytest.raises(BufferError, match=r"copy=True"):
+        obj.__dlpack__(max_version=(1, 3), dl_device=device, copy=True)
+    del obj, buf
+
+
 def test_numpy_from_device_buffer_to_cpu(sim, cuda):
     np = pytest.importorskip("numpy")
     buf = _t.DeviceBuffer(16)
