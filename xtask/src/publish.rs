@@ -57,12 +57,69 @@ pub fn check(ws: &Workspace, cargo: Cmd) -> Result {
             problems.join("\n  ")
         )));
     }
+    let verify_dir = ws.target_dir().join(VERIFY_DIR);
+    forget_earlier_packages(&verify_dir)?;
     // --allow-dirty: the check is about what the packages hold, not the state of the checkout.
-    let mut cargo = cargo.args(["package", "--allow-dirty", "--locked"]);
+    let mut cargo = cargo
+        .args(["package", "--allow-dirty", "--locked", "--target-dir"])
+        .arg(&verify_dir);
     for name in PUBLISHED {
         cargo = cargo.args(["-p", name]);
     }
     cargo.run()
+}
+
+/// Where `cargo package` builds the packages it verifies (not the workspace's `target/debug`).
+const VERIFY_DIR: &str = "package-check";
+
+/// Forgets what earlier runs unpacked and compiled of [`PUBLISHED`] from cargo package's
+/// temporary local registry.
+///
+/// Cargo takes a registry's crate to be immutable: it unpacks `<name>-<version>` once into
+/// `$CARGO_HOME/registry/src/<registry>/` and reuses both that folder and what it compiled of
+/// it. The temporary registry's folder is named after its path (`-<hash>`, no host), the same on
+/// every run in one checkout, and our versions do not change between commits: without this, a
+/// second run verifies a crate against the first run's build of the crates it depends on (a
+/// function added since is "not found"). Only our crates' folders and fingerprints are removed,
+/// in the local registries' folders and in [`VERIFY_DIR`]; crates.io's are not touched.
+fn forget_earlier_packages(verify_dir: &Path) -> Result {
+    let home = match std::env::var_os("CARGO_HOME") {
+        Some(home) => std::path::PathBuf::from(home),
+        None => match std::env::var_os("HOME") {
+            Some(home) => Path::new(&home).join(".cargo"),
+            None => return Ok(()),
+        },
+    };
+    let mut stale = Vec::new();
+    for registry in read_dir(&home.join("registry").join("src")) {
+        if registry.file_name().to_string_lossy().starts_with('-') {
+            stale.extend(read_dir(&registry.path()));
+        }
+    }
+    stale.extend(read_dir(&verify_dir.join("debug").join(".fingerprint")));
+    for entry in stale {
+        if is_build_of_published(&entry.file_name().to_string_lossy()) {
+            std::fs::remove_dir_all(entry.path()).map_err(|err| {
+                Error::new(format!("cannot remove {}: {err}", entry.path().display()))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The entries of folder `dir` (none when it does not exist).
+fn read_dir(dir: &Path) -> Vec<std::fs::DirEntry> {
+    std::fs::read_dir(dir).map_or_else(|_| Vec::new(), |d| d.flatten().collect())
+}
+
+/// Whether folder `dir` is `<name>-<version>` (unpacked) or `<name>-<hash>` (a fingerprint) of a
+/// crate of [`PUBLISHED`].
+fn is_build_of_published(dir: &str) -> bool {
+    PUBLISHED.iter().any(|name| {
+        dir.strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_hexdigit()))
+    })
 }
 
 /// `(package name, Cargo.toml)` of each folder of [`MEMBER_DIRS`] with a manifest that has a
@@ -189,5 +246,16 @@ mod tests {
             let text = std::fs::read_to_string(manifest).unwrap();
             assert_eq!(manifest_problems(name, &text), Vec::<String>::new());
         }
+    }
+
+    #[test]
+    fn only_our_crates_builds_are_forgotten() {
+        assert!(is_build_of_published("dlpack-core-0.1.0"));
+        assert!(is_build_of_published("dlpack-py-1.2.3"));
+        assert!(is_build_of_published("dlpack-device-14e22a4a888d5618"));
+        assert!(!is_build_of_published("dlpack-core"));
+        assert!(!is_build_of_published("dlpack-corex-0.1.0"));
+        assert!(!is_build_of_published("dlpark-0.10.0"));
+        assert!(!is_build_of_published("ndarray-0.16.1"));
     }
 }
