@@ -10,6 +10,7 @@ a pickle is refused with ``ValueError``. Values are checked with NumPy and PyTor
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import pickle
@@ -31,8 +32,6 @@ from .conftest import (
     testing,
 )
 
-from .test_buffer import PyBUF_WRITABLE, _get_buffer
-
 native = pytest.importorskip("dlpack._native")
 
 PROTOCOLS = [2, 3, 4, 5, "oob"]
@@ -46,6 +45,17 @@ def roundtrip(obj, protocol):
         data = pickle.dumps(obj, protocol=5, buffer_callback=bufs.append)
         return pickle.loads(data, buffers=bufs)
     return pickle.loads(pickle.dumps(obj, protocol=protocol))
+
+
+def refuses_writable(obj):
+    """``PyObject_GetBuffer(obj, &view, PyBUF_WRITABLE)`` raises (its own function object:
+    ``ctypes.pythonapi.PyObject_GetBuffer``'s argtypes are shared with other tests)."""
+    get = ctypes.pythonapi["PyObject_GetBuffer"]
+    get.argtypes = [ctypes.py_object, ctypes.c_void_p, ctypes.c_int]
+    get.restype = ctypes.c_int
+    view = ctypes.create_string_buffer(256)  # > sizeof(Py_buffer); never filled on refusal
+    with pytest.raises(BufferError, match="read-only"):
+        get(obj, ctypes.addressof(view), 0x1)  # PyBUF_WRITABLE
 
 
 def first_addr(obj):
@@ -151,8 +161,7 @@ def test_read_only_stays_read_only(name, protocol):
     assert obj.readonly
     got = roundtrip(obj, protocol)
     assert got.readonly
-    with pytest.raises(BufferError, match="read-only"):
-        _get_buffer(got, PyBUF_WRITABLE)
+    refuses_writable(got)
     assert memoryview(got).readonly
     info = dlpack.capsule_info(got.__dlpack__(max_version=(1, 3)))
     assert info["flags"] & READ_ONLY
