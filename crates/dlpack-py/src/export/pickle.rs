@@ -49,7 +49,8 @@ pub(crate) fn reduce<'py>(
         return Err(type_err(format!(
             "cannot pickle a tensor on {device:?}: pickling sends host memory, and device \
              memory is never copied to the host implicitly; copy it first, e.g. \
-             dlpack.asdlpack(t.__dlpack__(dl_device=(1, 0), copy=True)) (kDLCPU, 0) or \
+             dlpack.asdlpack(t.__dlpack__(max_version=(1, 3), dl_device=(1, 0), copy=True)) \
+             (kDLCPU, 0) or \
              numpy.from_dlpack(t, device=\"cpu\", copy=True)"
         )));
     }
@@ -68,13 +69,15 @@ pub(crate) fn reduce<'py>(
             layout.start.unsigned_abs(),
         )
     };
-    let data: Bound<'py, PyAny> = if span == 0 {
-        PyBytes::new(py, b"").into_any()
-    } else if protocol < 5 {
-        // SAFETY: host-accessible memory of `span` bytes from `first` (the
-        // layout validated when the tensor was taken in), kept alive by
-        // `shared` for this call.
-        let bytes = unsafe { std::slice::from_raw_parts(first.cast_const(), span) };
+    let data: Bound<'py, PyAny> = if span == 0 || protocol < 5 {
+        let bytes: &[u8] = if span == 0 {
+            &[]
+        } else {
+            // SAFETY: host-accessible memory of `span` bytes from `first`
+            // (the layout validated when the tensor was taken in), kept
+            // alive by `shared` for this call.
+            unsafe { std::slice::from_raw_parts(first.cast_const(), span) }
+        };
         // A writable tensor arrives writable (as from protocol 5 in band).
         if read_only {
             PyBytes::new(py, bytes).into_any()

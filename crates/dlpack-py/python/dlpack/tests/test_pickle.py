@@ -140,10 +140,9 @@ def test_in_band_copies_once_writable():
     for protocol in (2, 3, 4, 5):
         got = roundtrip(dlpack.asdlpack(src), protocol)
         assert not got.readonly, f"protocol {protocol}: a writable source arrives writable"
-        out = np.from_dlpack(got)
-        assert np_ptr(out) != np_ptr(src)
-        out[0] = 99
-        assert src[0] == 0
+        assert first_addr(got) != np_ptr(src)
+        memoryview(got)[0] = 99  # (numpy < 2.1 imports every tensor read-only)
+        assert np.from_dlpack(got)[0] == 99 and src[0] == 0
 
 
 def _read_only_sources():
@@ -285,6 +284,6 @@ def test_device_memory_refused_with_the_host_copy_named(backend, protocol):
         with pytest.raises(TypeError, match=r"cannot pickle a tensor on .*dl_device=\(1, 0\)"):
             roundtrip(obj, protocol)
     # The copy the message names works, and pickles.
-    host = dlpack.asdlpack(buf.tensor.__dlpack__(dl_device=(1, 0), copy=True))
+    host = dlpack.asdlpack(buf.tensor.__dlpack__(max_version=(1, 3), dl_device=(1, 0), copy=True))
     got = roundtrip(host, protocol)
     assert_values(np.from_dlpack(got), np.arange(64, dtype=np.uint8))
