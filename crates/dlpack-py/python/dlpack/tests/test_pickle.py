@@ -275,7 +275,7 @@ needs_device = pytest.mark.skipif(
 @needs_device
 @pytest.mark.parametrize("backend", ["cuda", "rocm"])
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_device_memory_refused_with_the_host_copy_named(backend, protocol):
+def test_gpu_memory_refused_with_the_host_copy_named(backend, protocol):
     if not os.environ.get("GPUSIM_LIB_DIR") and not testing.driver_present(backend):
         pytest.skip(f"no {backend} device")
     buf = testing.DeviceBuffer(64, backend=backend)
