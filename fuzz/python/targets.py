@@ -602,6 +602,56 @@ def target_exchange_api(data):
 
 
 # ---------------------------------------------------------------------------------------------
+# Pickles: the reconstructor's in-band metadata against the received bytes
+
+PICKLE_WORDS = ("pickled", "format", "shape", "strides", "dtype", "byte_offset", "read_only",
+                "buffer", "contiguous", "reach", "bytes", "Py_ssize_t")
+
+
+def target_pickle(data):
+    import pickle
+
+    from dlpack import _native
+
+    if data.draw(st.booleans(), label="plausible"):
+        # Near the rules: known dtypes, small extents and strides, so that many are accepted.
+        ndim = data.draw(st.integers(0, 3), label="ndim")
+        dims = st.lists(st.integers(-1, 4), min_size=ndim, max_size=ndim).map(tuple)
+        args = (1, data.draw(st.binary(max_size=64).map(bytearray), label="data"),
+                data.draw(dims, label="shape"),
+                data.draw(st.lists(st.integers(-9, 9), min_size=ndim, max_size=ndim).map(tuple),
+                          label="strides"),
+                data.draw(st.sampled_from([(1, 8, 1), (2, 32, 1), (5, 128, 1), (6, 8, 1),
+                                           (4, 16, 1), (2, 16, 2), (17, 4, 1)]), label="dtype"),
+                data.draw(st.integers(-1, 70), label="byte_offset"),
+                data.draw(st.booleans(), label="read_only"))
+    else:
+        args = (
+            data.draw(st.one_of(st.just(1), ints, junk), label="format"),
+            data.draw(st.one_of(st.binary(max_size=64), st.binary(max_size=64).map(bytearray),
+                                junk), label="data"),
+            data.draw(int_tuples(), label="shape"),
+            data.draw(int_tuples(), label="strides"),
+            data.draw(st.one_of(st.tuples(st.integers(-1, 20), st.integers(-1, 257),
+                                          st.integers(-1, 3)), int_tuples(3)), label="dtype"),
+            data.draw(st.one_of(st.integers(-2, 70), ints, junk), label="byte_offset"),
+            data.draw(st.one_of(st.booleans(), junk), label="read_only"),
+        )
+    x = check("_from_pickle", _native._from_pickle, *args, names=PICKLE_WORDS + ("int", "bytes-like"))
+    if x is None:
+        return
+    # Accepted: the layout lies inside the received bytes; read one element and pickle again.
+    try:
+        a = np.from_dlpack(x)  # NumPy refuses some dtypes (bfloat16, float4): its own rule
+    except (RuntimeError, BufferError, TypeError):
+        a = None
+    if a is not None and a.size:
+        _ = (a[(0,) * a.ndim], a[tuple(n - 1 for n in a.shape)])
+    for protocol in (2, 5):
+        check("pickle", lambda: pickle.loads(pickle.dumps(x, protocol=protocol)), names=PICKLE_WORDS)
+
+
+# ---------------------------------------------------------------------------------------------
 
 DEVICE = None
 
@@ -623,4 +673,5 @@ TARGETS = {
     "capsules": target_capsules,
     "producers": target_producers,
     "exchange_api": target_exchange_api,
+    "pickle": target_pickle,
 }

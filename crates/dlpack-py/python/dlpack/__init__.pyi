@@ -100,6 +100,10 @@ class _Producer:
     def nbytes(self) -> int: ...
     @property
     def source(self) -> Any: ...
+    def __reduce_ex__(self, protocol: int, /) -> tuple[Any, tuple[Any, ...]]:
+        """Pickling (host memory; device memory raises TypeError): the byte span as a
+        ``pickle.PickleBuffer`` with protocol 5 (out of band when the transport takes
+        buffers), copied in band below 5; unpickles as a ``DLPackObject``."""
 
 @final
 class DLPackObject(_Producer):

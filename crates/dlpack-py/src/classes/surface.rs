@@ -501,6 +501,27 @@ macro_rules! protocol_surface {
                 })
             }
 
+            /// Pickling: host memory as a `pickle.PickleBuffer` (protocol 5,
+            /// out of band when the transport takes buffers) or `bytes`;
+            /// see `crate::export::pickle`.
+            fn __reduce_ex__<'py>(
+                &self,
+                py: Python<'py>,
+                protocol: i64,
+            ) -> PyResult<Bound<'py, PyTuple>> {
+                crate::error::guard(|| {
+                    crate::export::pickle::reduce(
+                        py,
+                        Surface::shared_tensor(self, py)?,
+                        protocol,
+                        |s| {
+                            let t = crate::classes::tensor::Tensor::from_shared(s);
+                            Ok(Bound::new(py, t)?.into_any())
+                        },
+                    )
+                })
+            }
+
             fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
                 crate::error::guard(|| crate::classes::surface::repr(self, py))
             }

@@ -10,6 +10,8 @@
 //!   (`dlpack_core::export::fulfil`) over the tensor as a `PlanSource`
 //!   (share, or copy to the host), one allocation per exported tensor.
 //! - [`host`]: owned tensors over host memory a Python object keeps alive.
+//! - [`pickle`]: `__reduce_ex__` of a host tensor (its byte span as a
+//!   `pickle.PickleBuffer` with protocol 5, copied in band below it).
 //!
 //! Architecture invariant: never imports `import` (imports use capsules and
 //! host tensors, not the other way round); protocol decisions are the
@@ -17,4 +19,5 @@
 
 pub(crate) mod capsule;
 pub(crate) mod host;
+pub(crate) mod pickle;
 pub(crate) mod shared;

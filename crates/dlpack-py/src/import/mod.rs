@@ -20,6 +20,7 @@ pub(crate) mod classify;
 pub(crate) mod dlpack;
 pub(crate) mod interface;
 pub(crate) mod numpy;
+pub(crate) mod pickle;
 pub(crate) mod typecache;
 
 use std::ffi::c_void;

@@ -118,3 +118,28 @@ pub(crate) fn capsule_info<'py>(
 pub(crate) fn live_tensors() -> PyResult<isize> {
     crate::error::guard(|| Ok(crate::cpython::live::live_tensors()))
 }
+
+/// The reconstructor of pickled `Tensor`s and `DLPackObject`s (named by
+/// their `__reduce_ex__`): a `DLPackObject` over `data`, the received bytes
+/// (see `crate::import::pickle`).
+#[pyfunction]
+#[pyo3(name = "_from_pickle")]
+pub(crate) fn from_pickle<'py>(
+    format: &Bound<'py, PyAny>,
+    data: &Bound<'py, PyAny>,
+    shape: &Bound<'py, PyAny>,
+    strides: &Bound<'py, PyAny>,
+    dtype: &Bound<'py, PyAny>,
+    byte_offset: &Bound<'py, PyAny>,
+    read_only: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, DLPackObject>> {
+    crate::error::guard(|| {
+        let p =
+            crate::import::pickle::Pickled::read(shape, strides, dtype, byte_offset, read_only)?;
+        let shared = crate::import::pickle::from_pickle(format, data, &p)?;
+        Bound::new(
+            data.py(),
+            DLPackObject::shared(data.clone().unbind(), shared),
+        )
+    })
+}

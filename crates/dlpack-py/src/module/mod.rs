@@ -69,6 +69,7 @@ fn init_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("asdlpack", f)?;
     m.add_function(wrap_pyfunction!(functions::capsule_info, m)?)?;
     m.add_function(wrap_pyfunction!(functions::live_tensors, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::from_pickle, m)?)?;
     m.add_class::<DLPackObject>()?;
     m.add_class::<Tensor>()?;
     m.add_function(wrap_pyfunction!(pydlpack::todict, m)?)?;
