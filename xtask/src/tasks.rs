@@ -69,6 +69,7 @@ const MIRIFLAGS: &str = "-Zmiri-strict-provenance";
 const MIRI_TEST_RUNS: &[&[&str]] = &[
     &["-p", "dlpack-core", "--all-features"],
     &["-p", "dlpack-ndarray"],
+    &["-p", "dlpack-image"],
 ];
 
 /// The rustup components miri needs on the nightly.
