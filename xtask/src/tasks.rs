@@ -110,6 +110,12 @@ const DEMOS: &[Demo] = &[
         on_simulator: false,
     },
     Demo {
+        name: "image demo",
+        package: "dlpack-image",
+        example: "demo",
+        on_simulator: false,
+    },
+    Demo {
         name: "cuda demo",
         package: "dlpack-cuda",
         example: "gpu_demo",
