@@ -14,17 +14,23 @@
 //! What each side does is what its user writes for the operation: dlpark's
 //! export is `Dynamic::new(shape, strides).prepare_as().initialize(Box<owner>)`
 //! plus the scalar fields, its import `Managed::from_raw` plus `validate()`,
-//! its view `ArrayViewD::try_from_dlpack`.
+//! its view `ArrayViewD::try_from_dlpack`; for images, its export is
+//! `fixed::Initialized::try_from(Box<ImageBuffer>)` and its view
+//! `ImageBuffer<P, &[T]>::try_from_dlpack`.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use dlpack_benches::{batched, dlpark_export_vec, fresh_export};
+use dlpack_benches::{
+    batched, dlpark_export_image, dlpark_export_vec, fresh_export, fresh_image_export, rgb_image,
+};
 use dlpack_core::export::Export;
 use dlpack_core::ffi::DLManagedTensorVersioned;
 use dlpack_core::managed::ManagedTensorVersioned;
+use dlpack_image::{AsImage, IntoDlpack};
 use dlpark::TryFromDlpack;
 use dlpark::allocation::dynamic;
+use image::{ImageBuffer, Rgb};
 use ndarray::{Array2, ArrayViewD};
 
 /// Row-major strides of `shape`, in elements.
@@ -241,6 +247,75 @@ fn import_view_drop(c: &mut Criterion) {
     group.finish();
 }
 
+/// Export of an owned 64x48 RGB `u8` image → release.
+fn export_image(c: &mut Criterion) {
+    let mut group = c.benchmark_group("vs_dlpark/export_image_rgb8_64x48_and_release");
+    group.bench_function("ours", |b| {
+        b.iter_custom(|iters| {
+            batched(iters, rgb_image, |img| {
+                drop(img.into_dlpack_versioned().unwrap())
+            })
+        })
+    });
+    group.bench_function("dlpark", |b| {
+        b.iter_custom(|iters| batched(iters, rgb_image, |img| drop(dlpark_export_image(img))))
+    });
+    group.finish();
+}
+
+/// `ImageBuffer<Rgb<u8>, &[u8]>` of an imported 64x48 image tensor (held, so
+/// only the view is timed).
+fn image_view(c: &mut Criterion) {
+    // SAFETY: a fresh export, owned from here on.
+    let ours = unsafe { ManagedTensorVersioned::from_raw(fresh_image_export()) }.unwrap();
+    // SAFETY: as above; same C layout.
+    let theirs =
+        unsafe { dlpark::versioned::Dlpack::from_raw(fresh_image_export().cast()) }.unwrap();
+    let mut group = c.benchmark_group("vs_dlpark/image_view_rgb8");
+    group.bench_function("ours", |b| {
+        b.iter(|| {
+            let img = black_box(&ours).as_image::<Rgb<u8>>().unwrap();
+            black_box(img.width())
+        })
+    });
+    group.bench_function("dlpark", |b| {
+        b.iter(|| {
+            // SAFETY: the tensor's memory is alive while `theirs` is.
+            let img =
+                unsafe { ImageBuffer::<Rgb<u8>, &[u8]>::try_from_dlpack(black_box(&theirs), ()) }
+                    .unwrap();
+            black_box(img.width())
+        })
+    });
+    group.finish();
+}
+
+/// Import a fresh image export, view it as an `ImageBuffer`, release it.
+fn import_image_view_drop(c: &mut Criterion) {
+    let mut group = c.benchmark_group("vs_dlpark/import_image_view_and_release");
+    group.bench_function("ours", |b| {
+        b.iter_custom(|iters| {
+            batched(iters, fresh_image_export, |raw| {
+                // SAFETY: `raw` is a fresh export, owned from here on.
+                let t = unsafe { ManagedTensorVersioned::from_raw(raw) }.unwrap();
+                black_box(t.as_image::<Rgb<u8>>().unwrap().width());
+            })
+        })
+    });
+    group.bench_function("dlpark", |b| {
+        b.iter_custom(|iters| {
+            batched(iters, fresh_image_export, |raw| {
+                // SAFETY: as above; same C layout.
+                let t = unsafe { dlpark::versioned::Dlpack::from_raw(raw.cast()) }.unwrap();
+                // SAFETY: the tensor's memory is alive while `t` is.
+                let img = unsafe { ImageBuffer::<Rgb<u8>, &[u8]>::try_from_dlpack(&t, ()) };
+                black_box(img.unwrap().width());
+            })
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     export_vec_1d,
@@ -249,6 +324,9 @@ criterion_group!(
     import_raw,
     import_fresh,
     view_dyn,
-    import_view_drop
+    import_view_drop,
+    export_image,
+    image_view,
+    import_image_view_drop
 );
 criterion_main!(benches);

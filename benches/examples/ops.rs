@@ -14,11 +14,15 @@
 
 use std::hint::black_box;
 
-use dlpack_benches::{dlpark_export_vec, fresh_export};
+use dlpack_benches::{
+    dlpark_export_image, dlpark_export_vec, fresh_export, fresh_image_export, rgb_image,
+};
 use dlpack_core::export::Export;
 use dlpack_core::ffi::{DLDataType, DLDevice, DLManagedTensorVersioned};
 use dlpack_core::managed::ManagedTensorVersioned;
+use dlpack_image::{AsImage, IntoDlpack};
 use dlpark::TryFromDlpack;
+use image::{ImageBuffer, Rgb};
 use ndarray::{Array2, ArrayViewD};
 
 /// Times each operation runs; callers divide the count by it.
@@ -33,6 +37,9 @@ const OPERATIONS: &[&str] = &[
     "import_fresh_export_and_release",
     "ndarray_view_dyn",
     "import_view_and_release",
+    "export_image_rgb8_64x48_and_release",
+    "image_view_rgb8",
+    "import_image_view_and_release",
 ];
 
 /// Runs `op` on every input: the only function whose instructions count.
@@ -176,6 +183,51 @@ fn run(operation: &str, ours: bool) {
                 .unwrap()
                 .len()
         }),
+        ("export_image_rgb8_64x48_and_release", _) => {
+            let images = (0..ROUNDS).map(|_| rgb_image()).collect();
+            if ours {
+                timed(images, |img| drop(img.into_dlpack_versioned().unwrap()))
+            } else {
+                timed(images, |img| drop(dlpark_export_image(img)))
+            }
+        }
+        ("image_view_rgb8", true) => {
+            // SAFETY: a fresh export, owned from here on.
+            let t = unsafe { ManagedTensorVersioned::from_raw(fresh_image_export()) }.unwrap();
+            timed(vec![&t; ROUNDS], |t| {
+                t.as_image::<Rgb<u8>>().unwrap().width()
+            })
+        }
+        ("image_view_rgb8", false) => {
+            // SAFETY: a fresh export, owned from here on; same C layout.
+            let t = unsafe { dlpark::versioned::Dlpack::from_raw(fresh_image_export().cast()) }
+                .unwrap();
+            timed(vec![&t; ROUNDS], |t| {
+                // SAFETY: the tensor's memory lives as long as `t`.
+                unsafe { ImageBuffer::<Rgb<u8>, &[u8]>::try_from_dlpack(t, ()) }
+                    .unwrap()
+                    .width()
+            })
+        }
+        ("import_image_view_and_release", _) => {
+            let exports = (0..ROUNDS).map(|_| fresh_image_export()).collect();
+            if ours {
+                timed(exports, |raw| {
+                    // SAFETY: a fresh export, owned from here on.
+                    let t = unsafe { ManagedTensorVersioned::from_raw(raw) }.unwrap();
+                    t.as_image::<Rgb<u8>>().unwrap().width()
+                })
+            } else {
+                timed(exports, |raw| {
+                    // SAFETY: as above; same C layout.
+                    let t = unsafe { dlpark::versioned::Dlpack::from_raw(raw.cast()) }.unwrap();
+                    // SAFETY: the tensor's memory lives as long as `t`.
+                    unsafe { ImageBuffer::<Rgb<u8>, &[u8]>::try_from_dlpack(&t, ()) }
+                        .unwrap()
+                        .width()
+                })
+            }
+        }
         _ => unreachable!("checked in main"),
     }
 }

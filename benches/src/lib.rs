@@ -63,6 +63,37 @@ pub fn dlpark_export_vec(v: Vec<f32>, shape: &[i64], strides: &[i64]) -> dlpark:
     unsafe { initialized.finish() }
 }
 
+/// Width and height of the image fixtures: a 64x48 RGB image of `u8`.
+pub const IMAGE_WIDTH: u32 = 64;
+/// See [`IMAGE_WIDTH`].
+pub const IMAGE_HEIGHT: u32 = 48;
+
+/// A fresh 64x48 RGB image of `u8` (the pixels made outside the clock).
+pub fn rgb_image() -> image::RgbImage {
+    image::RgbImage::from_pixel(IMAGE_WIDTH, IMAGE_HEIGHT, image::Rgb([1, 2, 3]))
+}
+
+/// dlpark 0.10's export of an image, as its user writes it: the image boxed, converted to a
+/// fixed-rank builder, finished.
+pub fn dlpark_export_image(img: image::RgbImage) -> dlpark::versioned::Dlpack {
+    let initialized: dlpark::allocation::fixed::Initialized<
+        dlpark::ffi::DLManagedTensorVersioned,
+        3,
+    > = Box::new(img).try_into().unwrap();
+    // SAFETY: dlpark's image producer filled every field.
+    unsafe { initialized.finish() }
+}
+
+/// A fresh export of [`rgb_image`] (height x width x 3 `u8`, with strides), as the raw pointer
+/// a producer hands over; both crates can read it as an image.
+pub fn fresh_image_export() -> *mut DLManagedTensorVersioned {
+    Export::new(vec![7u8; (IMAGE_WIDTH * IMAGE_HEIGHT * 3) as usize])
+        .shape(&[i64::from(IMAGE_HEIGHT), i64::from(IMAGE_WIDTH), 3])
+        .versioned()
+        .unwrap()
+        .into_raw()
+}
+
 /// A foreign-looking 4-d float32 tensor (2x3x4x5, strided) over `data`,
 /// with `shape` and `strides` kept alive by the caller.
 pub fn foreign_4d(data: &mut [f32], shape: &mut [i64; 4], strides: &mut [i64; 4]) -> DLTensor {

@@ -21,6 +21,7 @@ use crate::workspace::Workspace;
 pub const PUBLISHED: &[&str] = &[
     "dlpack-core",
     "dlpack-ndarray",
+    "dlpack-image",
     "dlpack-device",
     "dlpack-cuda",
     "dlpack-rocm",

@@ -69,6 +69,7 @@ const MIRIFLAGS: &str = "-Zmiri-strict-provenance";
 const MIRI_TEST_RUNS: &[&[&str]] = &[
     &["-p", "dlpack-core", "--all-features"],
     &["-p", "dlpack-ndarray"],
+    &["-p", "dlpack-image"],
 ];
 
 /// The rustup components miri needs on the nightly.
@@ -105,6 +106,12 @@ const DEMOS: &[Demo] = &[
     Demo {
         name: "ndarray demo",
         package: "dlpack-ndarray",
+        example: "demo",
+        on_simulator: false,
+    },
+    Demo {
+        name: "image demo",
+        package: "dlpack-image",
         example: "demo",
         on_simulator: false,
     },
