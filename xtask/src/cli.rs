@@ -17,14 +17,26 @@ Commands:
   demo                          Run the demos (the `demo` examples of dlpack-ndarray and
                                 dlpack-image, dlpack-cuda's `gpu_demo` on the simulator)
   test [--quick] [--skip-miri]  Run every check CI runs, in order, stopping at the first failure:
-                                  fmt      cargo fmt --all -- --check
-                                  tidy     cargo xtask tidy (reads the sources, no build)
-                                  clippy   workspace (all targets, -D warnings) and the no_std core
-                                           for thumbv7em-none-eabihf
-                                  test     build the GPU simulator, then cargo test (all targets,
-                                           then doc tests) on the workspace with it loaded
-                                  no_std   build dlpack-core for thumbv7em-none-eabihf
-                                  miri     cargo +nightly miri test (skipped loudly without nightly)
+                                  fmt              cargo fmt --all -- --check
+                                  tidy             cargo xtask tidy (reads the sources, no build)
+                                  python env       .venv with the pinned test packages
+                                  clippy           workspace (all targets, -D warnings), the no_std
+                                                   core for thumbv7em-none-eabihf
+                                  rustdoc          docs of every crate, warnings denied
+                                  test             build the GPU simulator, then cargo test (all
+                                                   targets, then doc tests) with it loaded
+                                  hip-sys          dlpack-rocm linked through hip-sys
+                                  python           the release wheel, installed; the Python suite
+                                  witness suites   NumPy's and pyarrow's DLPack tests, as shipped
+                                                   and routed through asdlpack
+                                  pydlpack suite   pydlpack's own tests over our namespace
+                                  python versions  the wheel on CPython 3.9, 3.10, 3.12, 3.13
+                                  windows          clippy for x86_64-pc-windows-gnu (abi3)
+                                  crates           metadata and cargo package of published crates
+                                  python fuzz      a short run of every Python fuzz target
+                                  no_std           build dlpack-core for thumbv7em-none-eabihf
+                                  miri             cargo +nightly miri test (skipped loudly
+                                                   without nightly)
   tidy                          Check repository rules from the sources, without a build:
                                 dlpack-py's modules import only their own or lower layers and
                                 form no circle; no dlpack-py file over 600 lines (files of other
