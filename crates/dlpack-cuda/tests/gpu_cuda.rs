@@ -15,23 +15,19 @@ use dlpack_core::ffi::DLDevice;
 use dlpack_core::protocol::{DlpackRequest, plan_dlpack};
 use dlpack_cuda::{CudaOwner, ExportLayout, fulfil};
 use gpu_sim_inspect::Sim;
-use suite::{Backend, N, On, assert_clean, consume, produce};
+use suite::{Backend, N, On, consume, produce};
 
 all_suite_tests!(CudaBackend);
 
 /// A test of what only cudarc has, on the simulator.
 macro_rules! cuda_test {
     (fn $name:ident($sim:ident) $body:block) => {
-        #[test]
-        fn $name() {
-            let $sim = match gpu_sim_inspect::harness::setup(stringify!($name)) {
-                gpu_sim_inspect::harness::Setup::Ready(sim) => sim,
-                gpu_sim_inspect::harness::Setup::Delegated => return,
-            };
-            // The simulator's reset destroyed the events our pools held.
-            dlpack_cuda::forget_pooled_events();
-            $body
-        }
+        gpu_sim_inspect::sim_test!(
+            fn $name($sim) after_reset {
+                // The simulator's reset destroyed the events our pools held.
+                dlpack_cuda::forget_pooled_events();
+            } $body
+        );
     };
 }
 
@@ -60,7 +56,7 @@ cuda_test!(
         dlpack_cuda::order_streams(&legacy, &ctx.a).unwrap();
         assert_eq!(sim.call_count("cuEventRecord"), 1);
         assert_eq!(consume::<CudaBackend>(&sim, a, ptr), vec![10; N]);
-        assert_clean(&sim);
+        sim.assert_clean();
         drop(buf);
     }
 );
@@ -120,6 +116,6 @@ cuda_test!(
         assert_eq!(consume::<CudaBackend>(&sim, raw(&b), ptr), vec![12; N]);
         std::thread::spawn(move || drop(tensor)).join().unwrap();
         assert_eq!(sim.live_allocations(), 0);
-        assert_clean(&sim);
+        sim.assert_clean();
     }
 );

@@ -3,9 +3,10 @@
 //! `crates/dlpack-rocm/tests/gpu_rocm.rs` include this module and name
 //! their tests with [`suite_tests!`]. Stream ordering, driver-call counts,
 //! host copies, the device from the pointer and ordered frees, observed on
-//! the gpu-sim simulator (each test calls `harness::setup`; without the
-//! simulator on `LD_LIBRARY_PATH` it re-runs itself in a child process
-//! with it).
+//! the gpu-sim simulator. Each test is a gpu-sim-inspect `sim_test!`
+//! (without the simulator on `LD_LIBRARY_PATH` it re-runs itself in a
+//! child process with it), and the kernels and `assert_clean` are
+//! gpu-sim-inspect's.
 #![allow(dead_code)]
 
 pub mod driver;
@@ -94,15 +95,11 @@ pub trait Backend {
 #[macro_export]
 macro_rules! suite_tests {
     ($b:ty; $($name:ident),* $(,)?) => {$(
-        #[test]
-        fn $name() {
-            let sim = match gpu_sim_inspect::harness::setup(stringify!($name)) {
-                gpu_sim_inspect::harness::Setup::Ready(sim) => sim,
-                gpu_sim_inspect::harness::Setup::Delegated => return,
-            };
-            <$b as suite::Backend>::forget();
-            suite::$name::<$b>(&sim);
-        }
+        gpu_sim_inspect::sim_test!(
+            fn $name(sim) after_reset { <$b as suite::Backend>::forget(); } {
+                suite::$name::<$b>(&sim);
+            }
+        );
     )*};
 }
 
@@ -132,22 +129,16 @@ fn device<B: Backend>(ordinal: i32) -> DLDevice {
     DLDevice::new(B::D::DEVICE_TYPES.device, ordinal)
 }
 
-/// A producer "kernel" writing `value` over the buffer on `stream`.
+/// A producer "kernel" writing `value` over the test's `N` bytes on `stream`.
 pub fn produce<B: Backend>(sim: &Sim, stream: u64, ptr: u64, value: u8) {
-    sim.launch_kernel_on(B::SIM, stream, "produce", &[], &[(ptr, N)], |k| {
-        assert!(k.store(ptr, &[value; N]));
-    })
-    .expect("producer kernel");
+    sim.produce(B::SIM, stream, ptr, N, value)
+        .expect("producer kernel");
 }
 
-/// A consumer "kernel" reading the buffer on `stream`; returns what it saw.
+/// A consumer "kernel" reading the test's `N` bytes on `stream`; returns what it saw.
 pub fn consume<B: Backend>(sim: &Sim, stream: u64, ptr: u64) -> Vec<u8> {
-    let mut seen = Vec::new();
-    sim.launch_kernel_on(B::SIM, stream, "consume", &[(ptr, N)], &[], |k| {
-        seen = k.load(ptr, N).expect("readable");
-    })
-    .expect("consumer kernel");
-    seen
+    sim.consume(B::SIM, stream, ptr, N)
+        .expect("consumer kernel")
 }
 
 /// The consumer's `__dlpack__(stream=...)` decoded and carried out for data
@@ -167,11 +158,6 @@ fn request(stream: Option<i64>) -> DlpackRequest {
         max_version: Some((1, 3)),
         ..Default::default()
     }
-}
-
-pub fn assert_clean(sim: &Sim) {
-    assert!(sim.races().is_empty(), "races: {:#?}", sim.races());
-    assert!(sim.errors().is_empty(), "errors: {:#?}", sim.errors());
 }
 
 pub fn ordered_exchange_has_no_race_and_costs_one_record_one_wait<B: Backend>(sim: &Sim) {
@@ -199,7 +185,7 @@ pub fn ordered_exchange_has_no_race_and_costs_one_record_one_wait<B: Backend>(si
         Raw::<B::D>::order_after(0, b, a).unwrap();
     }
     assert_eq!(Raw::<B::D>::pool_stats(0).unwrap().created, created);
-    assert_clean(sim);
+    sim.assert_clean();
     drop(buf);
 }
 
@@ -215,7 +201,7 @@ pub fn minus_one_and_same_stream_make_no_call_and_minus_one_races<B: Backend>(si
     assert!(counters.is_empty(), "no driver call at all: {counters:?}");
     // Same stream: ordered by the stream itself.
     assert_eq!(consume::<B>(sim, a, ptr), vec![7; N]);
-    assert_clean(sim);
+    sim.assert_clean();
     // -1, consumer on another stream: the simulator sees the race.
     consume::<B>(sim, b, ptr);
     let races = sim.races();
@@ -255,7 +241,7 @@ pub fn default_streams_and_refused_values<B: Backend>(sim: &Sim) {
     exchange::<B>(None, a).unwrap();
     assert_eq!(consume::<B>(sim, covering, ptr), vec![9; N]);
     Raw::<B::D>::order_after(0, covering, a).unwrap();
-    assert_clean(sim);
+    sim.assert_clean();
     // Refused values: a ValueError naming the value, and no driver call.
     sim.reset_counters();
     for &arg in B::REFUSED_ARGS {
@@ -314,7 +300,7 @@ pub fn dl_device_cpu_copies_to_the_host<B: Backend>(sim: &Sim) {
     assert_eq!(view.shape(), &[16, 16]);
     let expected: Vec<u8> = (0..N).map(|i| i as u8).collect();
     assert_eq!(view.as_slice::<u8>().unwrap(), &expected[..]);
-    assert_clean(sim);
+    sim.assert_clean();
     // A strided device tensor (every other row, received from elsewhere)
     // copied to the host through dlpack_device::copy_to_host.
     let buf = B::alloc(&ctx, On::A, N);
@@ -346,7 +332,7 @@ pub fn dl_device_cpu_copies_to_the_host<B: Backend>(sim: &Sim) {
     // SAFETY: row 7, column 15 is inside the copy (strided layout).
     let last = unsafe { *first.add(7 * 32 + 15) };
     assert_eq!(last, (255 - (7 * 32 + 15)) as u8);
-    assert_clean(sim);
+    sim.assert_clean();
     drop(buf);
 }
 
@@ -459,7 +445,7 @@ pub fn free_waits_for_the_consumers_stream<B: Backend>(sim: &Sim) {
             assert_eq!(sim.blocking_count(), 0);
         }
         assert_eq!(sim.live_allocations(), 0);
-        assert_clean(sim);
+        sim.assert_clean();
     }
 }
 
@@ -526,23 +512,23 @@ pub fn per_thread_streams_released_on_another_thread<B: Backend>(sim: &Sim) {
             // must wait for *this* thread's per-thread stream, whichever
             // thread runs the deleter.
             release_on_another_thread::<B>(sim, On::A, arg, per_thread, 4, false);
-            assert_clean(sim);
+            sim.assert_clean();
             // The memory itself on this thread's per-thread stream, and the
             // consumer on it too (no exchange sync): the memory frees on
             // "2" of the releasing thread, which must still wait for this
             // thread's.
             release_on_another_thread::<B>(sim, On::PerThread, arg, per_thread, 6, false);
-            assert_clean(sim);
+            sim.assert_clean();
         }
         // The covering default stream means the same stream on every thread.
         let arg = Raw::<B::D>::consumer_stream_arg(covering).unwrap();
         release_on_another_thread::<B>(sim, On::A, arg, covering, 5, false);
-        assert_clean(sim);
+        sim.assert_clean();
         // The memory's work on this thread's per-thread stream, the consumer
         // on b; the producer reads again on its stream after the export.
         let (_ctx, _a, b) = B::context(0);
         release_on_another_thread::<B>(sim, On::PerThread, b as i64, b, 8, true);
-        assert_clean(sim);
+        sim.assert_clean();
     }
 }
 
@@ -581,7 +567,7 @@ pub fn export_counts<B: Backend>(
             out = [made, exchange]; // warm: the event pool is filled
         }
     }
-    assert_clean(sim);
+    sim.assert_clean();
     out
 }
 
@@ -617,7 +603,7 @@ pub fn copy_true_copies_on_the_device<B: Backend>(sim: &Sim) {
     assert_eq!(consume::<B>(sim, b, copy), vec![13; N]);
     drop(tensor);
     assert_eq!(sim.live_allocations(), 0);
-    assert_clean(sim);
+    sim.assert_clean();
 }
 
 pub fn shared_owner_frees_after_every_consumer<B: Backend>(sim: &Sim) {
@@ -644,5 +630,5 @@ pub fn shared_owner_frees_after_every_consumer<B: Backend>(sim: &Sim) {
     );
     assert_eq!(sim.call_count(B::WAIT), 2);
     assert_eq!(sim.live_allocations(), 0);
-    assert_clean(sim);
+    sim.assert_clean();
 }
