@@ -8,8 +8,12 @@
 //!
 //! Heap behaviour: inputs are made in batches of [`dlpack_benches::BATCH`] before the clock
 //! starts and outputs are released after it stops (unless releasing is the
-//! operation), so the allocator recycles the same blocks as in steady use and
-//! glibc's heap trimming does not land inside a timed region.
+//! operation), so the allocator recycles the same blocks as in steady use.
+//! Where releasing is the operation, a batch is freed on the clock, and with
+//! glibc's defaults whether that shrinks the heap depends on the groups that
+//! ran before; `cargo xtask bench` therefore runs criterion with
+//! `GLIBC_TUNABLES=glibc.malloc.trim_threshold=4294967295:glibc.malloc.top_pad=67108864`
+//! (no trimming; set it by hand for a bare `cargo bench`).
 //!
 //! What each side does is what its user writes for the operation: dlpark's
 //! export is `Dynamic::new(shape, strides).prepare_as().initialize(Box<owner>)`

@@ -442,6 +442,13 @@ fn run_gpu_suite(ws: &Workspace, sim: bool) -> Result<Outcome> {
     Ok(Outcome::Passed)
 }
 
+/// glibc's heap settings for the criterion run: never trim the heap and grow it in 64 MiB steps.
+/// The benches free a batch of outputs or inputs at a time; with glibc's defaults whether that
+/// batch shrinks the heap (a `brk` per few frees, on both sides of a comparison) depends on what
+/// ran before, so a group filtered alone measured the allocator instead of the crates.
+const BENCH_GLIBC_TUNABLES: &str =
+    "glibc.malloc.trim_threshold=4294967295:glibc.malloc.top_pad=67108864";
+
 /// The Python benchmark: side-by-side timings against numpy, pydlpack and the import anchors.
 const PYTHON_BENCH: &str = "crates/dlpack-py/bench/bench_exchange.py";
 
@@ -463,7 +470,10 @@ pub fn bench(ws: &Workspace, criterion_args: &[String]) -> Result {
                     "package `{BENCH_PACKAGE}` is not in the workspace yet"
                 )));
             }
-            let mut cargo = ws.cargo().args(["bench", "-p", BENCH_PACKAGE]);
+            let mut cargo = ws
+                .cargo()
+                .args(["bench", "-p", BENCH_PACKAGE])
+                .env("GLIBC_TUNABLES", BENCH_GLIBC_TUNABLES);
             if !criterion_args.is_empty() {
                 cargo = cargo.arg("--").args(criterion_args);
             }
