@@ -63,6 +63,16 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
         dst: &mut [u8],
         producer: u64,
     ) -> Result<(), Error>;
+    /// [`Raw::host_wait`].
+    ///
+    /// # Safety
+    ///
+    /// As there.
+    ///
+    /// # Errors
+    ///
+    /// As there.
+    unsafe fn host_wait(&self, ordinal: i32, stream: u64) -> Result<(), Error>;
     /// [`Raw::copy_from_host`].
     ///
     /// # Safety
@@ -181,6 +191,11 @@ impl<D: Driver> Runtime for Raw<D> {
     ) -> Result<(), Error> {
         // SAFETY: the caller's contract.
         unsafe { Raw::<D>::copy_to_host(ordinal, src, dst, producer) }
+    }
+
+    unsafe fn host_wait(&self, ordinal: i32, stream: u64) -> Result<(), Error> {
+        // SAFETY: the caller's contract.
+        unsafe { Raw::<D>::host_wait(ordinal, stream) }
     }
 
     unsafe fn copy_from_host(

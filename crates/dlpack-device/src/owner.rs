@@ -383,6 +383,12 @@ impl<'a, M: DeviceMemory> PlanSource<'a> for Source<'a, M> {
         self.owner.order_consumer(request)
     }
 
+    fn order_host(&self) -> Result<(), Error> {
+        // Device memory (the driver's device type): the core never has the
+        // host read it in place, and `copy_to_host` orders its own copy.
+        Ok(())
+    }
+
     fn share(self, _device: DLDevice) -> Result<Export<'a, Owner<M>>, Error> {
         Ok(self.layout.apply(Export::new(self.owner)))
     }

@@ -273,6 +273,24 @@ impl<D: Driver> Raw<D> {
         unsafe { copy_to_host_bound::<D>(dst, src, producer) }
     }
 
+    /// Blocks the host until the work submitted so far on `stream` of device
+    /// `ordinal` is done: what a host read of page-locked or managed memory
+    /// needs first when that memory has pending device work on `stream`.
+    ///
+    /// # Safety
+    ///
+    /// `stream` is a live stream of device `ordinal` (or a special stream).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DriverNotFound`], [`Error::InvalidOrdinal`], or the failing
+    /// call.
+    pub unsafe fn host_wait(ordinal: i32, stream: u64) -> Result<(), Error> {
+        let _bound = Bound::<D>::device(ordinal)?;
+        // SAFETY: the caller's contract; the device's context is current.
+        unsafe { D::stream_synchronize(stream) }
+    }
+
     /// Copies `src` to device address `dst`, enqueued on `stream`, then
     /// waits for the copy (`src` may be freed on return): blocks the host.
     ///

@@ -119,6 +119,15 @@ impl ExportSync for DeviceSync {
             .map_or(self.runtime.covering_stream(), |s| s.here());
         copy_to_host(device, src, dst, producer)
     }
+
+    fn host_wait(&self, device: DLDevice) -> Result<(), DeviceError> {
+        let Some(producer) = self.producer else {
+            return Ok(()); // no pending work
+        };
+        // SAFETY: the producer stream is the tensor's, live while the tensor
+        // (and so this synchroniser) is.
+        Ok(unsafe { self.runtime.host_wait(device.device_id, producer.here()) }?)
+    }
 }
 
 /// The synchroniser a shared tensor on `device` gets by default: pending

@@ -36,4 +36,21 @@ pub trait ExportSync: Send + Sync + 'static {
             action: "copy data to the host",
         })
     }
+
+    /// Blocks the host until the pending work on the tensor is done, before
+    /// the host reads memory that both the host and the device reach
+    /// (managed or page-locked memory read through the buffer protocol,
+    /// `__array_interface__`, pickling or a host copy). The default refuses:
+    /// a synchroniser that cannot wait would let the host read memory a
+    /// stream may still be writing.
+    ///
+    /// # Errors
+    ///
+    /// The device layer's error, whose kind decides the Python exception.
+    fn host_wait(&self, device: DLDevice) -> Result<(), DeviceError> {
+        Err(DeviceError::Unsupported {
+            device,
+            action: "wait on the host for the work pending on the tensor",
+        })
+    }
 }

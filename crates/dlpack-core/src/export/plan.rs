@@ -34,6 +34,16 @@ pub trait PlanSource<'a>: Sized {
     /// The device's failure.
     fn order_consumer(&self, request: StreamRequest) -> Result<(), Self::Error>;
 
+    /// Blocks until the work pending on the data is done, when the host is
+    /// the consumer: host-accessible memory (managed, page-locked) shared
+    /// as `(kDLCPU, 0)` or copied by the host. Memory that only the host
+    /// writes has nothing to wait for.
+    ///
+    /// # Errors
+    ///
+    /// The device's failure.
+    fn order_host(&self) -> Result<(), Self::Error>;
+
     /// The export sharing the data (no copy), described on `device` (the
     /// data's own, or `(kDLCPU, 0)` for host-accessible memory).
     ///
@@ -71,12 +81,15 @@ pub trait PlanSource<'a>: Sized {
 /// Carries out `plan` (from [`plan_dlpack`](crate::protocol::plan_dlpack))
 /// for `source`:
 ///
-/// - share on the data's device (or as `(kDLCPU, 0)` for host-accessible
-///   memory): the consumer is ordered first
+/// - share on the data's device: the consumer's stream is ordered first
 ///   ([`order_consumer`](PlanSource::order_consumer)), then the export gets
-///   the plan's `READ_ONLY` and `IS_COPIED` flags;
+///   the plan's `READ_ONLY` and `IS_COPIED` flags; host-accessible memory
+///   shared as `(kDLCPU, 0)` has the host for its consumer, which waits
+///   first ([`order_host`](PlanSource::order_host));
 /// - copy to `(kDLCPU, 0)`, or on a host-accessible device:
-///   [`copy_to_host`](PlanSource::copy_to_host), flagged `IS_COPIED`;
+///   [`copy_to_host`](PlanSource::copy_to_host), flagged `IS_COPIED` (for
+///   host-accessible memory the host reads it, after
+///   [`order_host`](PlanSource::order_host));
 /// - copy on the data's device: [`copy_on_device`](PlanSource::copy_on_device),
 ///   then shared as above;
 /// - any other target: [`refuse`](PlanSource::refuse).
@@ -104,6 +117,9 @@ pub trait PlanSource<'a>: Sized {
 ///     fn order_consumer(&self, _: StreamRequest) -> Result<(), Error> {
 ///         Ok(()) // no streams on the host
 ///     }
+///     fn order_host(&self) -> Result<(), Error> {
+///         Ok(()) // only the host writes it
+///     }
 ///     fn share(self, _: DLDevice) -> Result<Export<'a, Vec<f32>>, Error> {
 ///         Ok(Export::new(self.1).shape(self.0))
 ///     }
@@ -130,15 +146,25 @@ pub fn fulfil<'a, S: PlanSource<'a>>(
     let from = source.device();
     let host = from.device_type.is_host_accessible();
     match plan.transfer {
-        Transfer::Share { device } if device == from || (host && device == DLDevice::cpu()) => {
+        Transfer::Share { device } if device == from => {
+            source.order_consumer(plan.stream)?;
+            share(source, device, plan)
+        }
+        Transfer::Share { device } if host && device == DLDevice::cpu() => {
+            source.order_host()?;
             share(source, device, plan)
         }
         Transfer::Copy { device } if device == DLDevice::cpu() || (host && device == from) => {
+            if host {
+                source.order_host()?;
+            }
             let export = source.copy_to_host(device)?.copied(true);
             Ok(build(export, plan.abi)?)
         }
         Transfer::Copy { device } if device == from => {
-            share(source.copy_on_device()?, device, plan)
+            let copy = source.copy_on_device()?;
+            copy.order_consumer(plan.stream)?;
+            share(copy, device, plan)
         }
         other => Err(source.refuse(other.device())),
     }
@@ -150,7 +176,6 @@ fn share<'a, S: PlanSource<'a>>(
     device: DLDevice,
     plan: &DlpackPlan,
 ) -> Result<AnyManagedTensor, S::Error> {
-    source.order_consumer(plan.stream)?;
     let export = source
         .share(device)?
         .read_only(plan.flags & DLPACK_FLAG_BITMASK_READ_ONLY != 0)
@@ -194,6 +219,10 @@ mod tests {
             if let StreamRequest::Sync(_) = request {
                 self.log.borrow_mut().push("order");
             }
+            Ok(())
+        }
+        fn order_host(&self) -> Result<(), Error> {
+            self.log.borrow_mut().push("host wait");
             Ok(())
         }
         fn share(self, _: DLDevice) -> Result<Export<'a, Vec<u8>>, Error> {
@@ -261,8 +290,40 @@ mod tests {
             ..Default::default()
         };
         let (t, log) = run(DLDevice::cpu(), req);
-        assert_eq!(log, ["host"]);
+        assert_eq!(log, ["host wait", "host"]);
         assert_eq!(t.unwrap().view().as_slice::<u8>().unwrap(), &[1, 2, 3]);
+    }
+
+    /// Memory that the host and a device both reach may have device work
+    /// pending: when the host is the consumer (shared as CPU memory, or
+    /// copied by the host) it waits for that work first; shared on its own
+    /// device, the consumer's stream is ordered instead.
+    #[test]
+    fn the_host_waits_before_reading_managed_memory() {
+        let managed = DLDevice::new(DLDeviceType::kDLCUDAManaged, 0);
+        let as_cpu = DlpackRequest {
+            max_version: V,
+            dl_device: Some(DLDevice::cpu()),
+            ..Default::default()
+        };
+        let (t, log) = run(managed, as_cpu);
+        assert_eq!(log, ["host wait", "share"]);
+        assert!(t.is_ok());
+        let copied = DlpackRequest {
+            copy: Some(true),
+            ..as_cpu
+        };
+        let (t, log) = run(managed, copied);
+        assert_eq!(log, ["host wait", "host"]);
+        assert!(t.unwrap().flags().is_copied());
+        let on_device = DlpackRequest {
+            max_version: V,
+            stream: Some(7),
+            ..Default::default()
+        };
+        let (t, log) = run(managed, on_device);
+        assert_eq!(log, ["order", "share"]);
+        assert!(t.is_ok());
     }
 
     #[test]

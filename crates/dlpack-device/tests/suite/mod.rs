@@ -119,6 +119,7 @@ macro_rules! all_suite_tests {
             warm_export_costs_one_record_one_wait,
             copy_true_copies_on_the_device,
             shared_owner_frees_after_every_consumer,
+            host_wait_orders_host_reads_of_managed_memory,
         );
     };
 }
@@ -631,4 +632,29 @@ pub fn shared_owner_frees_after_every_consumer<B: Backend>(sim: &Sim) {
     assert_eq!(sim.call_count(B::WAIT), 2);
     assert_eq!(sim.live_allocations(), 0);
     sim.assert_clean();
+}
+
+/// Managed memory written on stream `a`: a host read races with the write
+/// until [`Raw::host_wait`] has waited for `a` (one host-blocking call).
+pub fn host_wait_orders_host_reads_of_managed_memory<B: Backend>(sim: &Sim) {
+    let (_ctx, a, _b) = B::context(0);
+    let managed = {
+        let _on = Bound::<B::D>::device(0).unwrap();
+        B::alloc_managed(sim, N)
+    };
+    let Some(ptr) = managed else {
+        return; // the backend has no managed memory
+    };
+    // The witness: without the wait the simulator reports the host read.
+    produce::<B>(sim, a, ptr, 1);
+    sim.host_read(ptr, N).unwrap();
+    assert_eq!(sim.races().len(), 1, "{:#?}", sim.races());
+    sim.clear_reports();
+    produce::<B>(sim, a, ptr, 2);
+    sim.reset_counters();
+    // SAFETY: `a` is a live stream of device 0.
+    unsafe { Raw::<B::D>::host_wait(0, a) }.unwrap();
+    assert_eq!(sim.blocking_count(), 1);
+    sim.host_read(ptr, N).unwrap();
+    assert!(sim.races().is_empty(), "{:#?}", sim.races());
 }

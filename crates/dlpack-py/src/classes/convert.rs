@@ -82,6 +82,7 @@ pub fn tensor_to_pyarray(
             "a NumPy array needs host memory, but the tensor is on {device:?}"
         )));
     }
+    shared.host_access()?;
     let dtype = view.dtype();
     let type_num = dtype_type_num(dtype)
         .ok_or_else(|| buffer_err(format!("dtype {dtype:?} has no NumPy equivalent")))?;

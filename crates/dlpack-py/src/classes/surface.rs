@@ -85,6 +85,7 @@ fn buf_info(shared: &SharedTensor) -> PyResult<BufInfo> {
             "the buffer protocol needs host memory, but the data is on {device:?}"
         )));
     }
+    shared.host_access()?;
     let dtype = view.dtype();
     let format = dtype_format(dtype)
         .ok_or_else(|| buffer_err(format!("dtype {dtype:?} has no buffer-protocol format")))?;
@@ -222,6 +223,9 @@ pub(crate) fn array_interface<'py>(
         return Err(PyAttributeError::new_err(format!(
             "{what}: the data is on {device:?}"
         )));
+    }
+    if !cuda {
+        shared.host_access()?;
     }
     let dtype = view.dtype();
     let typestr = dtype_typestr(dtype)

@@ -54,6 +54,7 @@ pub(crate) fn reduce<'py>(
              numpy.from_dlpack(t, device=\"cpu\", copy=True)"
         )));
     }
+    shared.host_access()?;
     let layout = *view.layout();
     let dtype = view.dtype();
     let read_only = shared.read_only();

@@ -88,6 +88,33 @@ impl SharedTensor {
         self.view().device()
     }
 
+    /// Readies the data for a read (or write) by the host: memory that the
+    /// host and a device both reach (`kDLCUDAManaged`, `kDLCUDAHost`,
+    /// `kDLROCMHost`) may have device work pending on the producer's stream,
+    /// which the host waits for first. Host memory needs nothing; device
+    /// memory is refused by the callers before they get here.
+    ///
+    /// # Errors
+    ///
+    /// The device error's kind (`BufferError` when the synchroniser cannot
+    /// wait), naming the device.
+    pub fn host_access(&self) -> PyResult<()> {
+        let device = self.device();
+        if device.device_type == dlpack_core::ffi::DLDeviceType::kDLCPU {
+            return Ok(());
+        }
+        match &self.sync {
+            Some(sync) => sync.host_wait(device).map_err(|e| {
+                PyErr::from(DeviceError::Failed {
+                    device,
+                    action: "read the data on the host",
+                    source: Box::new(e),
+                })
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// The CUDA array interface stream the data came with, if any.
     pub fn cai_stream(&self) -> Option<i64> {
         self.cai_stream
@@ -336,6 +363,10 @@ impl<'s> PlanSource<'s> for Source<'s> {
                 })?;
         }
         Ok(())
+    }
+
+    fn order_host(&self) -> Result<(), Error> {
+        Ok(self.shared.host_access()?)
     }
 
     fn share(self, device: DLDevice) -> Result<Export<'s, Self::Shared>, Error> {

@@ -566,3 +566,72 @@ def test_failing_stream_wait_is_a_buffer_error_naming_the_stream(sim, cuda, how)
     assert f"stream={bogus}" in msg and "cuStreamWaitEvent" in msg, msg
     del obj, buf
     sim.take_reports()  # the simulator logged the bogus handle; nothing else is expected
+
+
+class Managed:
+    """``nbytes`` of CUDA managed memory (``cuMemAllocManaged``, a host address as well),
+    described by a ``__cuda_array_interface__`` whose pending work is on ``stream``."""
+
+    def __init__(self, sim, nbytes, stream):
+        self._sim = sim
+        ptr = ctypes.c_uint64()
+        with _PrimaryContext(sim):
+            rc = sim._lib.cuMemAllocManaged(
+                ctypes.byref(ptr), ctypes.c_size_t(nbytes), ctypes.c_uint(1)
+            )
+        assert rc == 0
+        self.ptr, self.nbytes = ptr.value, nbytes
+        self.__cuda_array_interface__ = {
+            "shape": (nbytes,), "typestr": "|u1", "data": (self.ptr, False), "version": 3,
+            "strides": None, "stream": stream,
+        }
+
+    def free(self):
+        with _PrimaryContext(self._sim):
+            assert self._sim._lib.cuMemFree_v2(ctypes.c_uint64(self.ptr)) == 0
+
+
+# Every way the module lets the host read memory that a device also writes: each must wait
+# for the producer's stream first (one host-blocking call), as no consumer stream can.
+HOST_READERS = {
+    "buffer protocol": lambda obj: bytes(memoryview(obj)),
+    "__array_interface__": lambda obj: obj.__array_interface__,
+    "pickle": lambda obj: __import__("pickle").dumps(obj, protocol=5),
+    "dlpack as CPU memory": lambda obj: obj.__dlpack__(max_version=(1, 3), dl_device=(1, 0)),
+    "dlpack host copy": lambda obj: obj.__dlpack__(
+        max_version=(1, 3), dl_device=(1, 0), copy=True
+    ),
+}
+
+
+@pytest.mark.parametrize("reader", list(HOST_READERS))
+def test_host_reads_of_managed_memory_wait_for_the_producer(sim, cuda, reader):
+    mem = Managed(sim, N, stream=cuda.a)
+    try:
+        assert sim.launch_kernel(cuda.a, "producer", writes=[(mem.ptr, N)]) == 0
+        obj = dlpack.asdlpack(mem)
+        assert obj.__dlpack_device__() == (13, 0)  # kDLCUDAManaged, from the pointer
+        sim.reset_counters()
+        HOST_READERS[reader](obj)
+        assert sim.blocking_count() == 1
+        assert sim.host_read(mem.ptr, N) == 0
+        assert sim.races() == []
+        del obj
+        gc.collect()
+    finally:
+        mem.free()
+
+
+def test_host_reads_of_managed_memory_without_pending_work_do_not_block(sim, cuda):
+    mem = Managed(sim, N, stream=None)
+    try:
+        obj = dlpack.asdlpack(mem)
+        sim.reset_counters()
+        for read in HOST_READERS.values():
+            read(obj)
+        assert sim.blocking_count() == 0
+        assert sim.races() == []
+        del obj
+        gc.collect()
+    finally:
+        mem.free()
