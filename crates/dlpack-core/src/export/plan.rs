@@ -145,29 +145,43 @@ pub fn fulfil<'a, S: PlanSource<'a>>(
 ) -> Result<AnyManagedTensor, S::Error> {
     let from = source.device();
     let host = from.device_type.is_host_accessible();
-    match plan.transfer {
+    // One place builds a shared export, whichever way the consumer is
+    // ordered: the builder is inlined, and written out once.
+    let (source, device) = match plan.transfer {
         Transfer::Share { device } if device == from => {
             source.order_consumer(plan.stream)?;
-            share(source, device, plan)
+            (source, device)
         }
         Transfer::Share { device } if host && device == DLDevice::cpu() => {
             source.order_host()?;
-            share(source, device, plan)
+            (source, device)
         }
         Transfer::Copy { device } if device == DLDevice::cpu() || (host && device == from) => {
-            if host {
-                source.order_host()?;
-            }
-            let export = source.copy_to_host(device)?.copied(true);
-            Ok(build(export, plan.abi)?)
+            return host_copy(source, device, host, plan.abi);
         }
         Transfer::Copy { device } if device == from => {
             let copy = source.copy_on_device()?;
             copy.order_consumer(plan.stream)?;
-            share(copy, device, plan)
+            (copy, device)
         }
-        other => Err(source.refuse(other.device())),
+        other => return Err(source.refuse(other.device())),
+    };
+    share(source, device, plan)
+}
+
+/// A copy by the host, described on `device`, after the pending work when
+/// the host reads the data in place (`host`).
+fn host_copy<'a, S: PlanSource<'a>>(
+    source: S,
+    device: DLDevice,
+    host: bool,
+    abi: Abi,
+) -> Result<AnyManagedTensor, S::Error> {
+    if host {
+        source.order_host()?;
     }
+    let export = source.copy_to_host(device)?.copied(true);
+    Ok(build(export, abi)?)
 }
 
 #[inline]
