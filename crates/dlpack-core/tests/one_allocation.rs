@@ -1,40 +1,11 @@
 //! Export of an owned Vec makes exactly one heap allocation (header, shape,
 //! strides and owner in one block), and frees exactly one.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use dlpack_core::export::Export;
-
-/// Counts allocations made by the current thread (so the test harness's
-/// other threads do not disturb the count).
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-    static FREES: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let _ = FREES.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use dlpack_test_support::{Counting, counts};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn counts() -> (usize, usize) {
-    (ALLOCS.with(Cell::get), FREES.with(Cell::get))
-}
 
 #[test]
 fn export_is_one_allocation() {

@@ -3,47 +3,16 @@
 //! the pixels); views and owned images allocate nothing; only `copy_image`
 //! allocates a pixel buffer.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
 
 use dlpack_core::managed::ManagedTensorVersioned;
 use dlpack_image::consumer::{copy_image, into_image};
 use dlpack_image::{AsImage, IntoDlpack};
+use dlpack_test_support::{Counting, counted};
 use image::{ImageBuffer, Luma, Rgb, Rgba};
-
-/// Counts allocations and frees of the current thread (the test harness's
-/// other threads do not disturb the count).
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-    static FREES: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let _ = FREES.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// Allocations and frees made by `f` on this thread.
-fn counted<R>(f: impl FnOnce() -> R) -> (R, usize, usize) {
-    let (a0, f0) = (ALLOCS.with(Cell::get), FREES.with(Cell::get));
-    let out = f();
-    (out, ALLOCS.with(Cell::get) - a0, FREES.with(Cell::get) - f0)
-}
 
 #[test]
 fn export_is_one_allocation_and_release_two_frees() {
