@@ -40,10 +40,13 @@ def client():
 
 def _imported(obj):
     """On a worker: import `obj` with NumPy and PyTorch."""
-    import torch
-
+    try:
+        import torch
+    except ImportError:
+        torch = None
     a = np.from_dlpack(obj)
-    t = None if min(a.strides, default=0) < 0 else torch.from_dlpack(obj)  # torch: no negative strides
+    # (torch holds no negative strides: it refuses them)
+    t = None if torch is None or min(a.strides, default=0) < 0 else torch.from_dlpack(obj)
     return {
         "pid": os.getpid(),
         "type": type(obj).__name__,
