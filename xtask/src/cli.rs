@@ -53,6 +53,11 @@ Commands:
                                 writes the table as JSON, --compare prints it beside an earlier
                                 one and fails when a path grew by more than 2 %
                                 (e.g. --compare benches/instructions-baseline.json)
+  bench --transports [-- <ARGS>...]
+                                Move 1 KiB to 1 GiB tensors to another process and read them
+                                there (pickling, pickle 5 out of band, MPI, Ray; builds and
+                                installs the release wheel first); ARGS go to
+                                benches/python/transports.py (e.g. -- --sizes 1KiB,1MiB)
   fuzz [--seconds <N>]          Run each cargo-fuzz target of fuzz/ for N seconds (default 60) on
                                 nightly; installs cargo-fuzz if needed
   fuzz --python [--seconds <N>] Build the module with overflow checks and run each hypothesis
@@ -88,6 +93,8 @@ pub enum Command {
     Bench { criterion_args: Vec<String> },
     /// `bench --instructions [--save <file>] [--compare <file>]`
     BenchInstructions(instructions::Options),
+    /// `bench --transports [-- <script args>]`
+    BenchTransports { script_args: Vec<String> },
     /// `fuzz [--python] [--seconds N]`
     Fuzz { seconds: u64, python: bool },
 }
@@ -164,6 +171,17 @@ impl Command {
                     }
                     Ok(Self::BenchInstructions(options))
                 }
+                Some((flag, more)) if flag == "--transports" => match more.split_first() {
+                    None => Ok(Self::BenchTransports {
+                        script_args: Vec::new(),
+                    }),
+                    Some((separator, script_args)) if separator == "--" => {
+                        Ok(Self::BenchTransports {
+                            script_args: script_args.to_vec(),
+                        })
+                    }
+                    Some((other, _)) => Err(unexpected(&subcommand, other)),
+                },
                 Some((other, _)) => Err(unexpected(&subcommand, other)),
             },
             "fuzz" => {
@@ -251,6 +269,12 @@ mod tests {
         );
         assert_eq!(parse("test-gpu").unwrap(), Command::TestGpu { sim: false });
         assert_eq!(
+            parse("bench --transports -- --sizes 1KiB").unwrap(),
+            Command::BenchTransports {
+                script_args: vec!["--sizes".into(), "1KiB".into()]
+            }
+        );
+        assert_eq!(
             parse("bench -- --warm-up-time 0.5 --help").unwrap(),
             Command::Bench {
                 criterion_args: vec!["--warm-up-time".into(), "0.5".into(), "--help".into()]
@@ -282,6 +306,7 @@ mod tests {
         assert!(parse("bench --warm-up-time 0.5").is_err());
         assert!(parse("bench --instructions --save").is_err());
         assert!(parse("bench --instructions --quick").is_err());
+        assert!(parse("bench --transports --sizes 1KiB").is_err());
         assert!(parse("fuzz --seconds").is_err());
         assert!(parse("fuzz --seconds 0").is_err());
         assert!(parse("fuzz --seconds abc").is_err());

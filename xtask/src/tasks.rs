@@ -502,6 +502,28 @@ pub fn bench(ws: &Workspace, criterion_args: &[String]) -> Result {
         .run()
 }
 
+/// The cross-process benchmark: a tensor moved to another process by each transport.
+const TRANSPORTS_BENCH: &str = "benches/python/transports.py";
+
+/// `cargo xtask bench --transports [-- <script args>]`: the release wheel installed into the
+/// venv, then [`TRANSPORTS_BENCH`] (which starts its own receivers, `mpiexec` and Ray).
+pub fn bench_transports(ws: &Workspace, script_args: &[String]) -> Result {
+    let venv: OnceCell<Venv> = OnceCell::new();
+    Plan::new("xtask bench --transports")
+        .step("python env", || {
+            let _ = venv.set(Venv::ensure(ws)?);
+            Ok(())
+        })
+        .step("transports", || {
+            let venv = venv
+                .get()
+                .ok_or_else(|| Error::new("the python env step did not run"))?;
+            venv.build_module(ws)?;
+            venv.script(ws, TRANSPORTS_BENCH).args(script_args).run()
+        })
+        .run()
+}
+
 /// `cargo xtask fuzz [--seconds N]`: each of [`FUZZ_TARGETS`] for `seconds`, on the nightly.
 pub fn fuzz(ws: &Workspace, seconds: u64) -> Result {
     let fuzz_dir = ws.root().join("fuzz");

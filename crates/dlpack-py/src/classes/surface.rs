@@ -8,7 +8,7 @@
 use std::ffi::{CStr, c_int, c_void};
 use std::sync::Arc;
 
-use dlpack_core::ffi::DLDeviceType;
+use dlpack_core::ffi::{DLDevice, DLDeviceType};
 use pyo3::exceptions::PyAttributeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -77,14 +77,20 @@ unsafe impl Sync for BufInfo {}
 
 static EMPTY_BYTE: u64 = 0;
 
+/// Refuses a buffer export of memory the host cannot read.
+fn host_only(device: DLDevice) -> PyResult<()> {
+    if device.device_type.is_host_accessible() {
+        Ok(())
+    } else {
+        Err(buffer_err(format!(
+            "the buffer protocol needs host memory, but the data is on {device:?}"
+        )))
+    }
+}
+
 fn buf_info(shared: &SharedTensor) -> PyResult<BufInfo> {
     let view = shared.view();
-    let device = view.device();
-    if !device.device_type.is_host_accessible() {
-        return Err(buffer_err(format!(
-            "the buffer protocol needs host memory, but the data is on {device:?}"
-        )));
-    }
+    host_only(view.device())?;
     shared.host_access()?;
     let dtype = view.dtype();
     let format = dtype_format(dtype)
@@ -342,9 +348,19 @@ unsafe fn getbuffer<T: Surface>(
 ) -> PyResult<()> {
     let py = slf.py();
     let this = slf.get();
-    let info = this
-        .buf_cell()
-        .get_or_try_init(py, || buf_info(this.shared_tensor(py)?))?;
+    let info = match this.buf_cell().get(py) {
+        Some(info) => info,
+        None => {
+            // The device first, from `__dlpack_device__`: a forwarding object would otherwise
+            // import its producer's device memory (a capsule on the legacy stream, which
+            // orders the producer's work) only to refuse it. Consumers such as mpi4py ask for
+            // a buffer before they ask for `__dlpack__(stream=-1)`.
+            let (device_type, id): (i32, i32) = this.dlpack_device(py)?.extract()?;
+            host_only(DLDevice::new(DLDeviceType(device_type), id))?;
+            this.buf_cell()
+                .get_or_try_init(py, || buf_info(this.shared_tensor(py)?))?
+        }
+    };
     // SAFETY: CPython passes a writable view; info lives in slf, which the
     // view references.
     unsafe { fill_buffer(info, slf.clone().into_any(), view, flags) }
