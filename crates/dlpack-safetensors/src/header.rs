@@ -604,7 +604,9 @@ impl<'a> Reader<'a> {
                             continue;
                         }
                         _ => {
-                            return Err(self.err("an escape: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u"));
+                            return Err(
+                                self.err("an escape: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u")
+                            );
                         }
                     };
                     self.pos += 1;

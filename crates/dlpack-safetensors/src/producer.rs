@@ -146,6 +146,12 @@ impl SafetensorsFile {
         })
     }
 
+    /// The whole file: the mapping (or the bytes given to `from_bytes`).
+    /// Every shared tensor points into it.
+    pub fn bytes(&self) -> &[u8] {
+        self.inner.bytes()
+    }
+
     /// The checked header: names, dtypes, shapes, offsets, metadata.
     pub fn header(&self) -> &Header {
         &self.inner.header
