@@ -29,8 +29,11 @@ impl Drop for TempDir {
     }
 }
 
-/// One tensor of each dtype, with distinct bytes, as (name, dtype, shape, bytes).
-fn every_dtype() -> Vec<(String, Dtype, Vec<i64>, Vec<u8>)> {
+/// A tensor written: name, dtype, shape, bytes.
+type Written = (String, Dtype, Vec<i64>, Vec<u8>);
+
+/// One tensor of each dtype, with distinct bytes.
+fn every_dtype() -> Vec<Written> {
     Dtype::ALL
         .iter()
         .enumerate()
@@ -44,7 +47,7 @@ fn every_dtype() -> Vec<(String, Dtype, Vec<i64>, Vec<u8>)> {
         .collect()
 }
 
-fn write_every_dtype(dir: &TempDir) -> (PathBuf, Vec<(String, Dtype, Vec<i64>, Vec<u8>)>) {
+fn write_every_dtype(dir: &TempDir) -> (PathBuf, Vec<Written>) {
     let tensors = every_dtype();
     let exports: Vec<ManagedTensorVersioned> = tensors
         .iter()
