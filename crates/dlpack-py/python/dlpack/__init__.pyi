@@ -2,6 +2,7 @@
 
 import ctypes
 import enum
+import os
 from typing import Any, Callable, Literal, final
 
 from . import buffer as buffer
@@ -238,3 +239,11 @@ class DLManagedTensorVersioned(_Structure):
     dl_tensor: DLTensor
 def capsule_info(capsule: Any) -> dict[str, Any]: ...
 def live_tensors() -> int: ...
+def load_safetensors(
+    path: str | os.PathLike[str], *, copy_misaligned: bool = False
+) -> dict[str, Tensor]:
+    """Every tensor of a ``.safetensors`` file, in the file's order, as a read-only
+    ``Tensor`` inside one memory map of the file (no copy; the map lives while any
+    tensor does). A corrupt file raises ``ValueError`` naming the rule, a missing one
+    ``FileNotFoundError``; a tensor not aligned for its dtype raises ``BufferError``,
+    or is copied when ``copy_misaligned`` is true."""
