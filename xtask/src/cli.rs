@@ -54,6 +54,9 @@ Commands:
                                 writes the table as JSON, --compare prints it beside an earlier
                                 one and fails when a path grew by more than 2 %
                                 (e.g. --compare benches/instructions-baseline.json)
+  bench --safetensors           Time loading a 1 GiB .safetensors file into torch through
+                                dlpack.load_safetensors and through the safetensors package
+                                (builds and installs the release wheel first; warm page cache)
   fuzz [--seconds <N>]          Run each cargo-fuzz target of fuzz/ for N seconds (default 60) on
                                 nightly; installs cargo-fuzz if needed
   fuzz --python [--seconds <N>] Build the module with overflow checks and run each hypothesis
@@ -89,6 +92,8 @@ pub enum Command {
     Bench { criterion_args: Vec<String> },
     /// `bench --instructions [--save <file>] [--compare <file>]`
     BenchInstructions(instructions::Options),
+    /// `bench --safetensors`
+    BenchSafetensors,
     /// `fuzz [--python] [--seconds N]`
     Fuzz { seconds: u64, python: bool },
 }
@@ -165,6 +170,10 @@ impl Command {
                     }
                     Ok(Self::BenchInstructions(options))
                 }
+                Some((flag, more)) if flag == "--safetensors" => match more.first() {
+                    None => Ok(Self::BenchSafetensors),
+                    Some(other) => Err(unexpected(&subcommand, other)),
+                },
                 Some((other, _)) => Err(unexpected(&subcommand, other)),
             },
             "fuzz" => {
@@ -264,6 +273,10 @@ mod tests {
                 compare: Some("a.json".into()),
             })
         );
+        assert_eq!(
+            parse("bench --safetensors").unwrap(),
+            Command::BenchSafetensors
+        );
         let fuzz = |seconds, python| Command::Fuzz { seconds, python };
         assert_eq!(parse("fuzz").unwrap(), fuzz(60, false));
         assert_eq!(parse("fuzz --seconds 5").unwrap(), fuzz(5, false));
@@ -283,6 +296,7 @@ mod tests {
         assert!(parse("bench --warm-up-time 0.5").is_err());
         assert!(parse("bench --instructions --save").is_err());
         assert!(parse("bench --instructions --quick").is_err());
+        assert!(parse("bench --safetensors --quick").is_err());
         assert!(parse("fuzz --seconds").is_err());
         assert!(parse("fuzz --seconds 0").is_err());
         assert!(parse("fuzz --seconds abc").is_err());

@@ -83,6 +83,7 @@ fn run(ws: &Workspace, command: Command) -> cmd::Result {
         Command::Tidy => tidy::run(ws),
         Command::Bench { criterion_args } => tasks::bench(ws, &criterion_args),
         Command::BenchInstructions(options) => instructions::run(ws, &options),
+        Command::BenchSafetensors => tasks::bench_safetensors(ws),
         Command::Fuzz {
             seconds,
             python: false,

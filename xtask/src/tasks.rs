@@ -499,6 +499,28 @@ pub fn bench(ws: &Workspace, criterion_args: &[String]) -> Result {
         .run()
 }
 
+/// The benchmark of `cargo xtask bench --safetensors`.
+const SAFETENSORS_BENCH: &str = "benches/python/safetensors_load.py";
+
+/// `cargo xtask bench --safetensors`: loading a 1 GiB `.safetensors` file into torch through
+/// `dlpack.load_safetensors` and through the `safetensors` package, with the release wheel.
+pub fn bench_safetensors(ws: &Workspace) -> Result {
+    let venv: OnceCell<Venv> = OnceCell::new();
+    Plan::new("xtask bench --safetensors")
+        .step("python env", || {
+            let _ = venv.set(Venv::ensure(ws)?);
+            Ok(())
+        })
+        .step("safetensors", || {
+            let venv = venv
+                .get()
+                .ok_or_else(|| Error::new("the python env step did not run"))?;
+            venv.build_module(ws)?;
+            venv.script(ws, SAFETENSORS_BENCH).run()
+        })
+        .run()
+}
+
 /// `cargo xtask fuzz [--seconds N]`: each of [`FUZZ_TARGETS`] for `seconds`, on the nightly.
 pub fn fuzz(ws: &Workspace, seconds: u64) -> Result {
     let fuzz_dir = ws.root().join("fuzz");

@@ -87,7 +87,10 @@ fn apply(mut file: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
+        // Under miri: few cases, and no failure-persistence file (miri
+        // isolates the file system).
         cases: if cfg!(miri) { 8 } else { 2000 },
+        failure_persistence: if cfg!(miri) { None } else { ProptestConfig::default().failure_persistence },
         ..ProptestConfig::default()
     })]
 
