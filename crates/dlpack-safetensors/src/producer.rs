@@ -64,6 +64,7 @@ impl Inner {
 /// use dlpack_core::export::Export;
 /// use dlpack_safetensors::{SafetensorsFile, consumer};
 ///
+/// # if cfg!(miri) { return Ok(()); } // files: not under miri
 /// # let dir = std::env::temp_dir().join(format!("dlpack-st-doc-{}", std::process::id()));
 /// # std::fs::create_dir_all(&dir)?;
 /// let path = dir.join("model.safetensors");
