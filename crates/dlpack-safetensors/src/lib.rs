@@ -1,7 +1,8 @@
 //! # dlpack-safetensors
 //!
 //! `.safetensors` files as DLPack tensors, memory-mapped, on top of
-//! [`dlpack_core`]: the file is opened once, mapped read-only, its header
+//! [`dlpack_core`]: the file is opened once, mapped (private, copy-on-write:
+//! see [`producer`]), its header
 //! checked once, and each tensor handed out as a read-only DLPack tensor
 //! whose data is inside the mapping and whose owner keeps the mapping alive.
 //! NumPy, PyTorch and JAX (through `dlpack-py`'s `dlpack.load_safetensors`)

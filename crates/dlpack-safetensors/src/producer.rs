@@ -1,9 +1,9 @@
 //! safetensors → DLPack: a file mapped once, its tensors handed out as
 //! read-only DLPack tensors that keep the mapping alive.
 //!
-//! [`SafetensorsFile::open`] maps the file read-only (`mmap`, shared: the
-//! pages are the page cache's, nothing is read until a consumer touches
-//! them) and checks the header once ([`Header::parse`]). Each
+//! [`SafetensorsFile::open`] maps the file once (`mmap`: the pages are the
+//! page cache's, nothing is read until a consumer touches them) and checks
+//! the header once ([`Header::parse`]). Each
 //! [`SafetensorsFile::tensor`] is then one allocation (the core's block,
 //! holding an `Arc` of the mapping) and no copy: the data pointer is inside
 //! the mapping, the tensor is compact row-major on the CPU, flagged
@@ -19,6 +19,16 @@
 //! ([`Error::Misaligned`]), and [`SafetensorsFile::copy_tensor`] makes an
 //! aligned, writable copy (`IS_COPIED`) when one is wanted.
 //!
+//! The map is private and copy-on-write (`MAP_PRIVATE`, readable and
+//! writable), not read-only: every tensor is flagged `READ_ONLY`, but
+//! PyTorch 2.15 ignores the flag, and an in-place operation on a tensor of
+//! a read-only map kills the process with `SIGSEGV`. In a copy-on-write map
+//! such a write copies the page for this process alone: the file, other
+//! processes and later loads never see it, and nothing crashes. Pages never
+//! written stay the page cache's (no copy, no extra memory); the cost is the
+//! kernel's commit accounting of a writable private map, which matters only
+//! under strict overcommit (`vm.overcommit_memory = 2`).
+//!
 //! The mapping assumes the file is not written or truncated while mapped
 //! (the assumption of every memory-mapped loader: a truncated file raises
 //! `SIGBUS` on access, a rewritten one changes the tensors' values).
@@ -30,14 +40,15 @@ use std::sync::Arc;
 use dlpack_core::export::{Export, HostCopy, Memory, TensorOwner};
 use dlpack_core::ffi::DLDevice;
 use dlpack_core::managed::ManagedTensorVersioned;
-use memmap2::Mmap;
+use memmap2::{MmapMut, MmapOptions};
 
 use crate::error::Error;
 use crate::header::{Header, TensorInfo};
 
 /// The bytes of a file: mapped, or owned (`from_bytes`).
 enum Bytes {
-    Map(Mmap),
+    /// Private, copy-on-write (see the module docs); never written here.
+    Map(MmapMut),
     Owned(Vec<u8>),
 }
 
@@ -116,10 +127,11 @@ impl SafetensorsFile {
             // Nothing to map (a map of zero bytes is an error on Linux).
             return Err(Error::HeaderTooSmall { len });
         }
-        // SAFETY: the map is read-only, and the file is assumed not to be
-        // written or truncated while mapped (see the module docs: the
-        // assumption of every memory-mapped loader).
-        let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+        // SAFETY: the map is private (writes through it reach no file and
+        // no other process), and the file is assumed not to be written or
+        // truncated while mapped (see the module docs: the assumption of
+        // every memory-mapped loader).
+        let map = unsafe { MmapOptions::new().map_copy(&file) }.map_err(io)?;
         let header = Header::parse(&map)?;
         Ok(SafetensorsFile {
             inner: Arc::new(Inner {
@@ -270,16 +282,16 @@ struct Shared {
     len: usize,
 }
 
-// SAFETY: the pointer is into the bytes `_file` owns, which are shared
-// read-only (an `Mmap` or a `Vec` never written after `from_bytes`); `Inner`
-// is Send and Sync (Mmap and Vec<u8> are), so the owner may move to and be
-// dropped on any thread.
+// SAFETY: the pointer is into the bytes `_file` owns, which this crate never
+// writes after reading the header (a private map, or a `Vec` given to
+// `from_bytes`); `Inner` is Send and Sync (MmapMut and Vec<u8> are), so the
+// owner may move to and be dropped on any thread.
 unsafe impl Send for Shared {}
 
 // SAFETY: the bytes stay at the same address while `_file` holds the `Arc`
 // (a map is unmapped, a Vec freed, only when the last `Arc` goes), whatever
 // the owner's moves; `len` bytes from `ptr` lie inside them (a slice of the
-// bytes); they are reported read-only, and never written.
+// bytes); they are reported read-only, and this crate never writes them.
 unsafe impl TensorOwner for Shared {
     fn memory(&mut self) -> Memory {
         Memory {
