@@ -30,7 +30,7 @@ from ._native import (
     todict,
 )
 try:  # the feature `safetensors`, which the wheel turns on
-    from ._native import load_safetensors
+    from ._native import SafetensorsFile, load_safetensors
 except ImportError:  # a build of the module without it
     pass
 from ._pydlpack import (
@@ -81,4 +81,5 @@ __all__ = [
     "capsule_info",
     "live_tensors",
     "load_safetensors",
+    "SafetensorsFile",
 ]

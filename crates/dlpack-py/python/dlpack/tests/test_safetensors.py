@@ -132,6 +132,54 @@ def test_torch_written_files_in_torch_dtypes(tmp_path):
         assert torch.equal(a.view(torch.uint8), b.view(torch.uint8)), name
 
 
+def test_safetensors_file_takes_tensors_out_one_at_a_time(tmp_path):
+    path = str(tmp_path / "lazy.safetensors")
+    st_numpy.save_file(NUMPY_ARRAYS, path, metadata={"format": "np", "k": "v"})
+    ref = st_numpy.load_file(path)
+    with dlpack.SafetensorsFile(path) as f:
+        assert sorted(f.keys()) == sorted(ref) and len(f) == len(NUMPY_ARRAYS)
+        assert f.metadata() == {"format": "np", "k": "v"}
+        assert "f32" in f and "nope" not in f
+        a = np.from_dlpack(f.get_tensor("f32"))
+        np.testing.assert_array_equal(a, ref["f32"])
+        assert not a.flags.writeable
+        assert_inside(a.ctypes.data, path, "f32")
+        np.testing.assert_array_equal(np.from_dlpack(f["i64"]), NUMPY_ARRAYS["i64"])
+        with pytest.raises(KeyError, match="nope"):
+            f["nope"]
+        with pytest.raises(ValueError, match="no tensor named 'nope'|no tensor named \"nope\""):
+            f.get_tensor("nope")
+    del f
+    gc.collect()
+    assert len(maps_of(path)) == 1  # `a` holds the map
+    del a
+    gc.collect()
+    assert maps_of(path) == []
+
+
+def test_a_consumer_that_ignores_read_only_cannot_crash_or_touch_the_file(tmp_path):
+    """torch 2.15 imports READ_ONLY tensors as writable ones: an in-place write must
+    neither kill the process (a read-only map would: SIGSEGV) nor reach the file."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")
+    path = str(tmp_path / "w.safetensors")
+    st_numpy.save_file({"w": np.arange(8, dtype=np.float32)}, path)
+    before = open(path, "rb").read()
+    code = (
+        "import dlpack, torch\n"
+        f"t = torch.from_dlpack(dlpack.load_safetensors({path!r})['w'])\n"
+        "t.add_(1)\n"
+        "assert t.tolist() == [float(i + 1) for i in range(8)], t\n"
+        f"u = torch.from_dlpack(dlpack.load_safetensors({path!r})['w'])\n"
+        "assert u.tolist() == [float(i) for i in range(8)], u\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, (run.returncode, run.stderr[-2000:])
+    assert open(path, "rb").read() == before
+
+
 def test_jax_cannot_say_read_only_so_it_is_refused_not_shared(tmp_path):
     """JAX 0.10's `from_dlpack` asks for a legacy capsule only (no `max_version`,
     jax#40789), which cannot carry READ_ONLY: sharing the map would hand out writable
