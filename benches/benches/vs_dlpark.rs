@@ -22,7 +22,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use dlpack_benches::{
-    batched, dlpark_export_image, dlpark_export_vec, fresh_export, fresh_image_export, rgb_image,
+    MODEL_FIRST, ModelFile, batched, dlpark_export_image, dlpark_export_vec, fresh_export,
+    fresh_image_export, rgb_image,
 };
 use dlpack_core::export::Export;
 use dlpack_core::ffi::DLManagedTensorVersioned;
@@ -316,54 +317,22 @@ fn import_image_view_drop(c: &mut Criterion) {
     group.finish();
 }
 
-/// A model-like `.safetensors` file in a temporary folder: 128 tensors
-/// (`layers.<i>.weight`, f32 16 x 16), removed when dropped.
-struct ModelFile(std::path::PathBuf);
-
-impl ModelFile {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("dlpack-bench-st-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let exports: Vec<_> = (0..128)
-            .map(|i| {
-                Export::new(vec![i as f32; 256])
-                    .shape(&[16, 16])
-                    .versioned()
-                    .unwrap()
-            })
-            .collect();
-        let views: Vec<_> = exports.iter().map(|t| t.view()).collect();
-        let names: Vec<String> = (0..128).map(|i| format!("layers.{i}.weight")).collect();
-        let named: Vec<_> = names.iter().map(String::as_str).zip(&views).collect();
-        let path = dir.join("model.safetensors");
-        let bytes = dlpack_safetensors::consumer::serialize(&named, &[("format", "pt")]).unwrap();
-        std::fs::write(&path, bytes).unwrap();
-        ModelFile(path)
-    }
-}
-
-impl Drop for ModelFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(self.0.parent().unwrap());
-    }
-}
-
 /// Open (map, parse and check the header) a 128-tensor file, take the
 /// first tensor as a read-only DLPack tensor, release both (unmap).
 fn safetensors_open(c: &mut Criterion) {
     let file = ModelFile::new();
-    let path = file.0.as_path();
+    let path = file.path();
     let mut group = c.benchmark_group("vs_dlpark/safetensors_open_first_tensor");
     group.bench_function("ours", |b| {
         b.iter(|| {
             let f = dlpack_safetensors::SafetensorsFile::open(black_box(path)).unwrap();
-            black_box(f.tensor("layers.0.weight").unwrap());
+            black_box(f.tensor(MODEL_FIRST).unwrap());
         })
     });
     group.bench_function("dlpark", |b| {
         b.iter(|| {
             let f = dlpark::interop::safetensors::SafeTensorFile::open(black_box(path)).unwrap();
-            black_box(f.tensor("layers.0.weight").unwrap());
+            black_box(f.tensor(MODEL_FIRST).unwrap());
         })
     });
     group.finish();
