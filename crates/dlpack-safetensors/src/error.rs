@@ -58,7 +58,8 @@ pub enum Error {
     Field {
         /// The tensor's name (or `__metadata__`).
         tensor: String,
-        /// The field (`dtype`, `shape`, `data_offsets`, or a metadata key).
+        /// The field (`dtype`, `shape`, `data_offsets`, or a metadata key;
+        /// empty when the entry itself has the wrong type).
         field: String,
         /// The rule broken.
         rule: &'static str,
@@ -207,6 +208,11 @@ impl fmt::Display for Error {
                 f,
                 "the header is not valid safetensors JSON: expected {expected} at byte {offset}"
             ),
+            Error::Field {
+                tensor,
+                field,
+                rule,
+            } if field.is_empty() => write!(f, "entry {tensor:?} {rule}"),
             Error::Field {
                 tensor,
                 field,

@@ -306,6 +306,11 @@ fn cases() -> Vec<Case> {
             "metadata values are strings",
         ),
         (
+            file(r#"{"__metadata__":[]}"#, &[]),
+            |e| matches!(e, Error::Field { field, .. } if field.is_empty()),
+            "entry \"__metadata__\" must be null or an object of strings",
+        ),
+        (
             file(r#"{"__metadata__":{"a":"1","a":"2"}}"#, &[]),
             |e| {
                 matches!(
