@@ -26,7 +26,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use dlpack_benches::{
-    batched, dlpark_export_image, dlpark_export_vec, fresh_export, fresh_image_export, rgb_image,
+    MODEL_FIRST, ModelFile, batched, dlpark_export_image, dlpark_export_vec, fresh_export,
+    fresh_image_export, rgb_image,
 };
 use dlpack_core::export::Export;
 use dlpack_core::ffi::DLManagedTensorVersioned;
@@ -320,8 +321,30 @@ fn import_image_view_drop(c: &mut Criterion) {
     group.finish();
 }
 
+/// Open (map, parse and check the header) a 128-tensor file, take the
+/// first tensor as a read-only DLPack tensor, release both (unmap).
+fn safetensors_open(c: &mut Criterion) {
+    let file = ModelFile::new();
+    let path = file.path();
+    let mut group = c.benchmark_group("vs_dlpark/safetensors_open_first_tensor");
+    group.bench_function("ours", |b| {
+        b.iter(|| {
+            let f = dlpack_safetensors::SafetensorsFile::open(black_box(path)).unwrap();
+            black_box(f.tensor(MODEL_FIRST).unwrap());
+        })
+    });
+    group.bench_function("dlpark", |b| {
+        b.iter(|| {
+            let f = dlpark::interop::safetensors::SafeTensorFile::open(black_box(path)).unwrap();
+            black_box(f.tensor(MODEL_FIRST).unwrap());
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    safetensors_open,
     export_vec_1d,
     export_vec_3d,
     export_array2,

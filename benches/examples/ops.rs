@@ -15,7 +15,8 @@
 use std::hint::black_box;
 
 use dlpack_benches::{
-    dlpark_export_image, dlpark_export_vec, fresh_export, fresh_image_export, rgb_image,
+    MODEL_FIRST, ModelFile, dlpark_export_image, dlpark_export_vec, fresh_export,
+    fresh_image_export, rgb_image,
 };
 use dlpack_core::export::Export;
 use dlpack_core::ffi::{DLDataType, DLDevice, DLManagedTensorVersioned};
@@ -40,6 +41,7 @@ const OPERATIONS: &[&str] = &[
     "export_image_rgb8_64x48_and_release",
     "image_view_rgb8",
     "import_image_view_and_release",
+    "safetensors_open_first_tensor",
 ];
 
 /// Runs `op` on every input: the only function whose instructions count.
@@ -225,6 +227,21 @@ fn run(operation: &str, ours: bool) {
                     unsafe { ImageBuffer::<Rgb<u8>, &[u8]>::try_from_dlpack(&t, ()) }
                         .unwrap()
                         .width()
+                })
+            }
+        }
+        ("safetensors_open_first_tensor", _) => {
+            let file = ModelFile::new();
+            let paths = vec![file.path(); ROUNDS];
+            if ours {
+                timed(paths, |path| {
+                    let f = dlpack_safetensors::SafetensorsFile::open(path).unwrap();
+                    drop(f.tensor(MODEL_FIRST).unwrap());
+                })
+            } else {
+                timed(paths, |path| {
+                    let f = dlpark::interop::safetensors::SafeTensorFile::open(path).unwrap();
+                    drop(f.tensor(MODEL_FIRST).unwrap());
                 })
             }
         }

@@ -110,3 +110,51 @@ pub fn foreign_4d(data: &mut [f32], shape: &mut [i64; 4], strides: &mut [i64; 4]
         byte_offset: 0,
     }
 }
+
+/// The tensor `safetensors_open_first_tensor` takes from a [`ModelFile`].
+pub const MODEL_FIRST: &str = "layers.0.weight";
+
+/// A model-like `.safetensors` file in a temporary folder: 128 tensors
+/// (`layers.<i>.weight`, f32 16 x 16), removed when dropped.
+#[derive(Debug)]
+pub struct ModelFile(std::path::PathBuf);
+
+impl ModelFile {
+    /// Writes the file.
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("dlpack-bench-st-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let exports: Vec<_> = (0..128)
+            .map(|i| {
+                dlpack_core::export::Export::new(vec![i as f32; 256])
+                    .shape(&[16, 16])
+                    .versioned()
+                    .unwrap()
+            })
+            .collect();
+        let views: Vec<_> = exports.iter().map(|t| t.view()).collect();
+        let names: Vec<String> = (0..128).map(|i| format!("layers.{i}.weight")).collect();
+        let named: Vec<_> = names.iter().map(String::as_str).zip(&views).collect();
+        let path = dir.join("model.safetensors");
+        let bytes = dlpack_safetensors::consumer::serialize(&named, &[("format", "pt")]).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        ModelFile(path)
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Default for ModelFile {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for ModelFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.0.parent().unwrap());
+    }
+}

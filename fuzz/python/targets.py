@@ -652,6 +652,76 @@ def target_pickle(data):
 
 
 # ---------------------------------------------------------------------------------------------
+# .safetensors files: the header reader of `load_safetensors` against any bytes
+
+SAFETENSORS_WORDS = ("header", "tensor", "entry", "data", "bytes", "file", "names", "aligned")
+SAFETENSORS_DTYPES = ["BOOL", "U8", "I8", "U16", "I16", "F16", "BF16", "U32", "I32", "F32",
+                      "U64", "I64", "F64", "C64", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F4",
+                      "F6_E2M3", "F4x", "", "f32"]
+_SAFETENSORS_PATH = None
+
+
+@st.composite
+def safetensors_files(draw):
+    """Bytes near the format (a drawn header over drawn data), then maybe mutated."""
+    import json
+    import struct
+
+    header = {}
+    if draw(st.booleans(), label="metadata"):
+        header["__metadata__"] = draw(st.one_of(
+            st.none(), st.dictionaries(texts, st.one_of(texts, ints), max_size=2)))
+    offset = 0
+    for i in range(draw(st.integers(0, 4), label="tensors")):
+        dtype = draw(st.sampled_from(SAFETENSORS_DTYPES), label="dtype")
+        shape = draw(st.lists(st.one_of(st.integers(0, 5), ints), max_size=3), label="shape")
+        size = draw(st.one_of(st.integers(0, 40), ints), label="size")
+        begin = draw(st.one_of(st.just(offset), ints), label="begin")
+        entry = {"dtype": dtype, "shape": shape, "data_offsets": [begin, begin + size]}
+        if draw(st.booleans(), label="drop a field"):
+            entry.pop(draw(st.sampled_from(sorted(entry))))
+        header[draw(st.one_of(st.just(f"t{i}"), texts), label="name")] = entry
+        offset = begin + size if isinstance(begin, int) else offset
+    text = json.dumps(header).encode()
+    text += b" " * draw(st.integers(0, 7), label="padding")
+    length = draw(st.one_of(st.just(len(text)), st.integers(0, 2**64 - 1)), label="length")
+    data = bytes(draw(st.integers(0, 96), label="data"))
+    out = bytearray(struct.pack("<Q", length) + text + data)
+    for _ in range(draw(st.integers(0, 3), label="mutations")):
+        if out:
+            out[draw(st.integers(0, len(out) - 1))] = draw(st.integers(0, 255))
+    return bytes(out[:draw(st.integers(0, len(out)), label="truncate at")]
+                 if draw(st.booleans(), label="truncate") else out)
+
+
+def target_safetensors(data):
+    import tempfile
+
+    global _SAFETENSORS_PATH
+    if _SAFETENSORS_PATH is None:
+        import atexit
+
+        fd, _SAFETENSORS_PATH = tempfile.mkstemp(suffix=".safetensors")
+        os.close(fd)
+        atexit.register(os.remove, _SAFETENSORS_PATH)
+    with open(_SAFETENSORS_PATH, "wb") as f:
+        f.write(data.draw(safetensors_files(), label="file"))
+    copy = data.draw(st.booleans(), label="copy_misaligned")
+    tensors = check("load_safetensors", dlpack.load_safetensors, _SAFETENSORS_PATH,
+                    copy_misaligned=copy, names=SAFETENSORS_WORDS)
+    if tensors is None:
+        return
+    # Accepted: every tensor lies inside the map; read its first and last elements.
+    for t in tensors.values():
+        try:
+            a = np.from_dlpack(t)  # NumPy refuses some dtypes (bfloat16, float8): its own rule
+        except (RuntimeError, BufferError, TypeError):
+            continue
+        if a.size:
+            _ = (a[(0,) * a.ndim], a[tuple(n - 1 for n in a.shape)])
+
+
+# ---------------------------------------------------------------------------------------------
 
 DEVICE = None
 
@@ -674,4 +744,5 @@ TARGETS = {
     "producers": target_producers,
     "exchange_api": target_exchange_api,
     "pickle": target_pickle,
+    "safetensors": target_safetensors,
 }

@@ -14,8 +14,9 @@ CI (.ci/run) runs `cargo xtask test`.
 Usage: cargo xtask <COMMAND> [OPTIONS]
 
 Commands:
-  demo                          Run the demos (the `demo` examples of dlpack-ndarray and
-                                dlpack-image, dlpack-cuda's `gpu_demo` on the simulator)
+  demo                          Run the demos (the `demo` examples of dlpack-ndarray,
+                                dlpack-image and dlpack-safetensors, dlpack-cuda's `gpu_demo`
+                                on the simulator)
   test [--quick] [--skip-miri]  Run every check CI runs, in order, stopping at the first failure:
                                   fmt              cargo fmt --all -- --check
                                   tidy             cargo xtask tidy (reads the sources, no build)
@@ -58,6 +59,9 @@ Commands:
                                 there (pickling, pickle 5 out of band, MPI, Ray; builds and
                                 installs the release wheel first); ARGS go to
                                 benches/python/transports.py (e.g. -- --sizes 1KiB,1MiB)
+  bench --safetensors           Time loading a 1 GiB .safetensors file into torch through
+                                dlpack.load_safetensors and through the safetensors package
+                                (builds and installs the release wheel first; warm page cache)
   fuzz [--seconds <N>]          Run each cargo-fuzz target of fuzz/ for N seconds (default 60) on
                                 nightly; installs cargo-fuzz if needed
   fuzz --python [--seconds <N>] Build the module with overflow checks and run each hypothesis
@@ -95,6 +99,8 @@ pub enum Command {
     BenchInstructions(instructions::Options),
     /// `bench --transports [-- <script args>]`
     BenchTransports { script_args: Vec<String> },
+    /// `bench --safetensors`
+    BenchSafetensors,
     /// `fuzz [--python] [--seconds N]`
     Fuzz { seconds: u64, python: bool },
 }
@@ -181,6 +187,10 @@ impl Command {
                         })
                     }
                     Some((other, _)) => Err(unexpected(&subcommand, other)),
+                },
+                Some((flag, more)) if flag == "--safetensors" => match more.first() {
+                    None => Ok(Self::BenchSafetensors),
+                    Some(other) => Err(unexpected(&subcommand, other)),
                 },
                 Some((other, _)) => Err(unexpected(&subcommand, other)),
             },
@@ -287,6 +297,10 @@ mod tests {
                 compare: Some("a.json".into()),
             })
         );
+        assert_eq!(
+            parse("bench --safetensors").unwrap(),
+            Command::BenchSafetensors
+        );
         let fuzz = |seconds, python| Command::Fuzz { seconds, python };
         assert_eq!(parse("fuzz").unwrap(), fuzz(60, false));
         assert_eq!(parse("fuzz --seconds 5").unwrap(), fuzz(5, false));
@@ -307,6 +321,7 @@ mod tests {
         assert!(parse("bench --instructions --save").is_err());
         assert!(parse("bench --instructions --quick").is_err());
         assert!(parse("bench --transports --sizes 1KiB").is_err());
+        assert!(parse("bench --safetensors --quick").is_err());
         assert!(parse("fuzz --seconds").is_err());
         assert!(parse("fuzz --seconds 0").is_err());
         assert!(parse("fuzz --seconds abc").is_err());

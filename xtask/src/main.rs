@@ -84,6 +84,7 @@ fn run(ws: &Workspace, command: Command) -> cmd::Result {
         Command::Bench { criterion_args } => tasks::bench(ws, &criterion_args),
         Command::BenchInstructions(options) => instructions::run(ws, &options),
         Command::BenchTransports { script_args } => tasks::bench_transports(ws, &script_args),
+        Command::BenchSafetensors => tasks::bench_safetensors(ws),
         Command::Fuzz {
             seconds,
             python: false,

@@ -70,6 +70,7 @@ const MIRI_TEST_RUNS: &[&[&str]] = &[
     &["-p", "dlpack-core", "--all-features"],
     &["-p", "dlpack-ndarray"],
     &["-p", "dlpack-image"],
+    &["-p", "dlpack-safetensors"],
 ];
 
 /// The rustup components miri needs on the nightly.
@@ -112,6 +113,12 @@ const DEMOS: &[Demo] = &[
     Demo {
         name: "image demo",
         package: "dlpack-image",
+        example: "demo",
+        on_simulator: false,
+    },
+    Demo {
+        name: "safetensors demo",
+        package: "dlpack-safetensors",
         example: "demo",
         on_simulator: false,
     },
@@ -508,18 +515,38 @@ const TRANSPORTS_BENCH: &str = "benches/python/transports.py";
 /// `cargo xtask bench --transports [-- <script args>]`: the release wheel installed into the
 /// venv, then [`TRANSPORTS_BENCH`] (which starts its own receivers, `mpiexec` and Ray).
 pub fn bench_transports(ws: &Workspace, script_args: &[String]) -> Result {
+    bench_script(ws, "transports", TRANSPORTS_BENCH, script_args)
+}
+
+/// The benchmark of `cargo xtask bench --safetensors`.
+const SAFETENSORS_BENCH: &str = "benches/python/safetensors_load.py";
+
+/// `cargo xtask bench --safetensors`: loading a 1 GiB `.safetensors` file into torch through
+/// `dlpack.load_safetensors` and through the `safetensors` package, with the release wheel.
+pub fn bench_safetensors(ws: &Workspace) -> Result {
+    bench_script(ws, "safetensors", SAFETENSORS_BENCH, &[])
+}
+
+/// `cargo xtask bench --<name>`: the release wheel installed into the venv, then the Python
+/// benchmark `script` with `script_args`.
+fn bench_script(
+    ws: &Workspace,
+    name: &'static str,
+    script: &str,
+    script_args: &[String],
+) -> Result {
     let venv: OnceCell<Venv> = OnceCell::new();
-    Plan::new("xtask bench --transports")
+    Plan::new(format!("xtask bench --{name}"))
         .step("python env", || {
             let _ = venv.set(Venv::ensure(ws)?);
             Ok(())
         })
-        .step("transports", || {
+        .step(name, || {
             let venv = venv
                 .get()
                 .ok_or_else(|| Error::new("the python env step did not run"))?;
             venv.build_module(ws)?;
-            venv.script(ws, TRANSPORTS_BENCH).args(script_args).run()
+            venv.script(ws, script).args(script_args).run()
         })
         .run()
 }

@@ -29,6 +29,10 @@ from ._native import (
     live_tensors,
     todict,
 )
+try:  # the feature `safetensors`, which the wheel turns on
+    from ._native import SafetensorsFile, load_safetensors
+except ImportError:  # a build of the module without it
+    pass
 from ._pydlpack import (
     _get_strides,
     asdlpack_array_interface_v2,
@@ -76,4 +80,6 @@ __all__ = [
     "asdlpack",
     "capsule_info",
     "live_tensors",
+    "load_safetensors",
+    "SafetensorsFile",
 ]

@@ -14,6 +14,8 @@
 //! - [`convert`]: one-call conversions that make the classes (ndarray or a
 //!   tensor → a Python object, a tensor → a NumPy array); [`device`]: device
 //!   memory with pending work → a Python tensor.
+//! - [`safetensors`] (feature `safetensors`): a `.safetensors` file → a dict
+//!   of read-only `Tensor`s sharing one map.
 //!
 //! Architecture invariant: the classes move values across the boundary;
 //! what they export is planned by the core and carried out by `export`.
@@ -27,5 +29,7 @@ pub(crate) mod convert;
 pub(crate) mod device;
 pub(crate) mod exchange;
 pub(crate) mod object;
+#[cfg(feature = "safetensors")]
+pub(crate) mod safetensors;
 pub(crate) mod surface;
 pub(crate) mod tensor;

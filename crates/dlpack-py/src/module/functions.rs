@@ -143,3 +143,17 @@ pub(crate) fn from_pickle<'py>(
         )
     })
 }
+
+/// `dlpack.load_safetensors(path, *, copy_misaligned=False)`: every tensor
+/// of a `.safetensors` file as a read-only `dlpack.Tensor` inside one
+/// memory map of the file, which lives while any of them does.
+#[cfg(feature = "safetensors")]
+#[pyfunction]
+#[pyo3(signature = (path, *, copy_misaligned=false))]
+pub(crate) fn load_safetensors<'py>(
+    py: Python<'py>,
+    path: std::path::PathBuf,
+    copy_misaligned: bool,
+) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    crate::error::guard(|| crate::classes::safetensors::load(py, &path, copy_misaligned))
+}

@@ -70,6 +70,10 @@ fn init_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::capsule_info, m)?)?;
     m.add_function(wrap_pyfunction!(functions::live_tensors, m)?)?;
     m.add_function(wrap_pyfunction!(functions::from_pickle, m)?)?;
+    #[cfg(feature = "safetensors")]
+    m.add_function(wrap_pyfunction!(functions::load_safetensors, m)?)?;
+    #[cfg(feature = "safetensors")]
+    m.add_class::<crate::classes::safetensors::PySafetensorsFile>()?;
     m.add_class::<DLPackObject>()?;
     m.add_class::<Tensor>()?;
     m.add_function(wrap_pyfunction!(pydlpack::todict, m)?)?;
