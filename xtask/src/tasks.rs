@@ -70,6 +70,8 @@ const MIRI_TEST_RUNS: &[&[&str]] = &[
     &["-p", "dlpack-core", "--all-features"],
     &["-p", "dlpack-ndarray"],
     &["-p", "dlpack-image"],
+    // The header format only: segments are mmap, which miri does not run.
+    &["-p", "dlpack-shm", "--lib", "--test", "format"],
 ];
 
 /// The rustup components miri needs on the nightly.
