@@ -336,14 +336,16 @@ impl Segment {
         Ok(unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast::<T>(), n) })
     }
 
-    /// A zero-copy tensor over this process's mapping, read-only when the
-    /// segment is; it keeps the mapping alive after the `Segment` is gone.
+    /// The creator's zero-copy tensor over this process's mapping: writable
+    /// even when the segment is read-only (that flag binds readers; the
+    /// creator fills the segment). It keeps the mapping alive after the
+    /// `Segment` is gone.
     ///
     /// # Errors
     ///
     /// [`Error::Tensor`] (not for a header this crate wrote).
     pub fn tensor(&self) -> Result<ManagedTensorVersioned, Error> {
-        export(Arc::clone(&self.map), &self.header)
+        export(Arc::clone(&self.map), &self.header, false)
     }
 
     /// Removes the segment's name: later [`open`]s fail, every existing
@@ -391,8 +393,14 @@ unsafe impl TensorOwner for Payload {
     }
 }
 
-fn export(map: Arc<Mapping>, h: &Header) -> Result<ManagedTensorVersioned, Error> {
-    let read_only = h.read_only || !map.is_writable();
+/// The tensor over `map` that `h` describes; read-only when the mapping is,
+/// or when `honour_flag` and the header says so.
+fn export(
+    map: Arc<Mapping>,
+    h: &Header,
+    honour_flag: bool,
+) -> Result<ManagedTensorVersioned, Error> {
+    let read_only = (honour_flag && h.read_only) || !map.is_writable();
     let end = h.segment_len()?;
     assert!(
         end <= map.len() as u64,
@@ -441,7 +449,7 @@ pub fn open(handle: &Handle) -> Result<ManagedTensorVersioned, Error> {
             found: header.nonce,
         });
     }
-    export(Arc::new(map), &header)
+    export(Arc::new(map), &header, true)
 }
 
 /// Opens a segment by name alone (no nonce check), as [`open`].
@@ -451,7 +459,7 @@ pub fn open(handle: &Handle) -> Result<ManagedTensorVersioned, Error> {
 /// As [`open`].
 pub fn open_by_name(name: &str) -> Result<ManagedTensorVersioned, Error> {
     let (map, header) = open_checked(name)?;
-    export(Arc::new(map), &header)
+    export(Arc::new(map), &header, true)
 }
 
 /// Reads the header of the segment `name` (without keeping a mapping).

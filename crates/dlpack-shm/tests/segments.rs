@@ -185,6 +185,8 @@ fn read_only_segments_are_mapped_prot_read() {
     assert!(t.as_mut_slice::<u16>().is_err());
     let addr = t.view().data_ptr() as usize;
     assert_eq!(mapping_perms(seg.name(), addr).as_deref(), Some("r--s"));
+    // The creator's own view stays writable: read-only binds readers.
+    assert!(!seg.tensor().unwrap().flags().is_read_only());
     // A writable one is mapped for writing, and shared: a write through
     // one mapping is read through the other.
     let mut w = Segment::allocate(DLDataType::U16, &[3], &Options::default()).unwrap();

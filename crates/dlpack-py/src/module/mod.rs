@@ -4,6 +4,8 @@
 
 mod functions;
 pub(crate) mod pydlpack;
+#[cfg(all(feature = "shm", unix))]
+mod shm;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -70,6 +72,8 @@ fn init_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::capsule_info, m)?)?;
     m.add_function(wrap_pyfunction!(functions::live_tensors, m)?)?;
     m.add_function(wrap_pyfunction!(functions::from_pickle, m)?)?;
+    #[cfg(all(feature = "shm", unix))]
+    shm::register(m)?;
     m.add_class::<DLPackObject>()?;
     m.add_class::<Tensor>()?;
     m.add_function(wrap_pyfunction!(pydlpack::todict, m)?)?;
