@@ -170,6 +170,18 @@ fn run_demo(ws: &Workspace, demo: &Demo) -> Result {
     gpu::with_simulator(cargo, simulator.as_deref()).run()
 }
 
+/// The Rust process of the Python shared-memory tests (`dlpack-shm`'s example `shm_peer`), and
+/// the variable that tells them where it is.
+const SHM_PEER_VAR: &str = "DLPACK_SHM_PEER";
+
+/// Builds `shm_peer` (debug: it only copies and prints) and returns its path.
+fn shm_peer(ws: &Workspace) -> Result<std::path::PathBuf> {
+    ws.cargo()
+        .args(["build", "-q", "-p", "dlpack-shm", "--example", "shm_peer"])
+        .run()?;
+    Ok(ws.target_dir().join("debug/examples/shm_peer"))
+}
+
 /// `cargo xtask test`: every check CI runs, in order.
 pub fn test(ws: &Workspace, options: TestOptions) -> Result {
     if is_ci() && (options.quick || options.skip_miri) {
@@ -208,6 +220,7 @@ pub fn test(ws: &Workspace, options: TestOptions) -> Result {
                 .ok_or_else(|| Error::new("the python env step did not run"))?;
             venv.build_module(ws)?;
             let pytest = venv.pytest(ws, &["-q", "-ra", &wheel::dev_report_arg(ws)]);
+            let pytest = pytest.env(SHM_PEER_VAR, shm_peer(ws)?);
             gpu::with_simulator(pytest, simulator.get().and_then(|s| s.as_deref())).run()
         })
         .step("witness suites", || {
