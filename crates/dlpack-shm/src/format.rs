@@ -340,7 +340,7 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 
 /// The handle of a segment: its name and the nonce of its header. Small
 /// and plain (send it by any means: a pipe, a pickle, a command line via
-/// [`Handle::to_string`] and [`Handle::parse`]).
+/// its `Display` and [`Handle::parse`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Handle {
     /// The segment's name (without the leading `/`).

@@ -6,7 +6,7 @@
 //! [`ManagedTensorVersioned`] — readable by any DLPack consumer, in Rust or,
 //! through `dlpack.shared_memory`, in Python.
 //!
-//! - The format ([`format`]): one fixed little-endian header (magic,
+//! - The format ([`format`](mod@format)): one fixed little-endian header (magic,
 //!   version, dtype, shape, strides, payload offset and length, read-only
 //!   flag, creator pid, nonce), then the payload, 64-byte aligned. Readers
 //!   validate every field against the segment size with checked arithmetic:
@@ -40,7 +40,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Levels, as in cudarc: [`format`] is pure (bytes in, checked header out;
+//! Levels, as in cudarc: [`format`](mod@format) is pure (bytes in, checked header out;
 //! tested under miri), `sys` holds every system call and `unsafe` block,
 //! `segment` the owning safe types.
 //!
@@ -54,12 +54,12 @@ extern crate alloc;
 
 mod error;
 pub mod format;
+mod names;
 mod segment;
 mod sys;
 
 pub use dlpack_core::managed::ManagedTensorVersioned;
 pub use error::Error;
 pub use format::{Handle, Header};
-pub use segment::{
-    NAME_PREFIX, Options, Segment, cleanup_stale, inspect, names_of, open, open_by_name, unlink,
-};
+pub use names::{NAME_PREFIX, cleanup_stale, names_of};
+pub use segment::{Options, Segment, inspect, open, open_by_name, unlink};

@@ -1,10 +1,7 @@
-//! The safe level: segments made by this process ([`Segment`]), segments
-//! opened by handle ([`open`]), names, and the cleanup of segments whose
-//! creator died ([`cleanup_stale`]).
+//! The safe level: segments made by this process ([`Segment`]) and
+//! segments opened by handle ([`open`]).
 
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use dlpack_core::dtype::Element;
 use dlpack_core::export::{Export, Memory, TensorOwner};
@@ -15,15 +12,8 @@ use dlpack_core::tensor::TensorView;
 
 use crate::error::Error;
 use crate::format::{Handle, Header, MAX_NDIM, align_payload, header_size};
+use crate::names::{NAME_PREFIX, check_name, random_u64};
 use crate::sys::{self, Mapping};
-
-/// The prefix of every name this crate generates: `dlpack-<pid>-<hex>`,
-/// where `<pid>` is the creator's, so that [`cleanup_stale`] can tell
-/// whose segment it is without opening it.
-pub const NAME_PREFIX: &str = "dlpack-";
-
-/// Where Linux shows POSIX shared-memory names.
-const SHM_DIR: &str = "/dev/shm";
 
 /// How a segment is made.
 #[derive(Clone, Debug, Default)]
@@ -31,7 +21,7 @@ pub struct Options {
     /// The segment's name; `None` generates `dlpack-<pid>-<hex>`. A given
     /// name must be 1 to 200 characters of `[A-Za-z0-9._-]` and must not
     /// start with [`NAME_PREFIX`] (those are the generated ones, which
-    /// [`cleanup_stale`] manages); such a segment is removed only by
+    /// [`cleanup_stale`](crate::cleanup_stale) manages); such a segment is removed only by
     /// [`unlink`].
     pub name: Option<String>,
     /// Readers get a read-only tensor and a `PROT_READ` mapping.
@@ -39,7 +29,7 @@ pub struct Options {
     /// Unlink the name when the [`Segment`] is dropped (the owner policy of
     /// a scope; existing mappings stay valid). Off by default: the name
     /// lives until [`Segment::unlink`], [`unlink`] or, for a generated name
-    /// whose creator has exited, [`cleanup_stale`].
+    /// whose creator has exited, [`cleanup_stale`](crate::cleanup_stale).
     pub unlink_on_drop: bool,
 }
 
@@ -62,51 +52,6 @@ impl Drop for Segment {
             let _ = sys::unlink(&self.name);
         }
     }
-}
-
-/// Checks a name given by the user.
-fn check_name(name: &str) -> Result<(), Error> {
-    let bad = |rule| Error::InvalidName {
-        name: name.into(),
-        rule,
-    };
-    if name.is_empty() || name.len() > 200 {
-        return Err(bad("a name has 1 to 200 characters"));
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
-        return Err(bad("a name is made of [A-Za-z0-9._-]"));
-    }
-    Ok(())
-}
-
-/// A random 64-bit value (the hasher's keys are random per process).
-fn random_u64() -> u64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish()
-}
-
-/// The pid in a generated name, if `name` is one.
-fn creator_of(name: &str) -> Option<u32> {
-    let rest = name.strip_prefix(NAME_PREFIX)?;
-    let (pid, suffix) = rest.split_once('-')?;
-    if pid.is_empty()
-        || !pid.bytes().all(|b| b.is_ascii_digit())
-        || suffix.is_empty()
-        || !suffix.bytes().all(|b| b.is_ascii_hexdigit())
-    {
-        return None;
-    }
-    pid.parse().ok()
 }
 
 impl Segment {
@@ -502,95 +447,4 @@ fn open_checked(name: &str) -> Result<(Mapping, Header), Error> {
 pub fn unlink(name: &str) -> Result<(), Error> {
     check_name(name)?;
     sys::unlink(name)
-}
-
-/// Removes every generated segment name (`dlpack-<pid>-<hex>`) whose
-/// creator process no longer runs, and returns the names removed. Mappings
-/// of those segments stay valid; segments with user-given names are left
-/// alone. Linux (names are listed from `/dev/shm`).
-///
-/// A pid reused by a new process keeps the segment until that process
-/// exits too (never removing a live creator's segment is the rule).
-///
-/// # Errors
-///
-/// [`Error::Os`] when `/dev/shm` cannot be listed.
-pub fn cleanup_stale() -> Result<Vec<String>, Error> {
-    let dir = std::fs::read_dir(SHM_DIR).map_err(|e| Error::Os {
-        op: "read_dir",
-        name: SHM_DIR.into(),
-        errno: e.raw_os_error().unwrap_or(0),
-    })?;
-    let mut removed = Vec::new();
-    for entry in dir.flatten() {
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        let Some(pid) = creator_of(&name) else {
-            continue;
-        };
-        if sys::process_alive(pid) {
-            continue;
-        }
-        match sys::unlink(&name) {
-            Ok(()) => removed.push(name),
-            // Someone else removed it meanwhile.
-            Err(e) if e.errno() == Some(libc::ENOENT) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    removed.sort();
-    Ok(removed)
-}
-
-/// The generated names of segments made by process `pid` that exist now
-/// (Linux: listed from `/dev/shm`).
-///
-/// # Errors
-///
-/// [`Error::Os`] when `/dev/shm` cannot be listed.
-pub fn names_of(pid: u32) -> Result<Vec<String>, Error> {
-    let dir = std::fs::read_dir(SHM_DIR).map_err(|e| Error::Os {
-        op: "read_dir",
-        name: SHM_DIR.into(),
-        errno: e.raw_os_error().unwrap_or(0),
-    })?;
-    let mut names: Vec<String> = dir
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| creator_of(n) == Some(pid))
-        .collect();
-    names.sort();
-    Ok(names)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generated_names_carry_the_pid() {
-        assert_eq!(creator_of("dlpack-123-00ff"), Some(123));
-        for bad in [
-            "dlpack-123-",
-            "dlpack--ab",
-            "dlpack-12x-ab",
-            "dlpack-1-xyz",
-            "psm_1234",
-            "dlpack-123",
-        ] {
-            assert_eq!(creator_of(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn names_are_checked() {
-        for bad in ["", "a/b", "a b", "é", &"x".repeat(201)] {
-            assert!(
-                matches!(check_name(bad), Err(Error::InvalidName { .. })),
-                "{bad:?}"
-            );
-        }
-        check_name("my.tensor_1-a").unwrap();
-    }
 }

@@ -32,6 +32,12 @@ from typing import Any
 
 from . import _native
 
+if not hasattr(_native, "_shm_open"):
+    raise ImportError(
+        "dlpack.shared_memory needs POSIX shared memory and a dlpack built with the cargo "
+        "feature `shm` (the wheel's default)"
+    )
+
 __all__ = ["Handle", "SharedTensor", "share", "empty", "open", "unlink", "cleanup_stale"]
 
 #: The prefix of every generated name.
