@@ -61,6 +61,13 @@ def mapping_of(name, address):
     return None
 
 
+def arr(o):
+    """A NumPy array over `o`, zero-copy: ``np.from_dlpack``, or before NumPy 2.1 (which
+    imports every DLPack tensor read-only, and cannot take a read-only one) the array
+    interface, which says read-only itself."""
+    return np.from_dlpack(o) if NUMPY_DLPACK_1 else np.asarray(o)
+
+
 def addr(a):
     return a.__array_interface__["data"][0]
 
@@ -72,12 +79,14 @@ def test_share_then_open_is_zero_copy_and_shared():
     a = np.arange(12, dtype=np.float32).reshape(3, 4)
     with shm.share(a) as st:
         assert st.name.startswith(MINE)
-        b = np.from_dlpack(shm.open(st.handle))
+        b = arr(shm.open(st.handle))
         assert_values(b, a)
         assert addr(b) != addr(a)  # one copy: into the segment
         assert mapping_of(st.name, addr(b)) == "rw-s"
         # Writes through one mapping are read through another (same memory).
-        mine = np.from_dlpack(st)
+        mine = arr(st.tensor)
+        if NUMPY_DLPACK_1:  # the SharedTensor is a producer itself
+            assert addr(np.from_dlpack(st)) == addr(mine)
         assert mapping_of(st.name, addr(mine)) == "rw-s" and addr(mine) != addr(b)
         b[1, 2] = 99.0
         assert mine[1, 2] == 99.0
@@ -99,15 +108,15 @@ def test_every_dtype(dtype):
         if dtype == "bfloat16":
             assert torch.equal(torch.from_dlpack(o), a)
         else:
-            assert_values(np.from_dlpack(o), a)
+            assert_values(arr(o), a)
     # Allocation in place, by DLPack fields and by name.
     for spec in (DL_DTYPE[dtype], dtype):
         with shm.SharedTensor.empty((2, 3), spec) as st:
             o = shm.open(st.handle)
             assert dlpack.capsule_info(o.__dlpack__(max_version=(1, 3)))["dtype"] == DL_DTYPE[dtype]
             if dtype != "bfloat16":
-                assert np.from_dlpack(o).dtype == np.dtype(dtype)
-                assert not np.from_dlpack(o).any()
+                assert arr(o).dtype == np.dtype(dtype)
+                assert not arr(o).any()
 
 
 @pytest.mark.parametrize("layout", ["strided", "negative", "transposed"])
@@ -115,17 +124,17 @@ def test_strides_travel_as_they_are(layout):
     base = np.arange(5 * 6 * 5, dtype=np.int16).reshape(5, 6, 5)
     a = layout_view(base, layout)
     with shm.share(a) as st:
-        b = np.from_dlpack(shm.open(st.handle))
+        b = arr(shm.open(st.handle))
         assert_values(b, a)
         assert b.strides == a.strides
 
 
 def test_empty_is_filled_in_place():
     with shm.empty((4,), "float64") as st:
-        np.from_dlpack(st)[:] = [1, 2, 3, 4]
-        assert_values(np.from_dlpack(shm.open(st.handle)), np.array([1.0, 2, 3, 4]))
+        arr(st.tensor)[:] = [1, 2, 3, 4]
+        assert_values(arr(shm.open(st.handle)), np.array([1.0, 2, 3, 4]))
     with shm.empty(3, np.uint8) as st:
-        assert np.from_dlpack(shm.open(st)).shape == (3,)
+        assert arr(shm.open(st)).shape == (3,)
 
 
 def test_bad_arguments():
@@ -150,7 +159,7 @@ def test_user_names_and_exists():
         with pytest.raises(FileExistsError, match=name):
             shm.share(np.ones(2), name=name)
         # A bare name opens without the nonce check.
-        assert_values(np.from_dlpack(shm.open(name)), np.ones(2))
+        assert_values(arr(shm.open(name)), np.ones(2))
     assert not os.path.exists(f"{SHM}/{name}")
 
 
@@ -163,7 +172,7 @@ def test_torch_imports_zero_copy():
         t = torch.from_dlpack(shm.open(st.handle))
         assert mapping_of(st.name, t.data_ptr()) == "rw-s"
         t[0] = 7
-        assert np.from_dlpack(st)[0] == 7
+        assert arr(st.tensor)[0] == 7
 
 
 def test_jax_imports_zero_copy():
@@ -184,18 +193,17 @@ def test_read_only_is_mapped_prot_read_and_honoured():
         o = shm.open(st.handle)
         info = dlpack.capsule_info(o.__dlpack__(max_version=(1, 3)))
         assert info["flags"] & 1  # DLPACK_FLAG_BITMASK_READ_ONLY
-        b = np.from_dlpack(o)
+        b = arr(o)
         assert mapping_of(st.name, addr(b)) == "r--s"
-        if NUMPY_DLPACK_1:
-            assert not b.flags.writeable
-            with pytest.raises(ValueError, match="read-only"):
-                b[0] = 1
+        assert not b.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            b[0] = 1
         mv = memoryview(o)  # the buffer protocol gives a read-only view
         assert mv.readonly
         with pytest.raises(TypeError, match="read-only"):
             mv.cast("B")[0] = 1
         # The creator's own view is writable (read-only binds readers).
-        np.from_dlpack(st)[0] = 5
+        arr(st.tensor)[0] = 5
         assert b[0] == 5
 
 
@@ -209,7 +217,7 @@ def test_handle_pickles_small_and_opens():
             assert len(data) < 200  # the name and nonce, never the data
             h = pickle.loads(data)
             assert h == st.handle
-            assert_values(np.from_dlpack(shm.open(h)), np.arange(1 << 16, dtype=np.uint8))
+            assert_values(arr(shm.open(h)), np.arange(1 << 16, dtype=np.uint8))
         assert shm.Handle.parse(str(st.handle)) == st.handle
 
 
@@ -228,7 +236,7 @@ def test_nonce_guards_a_reused_name():
 
 def test_unlink_keeps_mappings():
     st = shm.share(np.arange(3.0))
-    b = np.from_dlpack(shm.open(st.handle))
+    b = arr(shm.open(st.handle))
     st.unlink()
     assert not os.path.exists(f"{SHM}/{st.name}")
     with pytest.raises(FileNotFoundError, match=st.name):
@@ -262,7 +270,7 @@ CREATOR = """
 def test_creator_exits_while_a_reader_maps_it():
     p = _python(CREATOR.format(ro=True, wait="sys.stdin.readline()"))
     h = shm.Handle.parse(p.stdout.readline().strip())
-    b = np.from_dlpack(shm.open(h))
+    b = arr(shm.open(h))
     assert mapping_of(h.name, addr(b)) == "r--s"
     p.stdin.close()
     assert p.wait(30) == 0
@@ -279,7 +287,7 @@ def test_reader_exits_first():
             f"""
             import numpy as np
             from dlpack import shared_memory as shm
-            a = np.from_dlpack(shm.open(shm.Handle.parse({str(st.handle)!r})))
+            a = np.asarray(shm.open(shm.Handle.parse({str(st.handle)!r})))
             a[0] = 100
             print(int(a.sum()), flush=True)
             """
@@ -287,7 +295,7 @@ def test_reader_exits_first():
         assert p.stdout.readline().strip() == "106"
         assert p.wait(30) == 0
         assert os.path.exists(f"{SHM}/{st.name}")
-        assert np.from_dlpack(st)[0] == 100
+        assert arr(st.tensor)[0] == 100
         # A live creator's segment is never removed.
         assert st.name not in shm.cleanup_stale()
 
@@ -295,7 +303,7 @@ def test_reader_exits_first():
 def test_sigkill_leaves_nothing_cleanup_cannot_remove():
     p = _python(CREATOR.format(ro=False, wait="import time; time.sleep(600)"))
     h = shm.Handle.parse(p.stdout.readline().strip())
-    b = np.from_dlpack(shm.open(h))
+    b = arr(shm.open(h))
     assert h.name.startswith(f"dlpack-{p.pid}-")
     os.kill(p.pid, signal.SIGKILL)
     p.wait(30)
@@ -308,7 +316,7 @@ def test_sigkill_leaves_nothing_cleanup_cannot_remove():
 def _worker_sum(handle):
     from dlpack import shared_memory
 
-    a = np.from_dlpack(shared_memory.open(handle))
+    a = np.asarray(shared_memory.open(handle))
     a[-1] = -1
     return float(a.sum())
 
@@ -318,7 +326,7 @@ def test_multiprocessing_spawn():
     with shm.share(np.arange(10, dtype=np.float64)) as st, ctx.Pool(1) as pool:
         # The handle travels by pickle (the SharedTensor pickles as its handle).
         assert pool.apply(_worker_sum, (st,)) == 45.0 - 9 - 1
-        assert np.from_dlpack(st)[-1] == -1
+        assert arr(st.tensor)[-1] == -1
 
 
 # --- refused segments ------------------------------------------------------------------
@@ -368,7 +376,7 @@ def test_device_memory_is_refused_with_the_host_copy_named():
         shm.share(buf.tensor)
     host = buf.tensor.__dlpack__(max_version=(1, 3), dl_device=(1, 0), copy=True)
     with shm.share(host) as st:
-        assert np.from_dlpack(shm.open(st.handle)).nbytes == 64
+        assert arr(shm.open(st.handle)).nbytes == 64
 
 
 # --- the Rust crate dlpack-shm on the other side ---------------------------------------
@@ -393,7 +401,7 @@ def test_rust_published_python_opens(ro):
     assert line[0] == "HANDLE", line
     h = shm.Handle.parse(line[1])
     try:
-        b = np.from_dlpack(shm.open(h))
+        b = arr(shm.open(h))
         assert_values(b, np.arange(6, dtype=np.float32).reshape(2, 3) * 1.5)
         assert mapping_of(h.name, addr(b)) == ("r--s" if ro else "rw-s")
     finally:
@@ -416,7 +424,7 @@ def test_python_published_rust_opens():
         assert got["STRIDES"] == "[3, -1]" and got["READONLY"] == "0"
         assert got["BYTES"] == "0101" * 6
         # The Rust process wrote into our segment.
-        assert (np.from_dlpack(st) == 0x0101).all()
+        assert (arr(st.tensor) == 0x0101).all()
     with shm.share(np.zeros(2), read_only=True) as st:
         out = subprocess.run([PEER, "open", str(st.handle), "write", "1"], capture_output=True, text=True)
         assert out.returncode == 2 and "read-only" in out.stdout
