@@ -159,23 +159,15 @@ impl Drop for Fd {
     }
 }
 
-/// `MAP_POPULATE` where the system has it: a new segment's pages are made
-/// in one call instead of one page fault each as they are first written.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const POPULATE: libc::c_int = libc::MAP_POPULATE;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-const POPULATE: libc::c_int = 0;
-
-fn map(fd: &Fd, len: usize, writable: bool, populate: bool, name: &str) -> Result<Mapping, Error> {
+fn map(fd: &Fd, len: usize, writable: bool, name: &str) -> Result<Mapping, Error> {
     let prot = if writable {
         libc::PROT_READ | libc::PROT_WRITE
     } else {
         libc::PROT_READ
     };
-    let flags = libc::MAP_SHARED | if populate { POPULATE } else { 0 };
     // SAFETY: a new shared mapping of an open descriptor; len > 0 (callers
     // check); the kernel picks the address.
-    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, fd.0, 0) };
+    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_SHARED, fd.0, 0) };
     if p == libc::MAP_FAILED {
         return Err(os("mmap", name));
     }
@@ -213,12 +205,39 @@ pub(crate) fn create(name: &str, len: usize) -> Result<Mapping, Error> {
         if unsafe { libc::ftruncate(fd.0, size) } != 0 {
             return Err(os("ftruncate", name));
         }
-        map(&fd, len, true, true, name)
+        reserve(&fd, size, name)?;
+        map(&fd, len, true, name)
     })();
     if made.is_err() {
         let _ = unlink(name);
     }
     made
+}
+
+/// Reserves the segment's pages now (Linux: `posix_fallocate`), so that a
+/// full `/dev/shm` is `ENOSPC` here rather than `SIGBUS` at the first write
+/// to a page that cannot be had (`ftruncate` alone makes a sparse file).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn reserve(fd: &Fd, size: libc::off_t, name: &str) -> Result<(), Error> {
+    if size == 0 {
+        return Ok(());
+    }
+    // SAFETY: an open descriptor of ours; posix_fallocate returns the error
+    // number instead of setting errno.
+    match unsafe { libc::posix_fallocate(fd.0, 0, size) } {
+        0 => Ok(()),
+        errno => Err(Error::Os {
+            op: "posix_fallocate",
+            name: name.into(),
+            errno,
+        }),
+    }
+}
+
+/// Elsewhere the pages are made as they are first written.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn reserve(_fd: &Fd, _size: libc::off_t, _name: &str) -> Result<(), Error> {
+    Ok(())
 }
 
 /// Opens an existing segment and maps all of it, writable or not.
@@ -249,7 +268,7 @@ pub(crate) fn open(name: &str, writable: bool) -> Result<Mapping, Error> {
             what: "the fixed header",
         });
     }
-    map(&fd, len, writable, false, name)
+    map(&fd, len, writable, name)
 }
 
 /// Removes the name (existing mappings stay valid).

@@ -266,6 +266,29 @@ fn user_names_are_checked_and_kept_apart_from_generated_ones() {
     }
 }
 
+/// A segment larger than /dev/shm can hold is refused when it is made
+/// (`ENOSPC`), not by `SIGBUS` at the first write that finds no page.
+#[test]
+#[cfg(target_os = "linux")]
+fn a_segment_larger_than_dev_shm_is_refused_when_made() {
+    // SAFETY: an all-zero statvfs is a valid out-parameter.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a statvfs to fill.
+    assert_eq!(unsafe { libc::statvfs(c"/dev/shm".as_ptr(), &mut st) }, 0);
+    let total = st.f_blocks as i64 * st.f_frsize as i64;
+    let err = Segment::allocate(DLDataType::U8, &[2 * total], &Options::default())
+        .map(|seg| seg.unlink())
+        .unwrap_err();
+    assert_eq!(err.errno(), Some(libc::ENOSPC), "{err}");
+    assert!(err.to_string().contains("posix_fallocate"), "{err}");
+    assert!(
+        names_of(std::process::id())
+            .unwrap()
+            .iter()
+            .all(|n| exists(n))
+    );
+}
+
 /// Writes `bytes` as the segment `name` (a bad segment made on purpose).
 fn write_segment(name: &str, bytes: &[u8]) {
     std::fs::write(std::path::Path::new("/dev/shm").join(name), bytes).unwrap();

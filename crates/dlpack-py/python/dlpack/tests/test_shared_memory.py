@@ -163,6 +163,15 @@ def test_user_names_and_exists():
     assert not os.path.exists(f"{SHM}/{name}")
 
 
+def test_a_segment_larger_than_dev_shm_is_an_oserror_not_a_crash():
+    import errno
+
+    v = os.statvfs(SHM)
+    with pytest.raises(OSError, match="posix_fallocate") as e:
+        shm.empty((2 * v.f_blocks * v.f_frsize,), "uint8")
+    assert e.value.errno == errno.ENOSPC
+
+
 # --- consumers: zero-copy, read-only -----------------------------------------------------
 
 
