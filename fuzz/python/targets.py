@@ -721,6 +721,61 @@ def target_safetensors(data):
             _ = (a[(0,) * a.ndim], a[tuple(n - 1 for n in a.shape)])
 
 
+# Shared-memory segments: mutated headers of a real segment, opened by name
+
+SHM_WORDS = ("shared-memory segment",)
+_SHM_GOOD = None
+
+
+def _shm_good():
+    """The bytes of a valid segment (a 2 x 3 float32 tensor with negative strides)."""
+    global _SHM_GOOD
+    if _SHM_GOOD is None:
+        from dlpack import shared_memory
+
+        st = shared_memory.share(np.arange(12, dtype=np.float32).reshape(3, 4)[::-1, ::2])
+        with open(f"/dev/shm/{st.name}", "rb") as f:
+            _SHM_GOOD = f.read()
+        st.unlink()
+    return _SHM_GOOD
+
+
+def target_shm_segment(data):
+    from dlpack import _native
+
+    seg = bytearray(_shm_good())
+    header = 64 + 16 * 2
+    for _ in range(data.draw(st.integers(0, 4), label="edits")):
+        at = data.draw(st.integers(0, header - 1), label="at")
+        if data.draw(st.booleans(), label="field"):
+            # A whole little-endian field (u32/u64/i64) set to an edge value.
+            width = data.draw(st.sampled_from([4, 8]), label="width")
+            at -= at % width
+            v = data.draw(ints, label="value") % (1 << (8 * width))
+            seg[at:at + width] = v.to_bytes(width, "little")
+        else:
+            seg[at] = data.draw(st.integers(0, 255), label="byte")
+    cut = data.draw(st.one_of(st.none(), st.integers(0, len(seg))), label="cut")
+    if cut is not None:
+        del seg[cut:]
+    name = f"fuzz-shm-{os.getpid()}"
+    with open(f"/dev/shm/{name}", "wb") as f:
+        f.write(seg)
+    try:
+        x = check("_shm_open", _native._shm_open, name, names=SHM_WORDS)
+    finally:
+        os.unlink(f"/dev/shm/{name}")
+    if x is None:
+        return
+    # Accepted: every element lies inside the mapping; read the first and last.
+    try:
+        a = np.from_dlpack(x)  # NumPy refuses some dtypes (bfloat16, float4): its own rule
+    except (RuntimeError, BufferError, TypeError):
+        a = None
+    if a is not None and a.size:
+        _ = (a[(0,) * a.ndim], a[tuple(n - 1 for n in a.shape)])
+
+
 # ---------------------------------------------------------------------------------------------
 
 DEVICE = None
@@ -745,4 +800,5 @@ TARGETS = {
     "exchange_api": target_exchange_api,
     "pickle": target_pickle,
     "safetensors": target_safetensors,
+    "shm_segment": target_shm_segment,
 }

@@ -26,6 +26,7 @@ pub const PUBLISHED: &[&str] = &[
     "dlpack-device",
     "dlpack-cuda",
     "dlpack-rocm",
+    "dlpack-shm",
     "dlpack-py",
 ];
 

@@ -71,6 +71,8 @@ const MIRI_TEST_RUNS: &[&[&str]] = &[
     &["-p", "dlpack-ndarray"],
     &["-p", "dlpack-image"],
     &["-p", "dlpack-safetensors"],
+    // The header format only: segments are mmap, which miri does not run.
+    &["-p", "dlpack-shm", "--lib", "--test", "format"],
 ];
 
 /// The rustup components miri needs on the nightly.
@@ -85,7 +87,7 @@ pub const DEFAULT_FUZZ_SECONDS: u64 = 60;
 
 /// The Python fuzz harness (hypothesis; one target per Python-facing parser of the module).
 const PYTHON_FUZZ: &str = "fuzz/python/run.py";
-/// Seconds per target of its short run in `cargo xtask test` (seven targets: about a minute).
+/// Seconds per target of its short run in `cargo xtask test` (ten targets: under two minutes).
 const PYTHON_FUZZ_TEST_SECONDS: u64 = 8;
 /// The cargo profile `cargo xtask fuzz --python` builds the module with: release code with
 /// overflow checks and debug assertions, so that unchecked arithmetic on foreign values panics
@@ -175,6 +177,18 @@ fn run_demo(ws: &Workspace, demo: &Demo) -> Result {
     gpu::with_simulator(cargo, simulator.as_deref()).run()
 }
 
+/// The Rust process of the Python shared-memory tests (`dlpack-shm`'s example `shm_peer`), and
+/// the variable that tells them where it is.
+const SHM_PEER_VAR: &str = "DLPACK_SHM_PEER";
+
+/// Builds `shm_peer` (debug: it only copies and prints) and returns its path.
+fn shm_peer(ws: &Workspace) -> Result<std::path::PathBuf> {
+    ws.cargo()
+        .args(["build", "-q", "-p", "dlpack-shm", "--example", "shm_peer"])
+        .run()?;
+    Ok(ws.target_dir().join("debug/examples/shm_peer"))
+}
+
 /// `cargo xtask test`: every check CI runs, in order.
 pub fn test(ws: &Workspace, options: TestOptions) -> Result {
     if is_ci() && (options.quick || options.skip_miri) {
@@ -213,6 +227,7 @@ pub fn test(ws: &Workspace, options: TestOptions) -> Result {
                 .ok_or_else(|| Error::new("the python env step did not run"))?;
             venv.build_module(ws)?;
             let pytest = venv.pytest(ws, &["-q", "-ra", &wheel::dev_report_arg(ws)]);
+            let pytest = pytest.env(SHM_PEER_VAR, shm_peer(ws)?);
             gpu::with_simulator(pytest, simulator.get().and_then(|s| s.as_deref())).run()
         })
         .step("witness suites", || {

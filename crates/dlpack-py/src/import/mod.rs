@@ -21,6 +21,8 @@ pub(crate) mod dlpack;
 pub(crate) mod interface;
 pub(crate) mod numpy;
 pub(crate) mod pickle;
+#[cfg(all(feature = "shm", unix))]
+pub(crate) mod shm;
 pub(crate) mod typecache;
 
 use std::ffi::c_void;

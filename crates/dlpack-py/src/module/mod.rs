@@ -4,6 +4,8 @@
 
 mod functions;
 pub(crate) mod pydlpack;
+#[cfg(all(feature = "shm", unix))]
+mod shm;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -74,6 +76,8 @@ fn init_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::load_safetensors, m)?)?;
     #[cfg(feature = "safetensors")]
     m.add_class::<crate::classes::safetensors::PySafetensorsFile>()?;
+    #[cfg(all(feature = "shm", unix))]
+    shm::register(m)?;
     m.add_class::<DLPackObject>()?;
     m.add_class::<Tensor>()?;
     m.add_function(wrap_pyfunction!(pydlpack::todict, m)?)?;
