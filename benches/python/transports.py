@@ -22,7 +22,7 @@ over the same pipe (no copy in user space on either side: ``send_bytes`` of the 
 object unpickled over the received bytes), MPI ``Send``/``Recv`` between two ranks of
 ``mpiexec -n 2`` with our objects and with the plain NumPy arrays under them (interleaved, in
 the same run), and Ray (``ray.put`` in this process, an actor in another one gets it from the
-shared-memory store). The machine's memory bandwidth (``np.copyto`` of 1 GiB) is printed
+shared-memory store), and ``dlpack.shared_memory`` (a handle over a pipe). The machine's memory bandwidth (``np.copyto`` of 1 GiB) is printed
 first, so every copying path reads against the physical limit.
 """
 
@@ -149,6 +149,66 @@ def pickle_default_numpy(sizes):
 @transport("pickle5")
 def pickle5_out_of_band(sizes):
     return {"multiprocessing pipe, pickle 5 out of band": _over_pipe(sizes, True)}
+
+
+# --- shared memory ----------------------------------------------------------------------
+
+
+def _shm_receiver(conn):
+    """In the receiving process: open each handle, touch, answer; None ends."""
+    from dlpack import shared_memory as shm
+
+    while True:
+        handle = conn.recv()
+        if handle is None:
+            return
+        a = np.from_dlpack(shm.open(handle))
+        touch(a)
+        del a
+        conn.send_bytes(b"k")
+
+
+@transport("shm")
+def shared_memory(sizes):
+    """``dlpack.shared_memory`` through a spawned process: only the handle (name and nonce,
+    about 100 bytes pickled) travels over the pipe. Two rows: ``share`` copying the tensor into
+    a new segment on the clock, and the tensor made in a segment before the clock (only the
+    handle moves). Unlinking and closing the segment are after the clock."""
+    from dlpack import shared_memory as shm
+
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_shm_receiver, args=(child,))
+    proc.start()
+    share_row = "shared memory, share (one copy into the segment) + open"
+    handle_row = "shared memory, tensor made in the segment: handle + open"
+    rows = {share_row: {}, handle_row: {}}
+    try:
+        for name, nbytes in sizes.items():
+            obj, array = tensor(nbytes)
+            made = shm.empty((nbytes // 4,), "float32")
+            np.from_dlpack(made)[...] = 1.0
+            for row in rows:
+                rows[row][name] = []
+            for _ in range(repeats_for(nbytes)):
+                start = time.perf_counter()
+                st = shm.share(obj)
+                parent.send(st.handle)
+                parent.recv_bytes()
+                rows[share_row][name].append(time.perf_counter() - start)
+                st.unlink()
+                st.close()
+                start = time.perf_counter()
+                parent.send(made.handle)
+                parent.recv_bytes()
+                rows[handle_row][name].append(time.perf_counter() - start)
+            made.unlink()
+            made.close()
+            del obj, array, made
+    finally:
+        parent.send(None)
+        proc.join(60)
+    return rows
 
 
 # --- MPI --------------------------------------------------------------------------------
