@@ -56,3 +56,8 @@ pub mod python;
 pub use consumer::AsImage;
 pub use error::Error;
 pub use producer::IntoDlpack;
+
+// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
