@@ -5,8 +5,9 @@
 //! elements; 0 for a broadcast axis) and `start_offset` (folded into the
 //! data pointer), over the storage's `Vec`. Its owner is a clone of the
 //! `Tensor` (one reference count), which keeps the storage alive until the
-//! consumer's deleter runs, on any thread. Cost: the core's one allocation
-//! (shape and strides of rank <= 8 stay on the stack until then).
+//! consumer's deleter runs, on any thread. Cost: the core's one allocation;
+//! candle's extents and strides are read in place as `i64` on 64-bit
+//! targets (the core checks them as it checks a foreign tensor's).
 //!
 //! # Why the pointer may outlive the storage lock
 //!
@@ -57,8 +58,17 @@ use dlpack_core::managed::ManagedTensorVersioned;
 use crate::dtype;
 use crate::error::Error;
 
-/// Ranks whose shape and strides are built on the stack.
-const INLINE_RANK: usize = 8;
+/// candle's `usize` extents and strides as the `i64`s DLPack reads, in
+/// place: the core's export checks every extent and stride as it would a
+/// foreign tensor's (one above `i64::MAX` would read as negative and be
+/// refused), so nothing is converted or copied.
+#[cfg(target_pointer_width = "64")]
+#[inline]
+fn as_i64(values: &[usize]) -> &[i64] {
+    // SAFETY: on 64-bit targets usize and i64 have the same size and
+    // alignment, and every bit pattern is a valid i64.
+    unsafe { core::slice::from_raw_parts(values.as_ptr().cast(), values.len()) }
+}
 
 /// A clone of the exported tensor: the owner the core keeps in the block.
 struct Owner(Tensor);
@@ -151,23 +161,13 @@ pub fn export(tensor: &Tensor) -> Result<ManagedTensorVersioned, Error> {
         dtype: tensor.dtype(),
     })?;
     let layout = tensor.layout();
-    let dims = layout.dims();
-    let rank = dims.len();
-    let mut inline = [0i64; 2 * INLINE_RANK];
-    let mut heap = Vec::new();
-    let buf: &mut [i64] = if rank <= INLINE_RANK {
-        &mut inline[..2 * rank]
-    } else {
-        heap.resize(2 * rank, 0);
-        &mut heap
-    };
-    let (shape, strides) = buf.split_at_mut(rank);
-    for (out, &extent) in shape.iter_mut().zip(dims) {
-        *out = i64::try_from(extent).map_err(|_| dlpack_core::Error::LayoutOverflow)?;
-    }
-    for (out, &stride) in strides.iter_mut().zip(layout.stride()) {
-        *out = i64::try_from(stride).map_err(|_| dlpack_core::Error::LayoutOverflow)?;
-    }
+    #[cfg(target_pointer_width = "64")]
+    let (shape, strides) = (as_i64(layout.dims()), as_i64(layout.stride()));
+    #[cfg(not(target_pointer_width = "64"))]
+    let widened: [Vec<i64>; 2] =
+        [layout.dims(), layout.stride()].map(|v| v.iter().map(|&x| x as i64).collect());
+    #[cfg(not(target_pointer_width = "64"))]
+    let (shape, strides) = (&widened[0][..], &widened[1][..]);
     let offset = layout.start_offset() as u64;
     let bits = u64::from(dl.bits);
     let byte_offset = if bits % 8 == 0 {

@@ -1,6 +1,5 @@
 //! The heap work of an export: the core's one block, nothing else (candle's
-//! layout is read in place; shape and strides of rank <= 8 stay on the
-//! stack; the owner is a reference count).
+//! layout is read in place; the owner is a reference count).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
