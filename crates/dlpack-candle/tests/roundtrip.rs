@@ -183,7 +183,7 @@ fn candle_layouts_are_exported_as_they_are() {
     let d = export(&e).unwrap();
     assert_eq!(d.view().shape(), &[0, 3]);
     assert_eq!(d.copy_into_tensor().unwrap().dims(), &[0, 3]);
-    // Rank above the inline limit.
+    // A high rank.
     let deep = Tensor::ones(
         vec![1usize; 9].into_iter().chain([2]).collect::<Vec<_>>(),
         DType::U8,
