@@ -20,7 +20,8 @@
 //! plus the scalar fields, its import `Managed::from_raw` plus `validate()`,
 //! its view `ArrayViewD::try_from_dlpack`; for images, its export is
 //! `fixed::Initialized::try_from(Box<ImageBuffer>)` and its view
-//! `ImageBuffer<P, &[T]>::try_from_dlpack`.
+//! `ImageBuffer<P, &[T]>::try_from_dlpack`; for candle, its export is
+//! `dynamic::Initialized::try_from(Box<Tensor>)`.
 
 use std::hint::black_box;
 
@@ -342,9 +343,38 @@ fn safetensors_open(c: &mut Criterion) {
     group.finish();
 }
 
+/// Export of a candle CPU tensor (64x48 `f32`, and its transposed view) →
+/// release. Both sides keep the tensor alive with a clone of it (dlpark
+/// boxes the clone; ours holds it in the core's one block).
+fn export_candle(c: &mut Criterion) {
+    use candle_core::{Device, Tensor};
+    let t = Tensor::arange(0f32, 64. * 48., &Device::Cpu)
+        .unwrap()
+        .reshape((64, 48))
+        .unwrap();
+    for (name, tensor) in [("contiguous", t.clone()), ("transposed", t.t().unwrap())] {
+        let mut group = c.benchmark_group(format!(
+            "vs_dlpark/export_candle_f32_64x48_{name}_and_release"
+        ));
+        group.bench_function("ours", |b| {
+            b.iter(|| drop(dlpack_candle::export(black_box(&tensor)).unwrap()))
+        });
+        group.bench_function("dlpark", |b| {
+            b.iter(|| {
+                let initialized: dynamic::Initialized<dlpark::ffi::DLManagedTensorVersioned> =
+                    Box::new(black_box(&tensor).clone()).try_into().unwrap();
+                // SAFETY: dlpark's candle producer filled every field.
+                drop(unsafe { initialized.finish() })
+            })
+        });
+        group.finish();
+    }
+}
+
 criterion_group!(
     benches,
     safetensors_open,
+    export_candle,
     export_vec_1d,
     export_vec_3d,
     export_array2,

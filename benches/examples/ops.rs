@@ -42,6 +42,8 @@ const OPERATIONS: &[&str] = &[
     "image_view_rgb8",
     "import_image_view_and_release",
     "safetensors_open_first_tensor",
+    "export_candle_f32_64x48_contiguous_and_release",
+    "export_candle_f32_64x48_transposed_and_release",
 ];
 
 /// Runs `op` on every input: the only function whose instructions count.
@@ -242,6 +244,35 @@ fn run(operation: &str, ours: bool) {
                 timed(paths, |path| {
                     let f = dlpark::interop::safetensors::SafeTensorFile::open(path).unwrap();
                     drop(f.tensor(MODEL_FIRST).unwrap());
+                })
+            }
+        }
+        (
+            "export_candle_f32_64x48_contiguous_and_release"
+            | "export_candle_f32_64x48_transposed_and_release",
+            _,
+        ) => {
+            use candle_core::{Device, Tensor};
+            let t = Tensor::arange(0f32, 64. * 48., &Device::Cpu)
+                .unwrap()
+                .reshape((64, 48))
+                .unwrap();
+            let t = if operation.contains("transposed") {
+                t.t().unwrap()
+            } else {
+                t
+            };
+            if ours {
+                timed(vec![&t; ROUNDS], |t| {
+                    drop(dlpack_candle::export(t).unwrap())
+                })
+            } else {
+                timed(vec![&t; ROUNDS], |t| {
+                    let initialized: dlpark::allocation::dynamic::Initialized<
+                        dlpark::ffi::DLManagedTensorVersioned,
+                    > = Box::new(t.clone()).try_into().unwrap();
+                    // SAFETY: dlpark's candle producer filled every field.
+                    drop(unsafe { initialized.finish() })
                 })
             }
         }

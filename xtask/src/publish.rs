@@ -28,6 +28,7 @@ pub const PUBLISHED: &[&str] = &[
     "dlpack-rocm",
     "dlpack-shm",
     "dlpack-py",
+    "dlpack-candle",
 ];
 
 /// The `[package]` keys every published crate sets (directly or with `.workspace = true`).

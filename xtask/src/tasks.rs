@@ -125,6 +125,12 @@ const DEMOS: &[Demo] = &[
         on_simulator: false,
     },
     Demo {
+        name: "candle demo",
+        package: "dlpack-candle",
+        example: "demo",
+        on_simulator: false,
+    },
+    Demo {
         name: "cuda demo",
         package: "dlpack-cuda",
         example: "gpu_demo",

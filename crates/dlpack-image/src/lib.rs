@@ -17,6 +17,8 @@
 //!   asked for ([`copy_image`](consumer::copy_image)). One-channel images
 //!   are also accepted as rank-2 tensors (height, width), as NumPy and PIL
 //!   hold grayscale.
+//! - `python` (feature `python`): the same to and from NumPy, PyTorch
+//!   and any Python DLPack producer or consumer, through `dlpack-py`.
 //!
 //! Architecture invariant: every image of foreign memory is built from a
 //! [`TensorView`](dlpack_core::tensor::TensorView), after the core's
@@ -48,7 +50,14 @@
 pub mod consumer;
 mod error;
 pub mod producer;
+#[cfg(feature = "python")]
+pub mod python;
 
 pub use consumer::AsImage;
 pub use error::Error;
 pub use producer::IntoDlpack;
+
+// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -14,8 +14,17 @@ pub(crate) fn to_pyerr(err: CoreError) -> PyErr {
     kind_err(err.kind(), msg)
 }
 
-/// A Python exception of the given kind with a message.
-pub(crate) fn kind_err(kind: ErrorKind, msg: String) -> PyErr {
+/// The Python exception of an [`ErrorKind`] with a message: how an
+/// adapter crate raises its own typed errors (`dlpack_image::python`).
+///
+/// ```
+/// use dlpack_core::ErrorKind;
+/// pyo3::Python::attach(|py| {
+///     let err = dlpack_py::kind_err(ErrorKind::Type, "3 channels, not 4".into());
+///     assert!(err.is_instance_of::<pyo3::exceptions::PyTypeError>(py));
+/// });
+/// ```
+pub fn kind_err(kind: ErrorKind, msg: String) -> PyErr {
     match kind {
         ErrorKind::Buffer => PyBufferError::new_err(msg),
         ErrorKind::Value => PyValueError::new_err(msg),

@@ -69,7 +69,7 @@ pub use classes::exchange::exchange_api;
 pub use classes::object::DLPackObject;
 pub use classes::tensor::Tensor;
 pub use cpython::live::live_tensors;
-pub use error::{DeviceError, Error};
+pub use error::{DeviceError, Error, kind_err};
 pub use import::numpy::pyarray_to_tensor;
 pub use import::{ExtractOptions, ImportPath, Protocol, PyTensor, extract, with_borrowed};
 pub use sync::ExportSync;
