@@ -22,6 +22,7 @@ pub const PUBLISHED: &[&str] = &[
     "dlpack-core",
     "dlpack-ndarray",
     "dlpack-image",
+    "dlpack-arrow",
     "dlpack-device",
     "dlpack-cuda",
     "dlpack-rocm",

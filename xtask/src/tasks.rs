@@ -70,6 +70,7 @@ const MIRI_TEST_RUNS: &[&[&str]] = &[
     &["-p", "dlpack-core", "--all-features"],
     &["-p", "dlpack-ndarray"],
     &["-p", "dlpack-image"],
+    &["-p", "dlpack-arrow"],
 ];
 
 /// The rustup components miri needs on the nightly.
@@ -112,6 +113,12 @@ const DEMOS: &[Demo] = &[
     Demo {
         name: "image demo",
         package: "dlpack-image",
+        example: "demo",
+        on_simulator: false,
+    },
+    Demo {
+        name: "arrow demo",
+        package: "dlpack-arrow",
         example: "demo",
         on_simulator: false,
     },
