@@ -32,6 +32,14 @@ pub(crate) enum Kind<'py> {
     ArrayInterface(Bound<'py, PyAny>),
     /// `__cuda_array_interface__`, and its value.
     CudaArrayInterface(Bound<'py, PyAny>),
+    /// The Arrow PyCapsule interface: `__arrow_c_array__`, or with
+    /// `stream` `__arrow_c_stream__`. Last: pyarrow arrays are DLPack
+    /// producers themselves, and keep that faster path.
+    #[cfg(feature = "arrow")]
+    Arrow {
+        /// Only `__arrow_c_stream__`.
+        stream: bool,
+    },
 }
 
 /// The protocol `obj` speaks: with `forced`, that protocol (`TypeError` when
@@ -82,6 +90,24 @@ fn classify_other<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Kind<'py>>> {
     }
     if obj.hasattr(intern!(py, "__dlpack__"))? {
         return Ok(Some(Kind::Dlpack { exchange: None }));
+    }
+    #[cfg(feature = "arrow")]
+    if let Some(kind) = classify_arrow(obj)? {
+        return Ok(Some(kind));
+    }
+    Ok(None)
+}
+
+/// The Arrow PyCapsule interface, for objects that speak nothing else.
+#[cfg(feature = "arrow")]
+#[cold]
+fn classify_arrow<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Kind<'py>>> {
+    let py = obj.py();
+    if obj.hasattr(intern!(py, "__arrow_c_array__"))? {
+        return Ok(Some(Kind::Arrow { stream: false }));
+    }
+    if obj.hasattr(intern!(py, "__arrow_c_stream__"))? {
+        return Ok(Some(Kind::Arrow { stream: true }));
     }
     Ok(None)
 }
