@@ -10,7 +10,7 @@
 //! | 5 | `buffer` | the buffer protocol (the `Py_buffer` is held for the tensor's life) |
 //! | 6 | `array_interface` | `__array_interface__` v3 / v2 |
 //! | 7 | `cuda_array_interface` | `__cuda_array_interface__` v3 / v2, its `stream` honoured through the CUDA runtime or recorded |
-//! | 8 | `arrow` | feature `arrow`: `__arrow_c_array__`, then `__arrow_c_stream__` (one chunk), read-only, no copy |
+//! | 8 | `arrow` | feature `arrow`: `__arrow_c_array__`, then `__arrow_c_stream__` (one chunk), read-only, no copy; when the *type* has them, tried right after the buffer protocol (before the instance lookups of 6 and 7) |
 //!
 //! [`ExtractOptions::protocol`] forces one path. The borrowed variant
 //! [`with_borrowed`] avoids the owning handle for the duration of a call

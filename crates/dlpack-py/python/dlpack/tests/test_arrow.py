@@ -249,3 +249,18 @@ def test_polars_reads_our_tensor_through_pyarrow():
     s = pl.from_arrow(pa.array(dlpack.asdlpack(a)))
     assert s.to_list() == a.tolist()
     assert values_address(s.to_arrow()) == np_ptr(a)
+
+
+def test_arrow_types_skip_the_instance_lookups():
+    """A type with the Arrow methods is classified from the type: its ``__getattr__`` (polars'
+    costs ~10 us per missing name) is not run for the array interfaces and ``__dlpack__``."""
+    looked_up = []
+
+    class Lazy(ArrowArrayOnly):
+        def __getattr__(self, name):
+            looked_up.append(name)
+            raise AttributeError(name)
+
+    out = np.from_dlpack(dlpack.asdlpack(Lazy(pa.array([1.0, 2.0]))))
+    assert out.tolist() == [1.0, 2.0]
+    assert looked_up == []
