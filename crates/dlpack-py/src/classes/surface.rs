@@ -537,8 +537,8 @@ macro_rules! protocol_surface {
                 py: Python<'py>,
                 requested_schema: Option<Bound<'py, PyAny>>,
             ) -> PyResult<Bound<'py, pyo3::types::PyTuple>> {
-                let _ = requested_schema;
                 crate::error::guard(|| {
+                    let _ = requested_schema;
                     crate::export::arrow::arrow_c_array(py, Surface::shared_tensor(self, py)?)
                 })
             }

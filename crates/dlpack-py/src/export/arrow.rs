@@ -10,6 +10,7 @@
 //! of row-major keep it as the extension's `permutation`).
 
 use std::ffi::{CStr, c_void};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use arrow_array::Array;
@@ -82,7 +83,7 @@ fn capsule<'py, T>(
 
 /// Frees the struct a capsule named `name` holds, releasing it unless its
 /// consumer moved it out (release set to NULL), as the C data interface
-/// asks. Never unwinds.
+/// asks (arrow-rs's `Drop` of the struct calls its release callback).
 ///
 /// # Safety
 ///
@@ -95,20 +96,24 @@ unsafe fn free<T>(capsule: *mut ffi::PyObject, name: &CStr) {
         unsafe { ffi::PyErr_Clear() };
         return;
     }
-    // Drop releases an unconsumed struct (arrow-rs's release callbacks);
-    // a panic must not cross the `extern "C"` destructor.
-    let _ = std::panic::catch_unwind(|| {
-        // SAFETY: made by Box::into_raw in `capsule`, freed once here.
-        drop(unsafe { Box::from_raw(ptr.cast::<T>()) });
-    });
+    // SAFETY: made by Box::into_raw in `capsule`, freed once here.
+    drop(unsafe { Box::from_raw(ptr.cast::<T>()) });
 }
 
+/// The destructor of our `"arrow_schema"` capsules; a panic does not cross
+/// it.
 unsafe extern "C" fn drop_schema(capsule: *mut ffi::PyObject) {
-    // SAFETY: our "arrow_schema" capsules hold a Box<FFI_ArrowSchema>.
-    unsafe { free::<FFI_ArrowSchema>(capsule, SCHEMA) }
+    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: our "arrow_schema" capsules hold a Box<FFI_ArrowSchema>.
+        unsafe { free::<FFI_ArrowSchema>(capsule, SCHEMA) }
+    }));
 }
 
+/// The destructor of our `"arrow_array"` capsules; a panic does not cross
+/// it.
 unsafe extern "C" fn drop_array(capsule: *mut ffi::PyObject) {
-    // SAFETY: our "arrow_array" capsules hold a Box<FFI_ArrowArray>.
-    unsafe { free::<FFI_ArrowArray>(capsule, ARRAY) }
+    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: our "arrow_array" capsules hold a Box<FFI_ArrowArray>.
+        unsafe { free::<FFI_ArrowArray>(capsule, ARRAY) }
+    }));
 }
