@@ -23,6 +23,7 @@ pub const PUBLISHED: &[&str] = &[
     "dlpack-ndarray",
     "dlpack-image",
     "dlpack-safetensors",
+    "dlpack-arrow",
     "dlpack-device",
     "dlpack-cuda",
     "dlpack-rocm",

@@ -73,6 +73,7 @@ const MIRI_TEST_RUNS: &[&[&str]] = &[
     &["-p", "dlpack-safetensors"],
     // The header format only: segments are mmap, which miri does not run.
     &["-p", "dlpack-shm", "--lib", "--test", "format"],
+    &["-p", "dlpack-arrow"],
 ];
 
 /// The rustup components miri needs on the nightly.
@@ -127,6 +128,12 @@ const DEMOS: &[Demo] = &[
     Demo {
         name: "candle demo",
         package: "dlpack-candle",
+        example: "demo",
+        on_simulator: false,
+    },
+    Demo {
+        name: "arrow demo",
+        package: "dlpack-arrow",
         example: "demo",
         on_simulator: false,
     },

@@ -58,7 +58,15 @@ const WHEEL_CHECK: &str = include_str!("wheel_check.py");
 /// pyproject.toml's `[tool.maturin] features`; a unit test holds them equal), and its own target
 /// folder (a cross build's pyo3 configuration must not invalidate the host's).
 const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
-const WHEEL_FEATURES: &[&str] = &["module", "cuda", "rocm", "abi3", "safetensors", "shm"];
+const WHEEL_FEATURES: &[&str] = &[
+    "module",
+    "cuda",
+    "rocm",
+    "abi3",
+    "safetensors",
+    "shm",
+    "arrow",
+];
 const WINDOWS_TARGET_DIR: &str = "windows-check";
 
 /// Builds the release wheel into `<target>/wheels/release` (emptied first, so it holds only this

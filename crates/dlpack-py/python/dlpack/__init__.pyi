@@ -105,6 +105,10 @@ class _Producer:
         """Pickling (host memory; device memory raises TypeError): the byte span as a
         ``pickle.PickleBuffer`` with protocol 5 (out of band when the transport takes
         buffers), copied in band below 5; unpickles as a ``DLPackObject``."""
+    def __arrow_c_array__(self, requested_schema: Any = None) -> tuple[Any, Any]:
+        """The Arrow PyCapsule interface (host memory, no copy): ("arrow_schema",
+        "arrow_array") capsules of a primitive array (1-D) or an ``arrow.fixed_shape_tensor``
+        (N-d); bool, strided and 0-d tensors raise."""
 
 @final
 class DLPackObject(_Producer):

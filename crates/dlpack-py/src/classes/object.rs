@@ -340,6 +340,10 @@ pub(crate) fn asdlpack<'py>(
             let s = t.cai_stream();
             shared(SharedTensor::with_cai_stream(t.into_tensor(), s))
         }
+        #[cfg(feature = "arrow")]
+        Kind::Arrow { stream } => shared(SharedTensor::new(
+            crate::import::arrow::via_arrow(obj, stream)?.into(),
+        )),
     }
 }
 

@@ -545,6 +545,23 @@ macro_rules! protocol_surface {
             fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
                 crate::error::guard(|| crate::classes::surface::repr(self, py))
             }
+
+            /// The Arrow PyCapsule interface: a host tensor as an Arrow
+            /// array (1-D: primitive; N-d: `arrow.fixed_shape_tensor`),
+            /// no copy. `requested_schema` is not honoured (the spec lets
+            /// a producer ignore it).
+            #[cfg(feature = "arrow")]
+            #[pyo3(signature = (requested_schema = None))]
+            fn __arrow_c_array__<'py>(
+                &self,
+                py: Python<'py>,
+                requested_schema: Option<Bound<'py, PyAny>>,
+            ) -> PyResult<Bound<'py, pyo3::types::PyTuple>> {
+                crate::error::guard(|| {
+                    let _ = requested_schema;
+                    crate::export::arrow::arrow_c_array(py, Surface::shared_tensor(self, py)?)
+                })
+            }
         }
     };
 }

@@ -10,6 +10,8 @@
 //!   (`dlpack_core::export::fulfil`) over the tensor as a `PlanSource`
 //!   (share, or copy to the host), one allocation per exported tensor.
 //! - [`host`]: owned tensors over host memory a Python object keeps alive.
+//! - `arrow` (feature `arrow`): `__arrow_c_array__`, a host tensor as an
+//!   Arrow array (Arrow PyCapsule interface), no copy.
 //! - [`pickle`]: `__reduce_ex__` of a host tensor (its byte span as a
 //!   `pickle.PickleBuffer` with protocol 5, copied in band below it).
 //!
@@ -17,6 +19,8 @@
 //! host tensors, not the other way round); protocol decisions are the
 //! core's.
 
+#[cfg(feature = "arrow")]
+pub(crate) mod arrow;
 pub(crate) mod capsule;
 pub(crate) mod host;
 pub(crate) mod pickle;

@@ -177,7 +177,7 @@ pub(crate) fn share(
 }
 
 /// The export sharing `view`, the view of `shared` (no copy), as `device`.
-fn share_export<'s>(
+pub(crate) fn share_export<'s>(
     shared: &Arc<SharedTensor>,
     view: TensorView<'s>,
     device: DLDevice,

@@ -10,7 +10,7 @@ use pyo3::{ffi, intern};
 
 use crate::error::{type_err, type_name};
 use crate::import::Protocol;
-use crate::import::typecache::type_info;
+use crate::import::typecache::{TypeInfo, type_info};
 
 /// What a Python object is to an importer, in the order of the import
 /// paths (see [`crate::import`]).
@@ -32,6 +32,16 @@ pub(crate) enum Kind<'py> {
     ArrayInterface(Bound<'py, PyAny>),
     /// `__cuda_array_interface__`, and its value.
     CudaArrayInterface(Bound<'py, PyAny>),
+    /// The Arrow PyCapsule interface: `__arrow_c_array__`, or with
+    /// `stream` `__arrow_c_stream__`. After DLPack producers (pyarrow
+    /// arrays are producers themselves, and keep that path), capsules and
+    /// the buffer protocol; before the array interfaces when the type has
+    /// the methods (so a costly `__getattr__` does not run for them).
+    #[cfg(feature = "arrow")]
+    Arrow {
+        /// Only `__arrow_c_stream__`.
+        stream: bool,
+    },
 }
 
 /// The protocol `obj` speaks: with `forced`, that protocol (`TypeError` when
@@ -60,12 +70,12 @@ pub(crate) fn classify<'py>(
             exchange: info.exchange,
         }));
     }
-    classify_other(obj)
+    classify_other(obj, info)
 }
 
 /// [`classify`] of an object whose type is neither NumPy's nor a producer's.
 #[inline(always)]
-fn classify_other<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Kind<'py>>> {
+fn classify_other<'py>(obj: &Bound<'py, PyAny>, info: TypeInfo) -> PyResult<Option<Kind<'py>>> {
     if is_capsule(obj) {
         return Ok(Some(Kind::Capsule));
     }
@@ -73,6 +83,16 @@ fn classify_other<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Kind<'py>>> {
     if unsafe { crate::cpython::pybuffer::PyObject_CheckBuffer(obj.as_ptr()) } != 0 {
         return Ok(Some(Kind::Buffer));
     }
+    // The Arrow methods of the type (cached), before the instance lookups
+    // below, each of which may run the type's `__getattr__`.
+    #[cfg(feature = "arrow")]
+    if info.arrow_array || info.arrow_stream {
+        return Ok(Some(Kind::Arrow {
+            stream: !info.arrow_array,
+        }));
+    }
+    #[cfg(not(feature = "arrow"))]
+    let _ = info;
     let py = obj.py();
     if let Ok(d) = obj.getattr(intern!(py, "__array_interface__")) {
         return Ok(Some(Kind::ArrayInterface(d)));
@@ -82,6 +102,25 @@ fn classify_other<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Kind<'py>>> {
     }
     if obj.hasattr(intern!(py, "__dlpack__"))? {
         return Ok(Some(Kind::Dlpack { exchange: None }));
+    }
+    #[cfg(feature = "arrow")]
+    if let Some(kind) = classify_arrow(obj)? {
+        return Ok(Some(kind));
+    }
+    Ok(None)
+}
+
+/// The Arrow PyCapsule interface as instance attributes, for objects that
+/// speak nothing else.
+#[cfg(feature = "arrow")]
+#[cold]
+fn classify_arrow<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Kind<'py>>> {
+    let py = obj.py();
+    if obj.hasattr(intern!(py, "__arrow_c_array__"))? {
+        return Ok(Some(Kind::Arrow { stream: false }));
+    }
+    if obj.hasattr(intern!(py, "__arrow_c_stream__"))? {
+        return Ok(Some(Kind::Arrow { stream: true }));
     }
     Ok(None)
 }

@@ -10,11 +10,14 @@
 //! | 5 | `buffer` | the buffer protocol (the `Py_buffer` is held for the tensor's life) |
 //! | 6 | `array_interface` | `__array_interface__` v3 / v2 |
 //! | 7 | `cuda_array_interface` | `__cuda_array_interface__` v3 / v2, its `stream` honoured through the CUDA runtime or recorded |
+//! | 8 | `arrow` | feature `arrow`: `__arrow_c_array__`, then `__arrow_c_stream__` (one chunk), read-only, no copy; when the *type* has them, tried right after the buffer protocol (before the instance lookups of 6 and 7) |
 //!
 //! [`ExtractOptions::protocol`] forces one path. The borrowed variant
 //! [`with_borrowed`] avoids the owning handle for the duration of a call
 //! (NumPy fields, or the exchange API's `dltensor_from_py_object_no_sync`).
 
+#[cfg(feature = "arrow")]
+pub(crate) mod arrow;
 pub(crate) mod buffer;
 pub(crate) mod classify;
 pub(crate) mod dlpack;
@@ -54,6 +57,9 @@ pub enum ImportPath {
     Capsule,
     /// A NumPy array's own fields.
     Numpy,
+    /// The Arrow PyCapsule interface (`__arrow_c_array__` or
+    /// `__arrow_c_stream__`; feature `arrow`).
+    Arrow,
 }
 
 impl ImportPath {
@@ -67,6 +73,7 @@ impl ImportPath {
             ImportPath::CudaArrayInterface => "cuda_array_interface",
             ImportPath::Capsule => "capsule",
             ImportPath::Numpy => "numpy",
+            ImportPath::Arrow => "arrow",
         }
     }
 }
@@ -295,6 +302,11 @@ fn extract_kind(
         )),
         Kind::ArrayInterface(d) => interface::via_array_interface(obj, &d, false, opts, false),
         Kind::CudaArrayInterface(d) => interface::via_array_interface(obj, &d, true, opts, false),
+        #[cfg(feature = "arrow")]
+        Kind::Arrow { stream } => Ok(PyTensor::new(
+            arrow::via_arrow(obj, stream)?.into(),
+            ImportPath::Arrow,
+        )),
     }
 }
 

@@ -1,8 +1,9 @@
 //! What a Python type offers, looked up once per type and cached.
 //!
 //! A small, fixed, lock-free table keyed by the type pointer (compared
-//! first): whether it is NumPy's `ndarray`, whether it has `__dlpack__`, and
-//! its DLPack C exchange API table (`__dlpack_c_exchange_api__`, a capsule
+//! first): whether it is NumPy's `ndarray`, whether it has `__dlpack__`
+//! (and, with the feature `arrow`, `__arrow_c_array__` / `__arrow_c_stream__`),
+//! and its DLPack C exchange API table (`__dlpack_c_exchange_api__`, a capsule
 //! named `"dlpack_exchange_api"`, or the DLPack 1.2 attribute
 //! `__c_dlpack_exchange_api__` as an int or capsule). Cached types are kept
 //! alive by a strong reference, so a pointer can never be reused by another
@@ -28,12 +29,18 @@ pub struct TypeInfo {
     pub dlpack: bool,
     /// The type's C exchange API table (major version 1).
     pub exchange: Option<&'static DLPackExchangeAPI>,
+    /// The type has `__arrow_c_array__` (feature `arrow`; else false).
+    pub arrow_array: bool,
+    /// The type has `__arrow_c_stream__` (feature `arrow`; else false).
+    pub arrow_stream: bool,
 }
 
 const SLOTS: usize = 32;
 const NUMPY: usize = 1;
 const DLPACK: usize = 2;
 const FILLED: usize = 4;
+const ARROW_ARRAY: usize = 8;
+const ARROW_STREAM: usize = 16;
 
 struct Slot {
     ty: AtomicPtr<ffi::PyTypeObject>,
@@ -92,6 +99,8 @@ impl Slot {
         TypeInfo {
             numpy: bits & NUMPY != 0,
             dlpack: bits & DLPACK != 0,
+            arrow_array: bits & ARROW_ARRAY != 0,
+            arrow_stream: bits & ARROW_STREAM != 0,
             // SAFETY: tables are process-lifetime statics by the standard.
             exchange: unsafe { table.as_ref() },
         }
@@ -108,7 +117,12 @@ fn insert(ty: *mut ffi::PyTypeObject, info: TypeInfo) {
     let slot = &CACHE[i];
     // SAFETY: keep the type alive while it is in the table (forever).
     unsafe { ffi::Py_IncRef(ty.cast()) };
-    let bits = FILLED | if info.numpy { NUMPY } else { 0 } | if info.dlpack { DLPACK } else { 0 };
+    let flag = |on: bool, bit: usize| if on { bit } else { 0 };
+    let bits = FILLED
+        | flag(info.numpy, NUMPY)
+        | flag(info.dlpack, DLPACK)
+        | flag(info.arrow_array, ARROW_ARRAY)
+        | flag(info.arrow_stream, ARROW_STREAM);
     slot.bits.store(bits, Ordering::Relaxed);
     slot.table.store(
         info.exchange
@@ -126,10 +140,15 @@ fn compute(obj: &Bound<'_, PyAny>) -> TypeInfo {
     let numpy = is_numpy_type(&ty);
     let dlpack = ty.hasattr(intern!(py, "__dlpack__")).unwrap_or(false);
     let exchange = exchange_table(&ty);
+    // Looked up on the type: an instance lookup may run a costly
+    // `__getattr__` (polars' costs ~10 µs per missing name).
+    let arrow = |name| cfg!(feature = "arrow") && ty.hasattr(name).unwrap_or(false);
     TypeInfo {
         numpy,
         dlpack,
         exchange,
+        arrow_array: arrow(intern!(py, "__arrow_c_array__")),
+        arrow_stream: arrow(intern!(py, "__arrow_c_stream__")),
     }
 }
 
