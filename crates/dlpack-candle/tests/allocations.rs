@@ -1,38 +1,11 @@
 //! The heap work of an export: the core's one block, nothing else (candle's
 //! layout is read in place; the owner is a reference count).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use candle_core::{Device, Tensor};
-
-struct Counting;
-
-thread_local! {
-    static COUNT: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use dlpack_test_support::{Counting, counted};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn allocations(f: impl FnOnce()) -> usize {
-    let before = COUNT.with(Cell::get);
-    f();
-    COUNT.with(Cell::get) - before
-}
 
 #[test]
 fn an_export_is_one_allocation() {
@@ -46,7 +19,7 @@ fn an_export_is_one_allocation() {
         t.narrow(2, 1, 2).unwrap(),
     ];
     for v in &views {
-        let n = allocations(|| drop(dlpack_candle::export(v).unwrap()));
-        assert_eq!(n, 1, "{:?}", v.layout());
+        let ((), allocs, _) = counted(|| drop(dlpack_candle::export(v).unwrap()));
+        assert_eq!(allocs, 1, "{:?}", v.layout());
     }
 }
