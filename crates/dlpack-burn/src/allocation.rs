@@ -146,12 +146,14 @@ impl<M: ManagedAbi> AllocationController for TensorAllocation<M> {
         }
         match &mut self.state {
             State::Private(words) => Ok(private_bytes(words, len)),
-            // SAFETY: the producer marked the `len` bytes writable, this
-            // controller holds the only reference to the tensor (no
-            // duplicate shares it: `in_place`), and `&mut self` makes this
-            // the only borrow.
             State::Foreign(foreign) => {
-                Ok(unsafe { core::slice::from_raw_parts_mut(foreign.data.as_ptr().cast(), len) })
+                // SAFETY: the producer marked the `len` bytes writable,
+                // this controller holds the only reference to the tensor
+                // (no duplicate shares it: `in_place`), and `&mut self`
+                // makes this the only borrow.
+                let bytes =
+                    unsafe { core::slice::from_raw_parts_mut(foreign.data.as_ptr().cast(), len) };
+                Ok(bytes)
             }
         }
     }

@@ -324,7 +324,7 @@ fn checked(view: &TensorView<'_>) -> Result<Checked, Error> {
         NonNull::<u128>::dangling().cast::<u8>()
     } else {
         let ptr = view.data_ptr();
-        if (ptr as usize) % size != 0 {
+        if !(ptr as usize).is_multiple_of(size) {
             return Err(dlpack_core::Error::Misaligned {
                 address: ptr as usize,
                 align: size,
