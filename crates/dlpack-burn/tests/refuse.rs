@@ -6,6 +6,7 @@
 #![allow(deprecated)] // burn 0.22 deprecates its ndarray backend for burn-flex
 
 use std::ptr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn_std::{BoolStore, DType, QuantScheme, TensorData};
@@ -36,15 +37,14 @@ struct Foreign {
     managed: DLManagedTensorVersioned,
     shape: Vec<i64>,
     strides: Option<Vec<i64>>,
+    deletes: Arc<AtomicUsize>,
 }
 
-static DELETES: AtomicUsize = AtomicUsize::new(0);
-
 unsafe extern "C" fn delete(managed: *mut DLManagedTensorVersioned) {
-    DELETES.fetch_add(1, Ordering::SeqCst);
     // SAFETY: made by `foreign` with Box::into_raw of a Foreign, whose
-    // first field is the managed struct.
-    drop(unsafe { Box::from_raw(managed.cast::<Foreign>()) });
+    // first field is the managed struct (repr(C)).
+    let foreign = unsafe { Box::from_raw(managed.cast::<Foreign>()) };
+    foreign.deletes.fetch_add(1, Ordering::SeqCst);
 }
 
 /// A raw managed tensor as a C producer makes it.
@@ -73,6 +73,7 @@ fn foreign(
         },
         shape: shape.to_vec(),
         strides: strides.map(<[i64]>::to_vec),
+        deletes: Arc::new(AtomicUsize::new(0)),
     });
     boxed.managed.dl_tensor.shape = boxed.shape.as_mut_ptr();
     if let Some(strides) = &mut boxed.strides {
@@ -83,14 +84,15 @@ fn foreign(
 
 /// Imports `raw` and returns the error, checking the deleter ran once.
 fn refused_import(raw: *mut DLManagedTensorVersioned) -> Error {
-    let before = DELETES.load(Ordering::SeqCst);
+    // SAFETY: `raw` is a live Foreign from `foreign`.
+    let deletes = Arc::clone(unsafe { &(*raw.cast::<Foreign>()).deletes });
     // SAFETY: `raw` is a fresh tensor from `foreign`, consumed once.
     let result = unsafe { ManagedTensorVersioned::from_raw(raw) }
         .map_err(Error::from)
         .and_then(|t| t.into_tensor_data());
     let err = result.unwrap_err();
     assert_eq!(
-        DELETES.load(Ordering::SeqCst) - before,
+        deletes.load(Ordering::SeqCst),
         1,
         "the deleter of a refused tensor ran once"
     );
