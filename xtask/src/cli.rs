@@ -14,8 +14,9 @@ CI (.ci/run) runs `cargo xtask test`.
 Usage: cargo xtask <COMMAND> [OPTIONS]
 
 Commands:
-  demo                          Run the demos (the `demo` examples of dlpack-ndarray and
-                                dlpack-image, dlpack-cuda's `gpu_demo` on the simulator)
+  demo                          Run the demos (the `demo` examples of dlpack-ndarray,
+                                dlpack-image and dlpack-burn, dlpack-cuda's `gpu_demo` on the
+                                simulator)
   test [--quick] [--skip-miri]  Run every check CI runs, in order, stopping at the first failure:
                                   fmt              cargo fmt --all -- --check
                                   tidy             cargo xtask tidy (reads the sources, no build)

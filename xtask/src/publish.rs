@@ -26,6 +26,7 @@ pub const PUBLISHED: &[&str] = &[
     "dlpack-cuda",
     "dlpack-rocm",
     "dlpack-py",
+    "dlpack-burn",
 ];
 
 /// The `[package]` keys every published crate sets (directly or with `.workspace = true`).
