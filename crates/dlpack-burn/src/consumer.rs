@@ -98,7 +98,9 @@ pub fn any_into_tensor_data(tensor: AnyManagedTensor) -> Result<TensorData, Erro
 ///
 /// # Errors
 ///
-/// As [`into_tensor_data`], without [`Error::NotCompact`].
+/// As [`into_tensor_data`], without [`Error::NotCompact`];
+/// [`Error::CopyTooLarge`] when the copy's bytes cannot be allocated (a
+/// broadcast of a few bytes can describe terabytes).
 ///
 /// # Examples
 ///
@@ -124,7 +126,10 @@ pub fn copy_tensor_data(view: &TensorView<'_>) -> Result<TensorData, Error> {
         len,
     } = checked(view)?;
     let size = dtype.size();
-    let mut out = vec![0u8; len];
+    let mut out = Vec::new();
+    out.try_reserve_exact(len)
+        .map_err(|_| Error::CopyTooLarge { bytes: len })?;
+    out.resize(len, 0u8);
     if len == 0 {
     } else if view.is_c_contiguous() {
         // SAFETY: a compact run of `len` readable bytes from `first`
@@ -316,10 +321,14 @@ fn checked(view: &TensorView<'_>) -> Result<Checked, Error> {
         return Err(dlpack_core::Error::NotHostAccessible { device }.into());
     }
     let size = dtype.size();
-    // Fit usize: the core checked that the layout's byte reach fits isize.
-    let elements = view.num_elements() as usize;
-    let len = elements * size;
-    let first = if elements == 0 {
+    // The layout's byte reach fits isize (core), but not always the
+    // elements' bytes: a broadcast (stride 0) reaches one element.
+    let len = usize::try_from(view.num_elements())
+        .ok()
+        .and_then(|elements| elements.checked_mul(size))
+        .filter(|&len| len <= isize::MAX as usize)
+        .ok_or(dlpack_core::Error::ElementCountOverflow)?;
+    let first = if view.num_elements() == 0 {
         // Aligned for every dtype (16 >= 8).
         NonNull::<u128>::dangling().cast::<u8>()
     } else {

@@ -57,6 +57,12 @@ pub enum Error {
         /// The device, as burn prints it.
         device: String,
     },
+    /// The copy's bytes cannot be allocated (a broadcast tensor, stride 0,
+    /// can describe far more elements than memory holds).
+    CopyTooLarge {
+        /// The bytes the copy needs.
+        bytes: usize,
+    },
     /// burn refused the data it was handed (not expected: the length is
     /// checked before).
     Data(DataError),
@@ -88,6 +94,7 @@ impl Error {
             | Error::NoDlpackDtype { .. }
             | Error::NotCompact { .. }
             | Error::DeviceDtype { .. }
+            | Error::CopyTooLarge { .. }
             | Error::Data(_)
             | Error::Read { .. } => ErrorKind::Buffer,
         }
@@ -129,6 +136,10 @@ impl fmt::Display for Error {
             Error::DeviceDtype { dtype, device } => {
                 write!(f, "device {device} has no tensors of dtype {dtype:?}")
             }
+            Error::CopyTooLarge { bytes } => write!(
+                f,
+                "a copy of the tensor needs {bytes} bytes, which cannot be allocated"
+            ),
             Error::Data(err) => write!(f, "burn refused the data: {err}"),
             Error::Read { message } => write!(f, "reading the burn tensor failed: {message}"),
         }

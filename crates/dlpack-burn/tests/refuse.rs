@@ -282,3 +282,35 @@ fn wrong_kind_rank_or_device_dtype_for_a_burn_tensor() {
     );
     named(&err, ErrorKind::Buffer, &["F16"]);
 }
+
+#[test]
+fn a_huge_broadcast_is_refused_not_aborted() {
+    let mut data = [1f32; 1];
+    // 2^50 elements, all the same one: 4 PiB as a copy.
+    let raw = foreign(
+        data.as_mut_ptr().cast(),
+        DLDevice::cpu(),
+        DLDataType::F32,
+        &[1 << 50],
+        Some(&[0]),
+    );
+    // SAFETY: raw describes `data` (stride 0), which outlives the view.
+    let view = unsafe { TensorView::from_raw(&(*raw).dl_tensor, Flags::from_bits(0)) }.unwrap();
+    let err = copy_tensor_data(&view).unwrap_err();
+    assert_eq!(err, Error::CopyTooLarge { bytes: 1 << 52 });
+    named(&err, ErrorKind::Buffer, &["4503599627370496"]);
+    // 2^62 four-byte elements overflow the address space outright.
+    let raw2 = foreign(
+        data.as_mut_ptr().cast(),
+        DLDevice::cpu(),
+        DLDataType::F32,
+        &[1 << 62],
+        Some(&[0]),
+    );
+    // SAFETY: as above.
+    let view = unsafe { TensorView::from_raw(&(*raw2).dl_tensor, Flags::from_bits(0)) }.unwrap();
+    let err = copy_tensor_data(&view).unwrap_err();
+    assert_eq!(err, Error::Tensor(dlpack_core::Error::ElementCountOverflow));
+    drop(refused_import(raw2));
+    drop(refused_import(raw));
+}
