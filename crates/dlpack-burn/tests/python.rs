@@ -203,7 +203,7 @@ fn other_layouts_are_refused_with_buffer_error_unless_copied() {
             "torch.arange(6, dtype=torch.float64).reshape(2, 3).t()",
             &[],
         );
-        let err = from_python(&t).unwrap_err();
+        let err = PyErr::from(from_python(&t).unwrap_err());
         assert!(err.is_instance_of::<PyBufferError>(py), "{err}");
         let message = err.to_string();
         assert!(
@@ -218,6 +218,14 @@ fn other_layouts_are_refused_with_buffer_error_unless_copied() {
 
         let c = eval(py, "np.zeros(2, dtype=np.complex64)", &[]);
         let err = from_python(&c).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                dlpack_burn::python::Error::Burn(dlpack_burn::Error::NoBurnDtype { .. })
+            ),
+            "{err}"
+        );
+        let err = PyErr::from(err);
         assert!(err.is_instance_of::<PyBufferError>(py), "{err}");
         assert!(err.to_string().contains("complex64"), "{err}");
     });
