@@ -24,7 +24,7 @@
 
 use core::ptr::NonNull;
 
-use burn_std::{DType, Shape, TensorData};
+use burn_std::{Bytes, DType, Shape, TensorData};
 use burn_tensor::kind::{Basic, Kind, TensorKind};
 use burn_tensor::{Device, Tensor};
 use dlpack_core::managed::{AnyManagedTensor, Managed, ManagedAbi};
@@ -126,10 +126,8 @@ pub fn copy_tensor_data(view: &TensorView<'_>) -> Result<TensorData, Error> {
         len,
     } = checked(view)?;
     let size = dtype.size();
-    let mut out = Vec::new();
-    out.try_reserve_exact(len)
-        .map_err(|_| Error::CopyTooLarge { bytes: len })?;
-    out.resize(len, 0u8);
+    let mut bytes = zeroed(len, size)?;
+    let out: &mut [u8] = &mut bytes;
     if len == 0 {
     } else if view.is_c_contiguous() {
         // SAFETY: a compact run of `len` readable bytes from `first`
@@ -161,7 +159,31 @@ pub fn copy_tensor_data(view: &TensorView<'_>) -> Result<TensorData, Error> {
             }
         }
     }
-    TensorData::try_from_bytes_vec(out, shape, dtype).map_err(Error::Data)
+    TensorData::try_from_bytes(bytes, shape, dtype).map_err(Error::Data)
+}
+
+/// `len` zeroed bytes in burn's `Bytes`, allocated as words of the
+/// element's `size` so that their alignment is the element's (burn's
+/// `from_bytes_vec` would re-align a byte vector by copying it, and
+/// burn-ndarray takes the buffer over as a `Vec` of the element type only
+/// when the alignments match).
+fn zeroed(len: usize, size: usize) -> Result<Bytes, Error> {
+    macro_rules! words {
+        ($word:ty) => {{
+            let mut words: Vec<$word> = Vec::new();
+            words
+                .try_reserve_exact(len / size)
+                .map_err(|_| Error::CopyTooLarge { bytes: len })?;
+            words.resize(len / size, 0);
+            Bytes::from_elems(words)
+        }};
+    }
+    Ok(match size {
+        1 => words!(u8),
+        2 => words!(u16),
+        4 => words!(u32),
+        _ => words!(u64),
+    })
 }
 
 /// A burn `Tensor` of rank `D` and kind `K` on `device` over a managed
