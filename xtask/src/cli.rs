@@ -15,8 +15,8 @@ Usage: cargo xtask <COMMAND> [OPTIONS]
 
 Commands:
   demo                          Run the demos (the `demo` examples of dlpack-ndarray,
-                                dlpack-image, dlpack-safetensors, dlpack-candle and
-                                dlpack-arrow, dlpack-cuda's `gpu_demo` on the simulator)
+                                dlpack-image, dlpack-safetensors, dlpack-candle, dlpack-arrow
+                                and dlpack-burn, dlpack-cuda's `gpu_demo` on the simulator)
   test [--quick] [--skip-miri]  Run every check CI runs, in order, stopping at the first failure:
                                   fmt              cargo fmt --all -- --check
                                   tidy             cargo xtask tidy (reads the sources, no build)

@@ -30,6 +30,7 @@ pub const PUBLISHED: &[&str] = &[
     "dlpack-shm",
     "dlpack-py",
     "dlpack-candle",
+    "dlpack-burn",
 ];
 
 /// The `[package]` keys every published crate sets (directly or with `.workspace = true`).

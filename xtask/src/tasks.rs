@@ -138,6 +138,12 @@ const DEMOS: &[Demo] = &[
         on_simulator: false,
     },
     Demo {
+        name: "burn demo",
+        package: "dlpack-burn",
+        example: "demo",
+        on_simulator: false,
+    },
+    Demo {
         name: "cuda demo",
         package: "dlpack-cuda",
         example: "gpu_demo",
