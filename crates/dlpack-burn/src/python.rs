@@ -39,9 +39,7 @@
 use core::fmt;
 
 use burn_std::TensorData;
-use dlpack_core::ErrorKind;
 use dlpack_py::{ExtractOptions, Tensor, extract, with_borrowed};
-use pyo3::exceptions::{PyBufferError, PyNotImplementedError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::consumer::{any_into_tensor_data, copy_tensor_data};
@@ -103,13 +101,7 @@ impl From<Error> for PyErr {
 /// The exception of [`crate::Error::kind`], with the error's message.
 impl From<crate::Error> for PyErr {
     fn from(err: crate::Error) -> PyErr {
-        let message = err.to_string();
-        match err.kind() {
-            ErrorKind::Buffer => PyBufferError::new_err(message),
-            ErrorKind::Value => PyValueError::new_err(message),
-            ErrorKind::Type => PyTypeError::new_err(message),
-            ErrorKind::NotImplemented => PyNotImplementedError::new_err(message),
-        }
+        dlpack_py::kind_err(err.kind(), err.to_string())
     }
 }
 

@@ -3,46 +3,14 @@
 //! controller and the shared handle its clones hold), whatever the size;
 //! only the copying import allocates the elements, once.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use burn_std::TensorData;
 use dlpack_burn::consumer::copy_tensor_data;
 use dlpack_burn::{IntoBurn, IntoDlpack};
 use dlpack_core::managed::ManagedTensorVersioned;
-
-/// Counts allocations and frees of the current thread (the test harness's
-/// other threads do not disturb the count).
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-    static FREES: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let _ = FREES.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use dlpack_test_support::{Counting, counted};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// Allocations and frees made by `f` on this thread.
-fn counted<R>(f: impl FnOnce() -> R) -> (R, usize, usize) {
-    let (a0, f0) = (ALLOCS.with(Cell::get), FREES.with(Cell::get));
-    let out = f();
-    (out, ALLOCS.with(Cell::get) - a0, FREES.with(Cell::get) - f0)
-}
 
 #[test]
 fn export_is_one_allocation() {
