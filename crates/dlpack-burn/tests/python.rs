@@ -8,29 +8,9 @@ use burn_std::{DType, TensorData, bf16, f16};
 use burn_tensor::{Device, Float, Int, Tensor};
 use dlpack_burn::consumer::data_into_tensor;
 use dlpack_burn::python::{copy_from_python, from_python, to_python};
+use dlpack_test_support::python::eval_with as eval;
 use pyo3::exceptions::PyBufferError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
-
-/// Evaluates `expr` with the modules numpy (`np`), torch and the given
-/// locals bound.
-fn eval<'py>(
-    py: Python<'py>,
-    expr: &str,
-    locals: &[(&str, &Bound<'py, PyAny>)],
-) -> Bound<'py, PyAny> {
-    let scope = PyDict::new(py);
-    scope.set_item("np", py.import("numpy").unwrap()).unwrap();
-    scope
-        .set_item("torch", py.import("torch").unwrap())
-        .unwrap();
-    for (name, value) in locals {
-        scope.set_item(name, value).unwrap();
-    }
-    let code = std::ffi::CString::new(expr).unwrap();
-    py.eval(&code, Some(&scope), None)
-        .unwrap_or_else(|err| panic!("{expr}: {err}"))
-}
 
 /// The addresses NumPy and torch see for one object made from `data`
 /// (each `__dlpack__` call shares the same bytes), and NumPy's values.

@@ -7,25 +7,9 @@
 use candle_core::{DType, Device, Storage, Tensor};
 use dlpack_candle::Error as CandleError;
 use dlpack_candle::python::{Error, copy_from_python, to_python};
+use dlpack_test_support::python::{eval, eval_with};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
-
-fn eval<'py>(py: Python<'py>, expr: &str, x: &Bound<'py, PyAny>) -> Bound<'py, PyAny> {
-    let locals = PyDict::new(py);
-    locals.set_item("x", x).unwrap();
-    locals.set_item("np", py.import("numpy").unwrap()).unwrap();
-    locals
-        .set_item("torch", py.import("torch").unwrap())
-        .unwrap();
-    let code = std::ffi::CString::new(expr).unwrap();
-    py.eval(&code, None, Some(&locals))
-        .unwrap_or_else(|e| panic!("{expr}: {e}"))
-}
-
-fn make<'py>(py: Python<'py>, code: &str) -> Bound<'py, PyAny> {
-    eval(py, code, &py.None().into_bound(py))
-}
 
 fn storage_ptr(t: &Tensor) -> usize {
     let (s, _) = t.storage_and_layout();
@@ -104,7 +88,7 @@ fn torch_reads_candle_storage_in_place() {
 #[test]
 fn numpy_and_torch_tensors_are_copied_into_candle() {
     Python::attach(|py| {
-        let a = make(py, "np.arange(6, dtype=np.float32).reshape(2, 3)");
+        let a = eval_with(py, "np.arange(6, dtype=np.float32).reshape(2, 3)", &[]);
         let t = copy_from_python(&a).unwrap();
         assert_eq!(t.to_vec2::<f32>().unwrap(), [[0., 1., 2.], [3., 4., 5.]]);
         assert_ne!(
@@ -112,17 +96,21 @@ fn numpy_and_torch_tensors_are_copied_into_candle() {
             eval(py, "x.ctypes.data", &a).extract::<usize>().unwrap()
         );
         // Strided producers: a torch permute, a NumPy negative stride.
-        let x = make(py, "torch.arange(6, dtype=torch.int64).reshape(2, 3).t()");
+        let x = eval_with(
+            py,
+            "torch.arange(6, dtype=torch.int64).reshape(2, 3).t()",
+            &[],
+        );
         assert_eq!(
             copy_from_python(&x).unwrap().to_vec2::<i64>().unwrap(),
             [[0, 3], [1, 4], [2, 5]]
         );
-        let x = make(py, "np.arange(4, dtype=np.int32)[::-1]");
+        let x = eval_with(py, "np.arange(4, dtype=np.int32)[::-1]", &[]);
         assert_eq!(
             copy_from_python(&x).unwrap().to_vec1::<i32>().unwrap(),
             [3, 2, 1, 0]
         );
-        let x = make(py, "torch.ones(3, dtype=torch.bfloat16)");
+        let x = eval_with(py, "torch.ones(3, dtype=torch.bfloat16)", &[]);
         assert_eq!(copy_from_python(&x).unwrap().dtype(), DType::BF16);
     });
 }
@@ -135,7 +123,7 @@ fn dtypes_candle_lacks_are_refused_with_the_typed_error() {
             "torch.zeros(2, dtype=torch.bool)",
             "np.zeros(2, dtype=np.complex64)",
         ] {
-            match copy_from_python(&make(py, code)) {
+            match copy_from_python(&eval_with(py, code, &[])) {
                 Err(Error::Candle(err @ CandleError::Dtype { .. })) => {
                     assert!(PyErr::from(Error::Candle(err)).is_instance_of::<PyTypeError>(py))
                 }

@@ -10,37 +10,10 @@ use std::sync::Arc;
 use dlpack_image::Error as ImageError;
 use dlpack_image::producer::ImageExport;
 use dlpack_image::python::{Error, copy_from_python, from_python, to_python, with_image};
+use dlpack_test_support::python::{eval, make};
 use image::{ImageBuffer, Luma, Rgb, RgbImage, Rgba};
 use pyo3::exceptions::{PyBufferError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
-
-/// Evaluates `expr` with `x` bound to `value` (and numpy as `np`, torch as
-/// `torch`).
-fn eval<'py>(py: Python<'py>, expr: &str, value: &Bound<'py, PyAny>) -> Bound<'py, PyAny> {
-    let locals = PyDict::new(py);
-    locals.set_item("x", value).unwrap();
-    locals.set_item("np", py.import("numpy").unwrap()).unwrap();
-    locals
-        .set_item("torch", py.import("torch").unwrap())
-        .unwrap();
-    let code = std::ffi::CString::new(expr).unwrap();
-    py.eval(&code, None, Some(&locals))
-        .unwrap_or_else(|e| panic!("{expr}: {e}"))
-}
-
-/// Runs Python code that binds `x`, and returns `x`.
-fn make<'py>(py: Python<'py>, code: &str) -> Bound<'py, PyAny> {
-    let globals = PyDict::new(py);
-    globals.set_item("np", py.import("numpy").unwrap()).unwrap();
-    globals
-        .set_item("torch", py.import("torch").unwrap())
-        .unwrap();
-    let code = std::ffi::CString::new(code).unwrap();
-    py.run(&code, Some(&globals), None)
-        .unwrap_or_else(|e| panic!("{e}"));
-    globals.get_item("x").unwrap().unwrap()
-}
 
 fn address(py: Python<'_>, array: &Bound<'_, PyAny>) -> usize {
     eval(

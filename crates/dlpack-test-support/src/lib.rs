@@ -61,3 +61,51 @@ pub fn counted<R>(f: impl FnOnce() -> R) -> (R, usize, usize) {
     let (a1, f1) = counts();
     (out, a1 - a0, f1 - f0)
 }
+
+/// Python for the adapters' `tests/python.rs` (feature `python`): CPython is
+/// embedded by the test crate (pyo3's `auto-initialize`), with NumPy bound
+/// as `np` and PyTorch as `torch` in every scope these make.
+#[cfg(feature = "python")]
+pub mod python {
+    use pyo3::prelude::*;
+    use pyo3::types::PyDict;
+
+    /// A scope with `np`, `torch` and `locals` bound.
+    fn scope<'py>(py: Python<'py>, locals: &[(&str, &Bound<'py, PyAny>)]) -> Bound<'py, PyDict> {
+        let scope = PyDict::new(py);
+        scope.set_item("np", py.import("numpy").unwrap()).unwrap();
+        scope
+            .set_item("torch", py.import("torch").unwrap())
+            .unwrap();
+        for (name, value) in locals {
+            scope.set_item(name, value).unwrap();
+        }
+        scope
+    }
+
+    /// Evaluates `expr` with `locals` bound; panics with the expression and
+    /// the Python error if it raises.
+    pub fn eval_with<'py>(
+        py: Python<'py>,
+        expr: &str,
+        locals: &[(&str, &Bound<'py, PyAny>)],
+    ) -> Bound<'py, PyAny> {
+        let code = std::ffi::CString::new(expr).unwrap();
+        py.eval(&code, Some(&scope(py, locals)), None)
+            .unwrap_or_else(|err| panic!("{expr}: {err}"))
+    }
+
+    /// Evaluates `expr` with `x` bound to `x`.
+    pub fn eval<'py>(py: Python<'py>, expr: &str, x: &Bound<'py, PyAny>) -> Bound<'py, PyAny> {
+        eval_with(py, expr, &[("x", x)])
+    }
+
+    /// Runs `code`, which binds `x`, and returns `x`.
+    pub fn make<'py>(py: Python<'py>, code: &str) -> Bound<'py, PyAny> {
+        let scope = scope(py, &[]);
+        let source = std::ffi::CString::new(code).unwrap();
+        py.run(&source, Some(&scope), None)
+            .unwrap_or_else(|err| panic!("{code}: {err}"));
+        scope.get_item("x").unwrap().unwrap()
+    }
+}
