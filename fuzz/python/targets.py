@@ -36,8 +36,9 @@ def read_with_numpy(x):
     """An accepted tensor read through NumPy: its first and last elements, when NumPy takes it.
 
     NumPy refuses by its own rules some tensors the standard allows: dtypes it lacks (bfloat16,
-    float4, float8: `BufferError`, `TypeError`, `RuntimeError`) and size-zero shapes whose other
-    extents multiply past its `intp` ("array is too big": `ValueError`). Any other failure of
+    float4, float8: `BufferError`, `TypeError`, `RuntimeError`) and shapes whose non-zero extents
+    times the item size pass its `intp` ("array is too big": `ValueError`), which a size-zero
+    shape or broadcast zero strides over little memory can describe. Any other failure of
     NumPy's, or of reading the elements, is a finding.
     """
     try:
@@ -45,16 +46,22 @@ def read_with_numpy(x):
     except (RuntimeError, BufferError, TypeError):
         return
     except ValueError as e:
-        if "array is too big" in str(e) and 0 in _shape_of(x):
+        if "array is too big" in str(e) and _too_big_for_numpy(x):
             return
         raise Finding(f"np.from_dlpack refused an accepted tensor: {e}") from e
     if a.size:
         _ = (a[(0,) * a.ndim], a[tuple(n - 1 for n in a.shape)])
 
 
-def _shape_of(x):
-    """The shape our producer `x` describes (from its capsule, without reading the data)."""
-    return tuple(dlpack.capsule_info(x.__dlpack__())["shape"])
+def _too_big_for_numpy(x):
+    """Whether NumPy's rule refuses `x`: its non-zero extents times its item size exceed intp
+    (read from its capsule, without reading the data)."""
+    info = dlpack.capsule_info(x.__dlpack__())
+    _, bits, lanes = info["dtype"]
+    n = (bits * lanes + 7) // 8
+    for extent in info["shape"]:
+        n *= extent or 1
+    return n > np.iinfo(np.intp).max
 
 
 
