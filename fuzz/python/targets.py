@@ -638,7 +638,7 @@ def target_exchange_api(data):
 # Pickles: the reconstructor's in-band metadata against the received bytes
 
 PICKLE_WORDS = ("pickled", "format", "shape", "strides", "dtype", "byte_offset", "read_only",
-                "buffer", "contiguous", "reach", "bytes", "Py_ssize_t")
+                "writable_copy", "buffer", "contiguous", "reach", "bytes", "Py_ssize_t")
 
 
 def target_pickle(data):
@@ -670,6 +670,9 @@ def target_pickle(data):
             data.draw(st.one_of(st.integers(-2, 70), ints, junk), label="byte_offset"),
             data.draw(st.one_of(st.booleans(), junk), label="read_only"),
         )
+    if data.draw(st.booleans(), label="has_writable_copy"):
+        # What a writable tensor pickled in band below protocol 5 adds.
+        args += (data.draw(st.one_of(st.booleans(), junk), label="writable_copy"),)
     x = check("_from_pickle", _native._from_pickle, *args, names=PICKLE_WORDS + ("int", "bytes-like"))
     if x is None:
         return

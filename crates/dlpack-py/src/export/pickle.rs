@@ -11,8 +11,11 @@
 //! memory, which a transport that takes buffers out of band sends without a
 //! copy (a compact copy would lose that for every non-contiguous tensor).
 //! The cost: bytes inside the span that no element uses travel too. With
-//! protocols below 5 the span is copied in band (`bytes` when read-only,
-//! else `bytearray`, so that the copy is writable exactly when the source is).
+//! protocols below 5 the span is copied in band as `bytes`, and a writable
+//! tensor adds an eighth argument, `writable_copy=True`, for the receiver to
+//! copy the bytes once into a `bytearray`: so the copy is writable exactly
+//! when the source is. (A `bytearray` sent below protocol 5 would cost a copy
+//! more on each side: pickle reduces it to `bytes` and rebuilds it.)
 //!
 //! Device memory is refused, never copied to the host behind the caller's
 //! back: the message says how to copy it.
@@ -22,7 +25,7 @@ use std::sync::Arc;
 use dlpack_core::ffi::{DLDataType, DLDataTypeCode};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyByteArray, PyBytes, PyTuple};
+use pyo3::types::{PyBytes, PyTuple};
 
 use crate::error::{IntoPyResult, type_err};
 use crate::export::host::export_host;
@@ -70,7 +73,8 @@ pub(crate) fn reduce<'py>(
             layout.start.unsigned_abs(),
         )
     };
-    let data: Bound<'py, PyAny> = if span == 0 || protocol < 5 {
+    let in_band = span == 0 || protocol < 5;
+    let data: Bound<'py, PyAny> = if in_band {
         let bytes: &[u8] = if span == 0 {
             &[]
         } else {
@@ -79,12 +83,7 @@ pub(crate) fn reduce<'py>(
             // alive by `shared` for this call.
             unsafe { std::slice::from_raw_parts(first.cast_const(), span) }
         };
-        // A writable tensor arrives writable (as from protocol 5 in band).
-        if read_only {
-            PyBytes::new(py, bytes).into_any()
-        } else {
-            PyByteArray::new(py, bytes).into_any()
-        }
+        PyBytes::new(py, bytes).into_any()
     } else {
         let flat = export_host(
             Arc::clone(shared),
@@ -109,20 +108,19 @@ pub(crate) fn reduce<'py>(
             .getattr("_from_pickle")
             .map(Bound::unbind)
     })?;
-    let args = (
-        FORMAT,
-        data,
-        PyTuple::new(py, view.shape())?,
-        PyTuple::new(py, view.strides())?,
-        (dtype.code, dtype.bits, dtype.lanes),
-        offset,
-        read_only,
-    );
-    PyTuple::new(
-        py,
-        [
-            reconstruct.bind(py).clone().into_any(),
-            args.into_pyobject(py)?.into_any(),
-        ],
-    )
+    let shape = PyTuple::new(py, view.shape())?;
+    let strides = PyTuple::new(py, view.strides())?;
+    let dtype = (dtype.code, dtype.bits, dtype.lanes);
+    // A writable tensor's bytes in band (`bytes`: read-only) arrive writable
+    // (as from protocol 5 in band, which sends a `bytearray`).
+    let args = if in_band && !read_only {
+        (FORMAT, data, shape, strides, dtype, offset, read_only, true)
+            .into_pyobject(py)?
+            .into_any()
+    } else {
+        (FORMAT, data, shape, strides, dtype, offset, read_only)
+            .into_pyobject(py)?
+            .into_any()
+    };
+    PyTuple::new(py, [reconstruct.bind(py).clone().into_any(), args])
 }

@@ -11,6 +11,7 @@ use dlpack_core::ffi::{DLDataType, DLDevice};
 use dlpack_core::layout::analyze;
 use pyo3::conversion::FromPyObjectOwned;
 use pyo3::prelude::*;
+use pyo3::types::PyByteArray;
 
 use crate::error::{IntoPyResult, buffer_err, show, value_err};
 use crate::export::host::export_host;
@@ -26,6 +27,9 @@ pub(crate) struct Pickled {
     dtype: (u8, u8, u16),
     byte_offset: u64,
     read_only: bool,
+    /// The data came in band as `bytes` for a writable tensor (protocols
+    /// below 5 have no `bytearray` of their own): copy it once, writable.
+    writable_copy: bool,
 }
 
 impl Pickled {
@@ -37,6 +41,7 @@ impl Pickled {
         dtype: &Bound<'_, PyAny>,
         byte_offset: &Bound<'_, PyAny>,
         read_only: &Bound<'_, PyAny>,
+        writable_copy: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         fn get<'py, T: FromPyObjectOwned<'py>>(
             v: &Bound<'py, PyAny>,
@@ -56,7 +61,25 @@ impl Pickled {
             )?,
             byte_offset: get(byte_offset, "byte_offset", "a non-negative 64-bit integer")?,
             read_only: get(read_only, "read_only", "a bool")?,
+            writable_copy: match writable_copy {
+                Some(v) => get(v, "writable_copy", "a bool")?,
+                None => false,
+            },
         })
+    }
+}
+
+/// The object whose bytes the tensor lies in: `data` itself, or a
+/// `bytearray` copy of it when the pickle asks for a writable copy (of a
+/// writable tensor's bytes sent in band as `bytes`).
+pub(crate) fn received<'py>(data: &Bound<'py, PyAny>, p: &Pickled) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: `data` is a live object; the check only reads its type.
+    let is_buffer = unsafe { crate::cpython::pybuffer::PyObject_CheckBuffer(data.as_ptr()) } == 1;
+    if p.writable_copy && !p.read_only && is_buffer {
+        Ok(PyByteArray::from(data)?.into_any())
+    } else {
+        // Anything but a buffer is refused by `from_pickle`, as without a copy.
+        Ok(data.clone())
     }
 }
 

@@ -120,10 +120,14 @@ pub(crate) fn live_tensors() -> PyResult<isize> {
 }
 
 /// The reconstructor of pickled `Tensor`s and `DLPackObject`s (named by
-/// their `__reduce_ex__`): a `DLPackObject` over `data`, the received bytes
-/// (see `crate::import::pickle`).
+/// their `__reduce_ex__`): a `DLPackObject` over `data`, the received bytes,
+/// or over a writable copy of them when `writable_copy` (what a writable
+/// tensor pickled in band below protocol 5 sends; see
+/// `crate::import::pickle`).
 #[pyfunction]
 #[pyo3(name = "_from_pickle")]
+#[pyo3(signature = (format, data, shape, strides, dtype, byte_offset, read_only, writable_copy=None))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn from_pickle<'py>(
     format: &Bound<'py, PyAny>,
     data: &Bound<'py, PyAny>,
@@ -132,15 +136,20 @@ pub(crate) fn from_pickle<'py>(
     dtype: &Bound<'py, PyAny>,
     byte_offset: &Bound<'py, PyAny>,
     read_only: &Bound<'py, PyAny>,
+    writable_copy: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, DLPackObject>> {
     crate::error::guard(|| {
-        let p =
-            crate::import::pickle::Pickled::read(shape, strides, dtype, byte_offset, read_only)?;
-        let shared = crate::import::pickle::from_pickle(format, data, &p)?;
-        Bound::new(
-            data.py(),
-            DLPackObject::shared(data.clone().unbind(), shared),
-        )
+        let p = crate::import::pickle::Pickled::read(
+            shape,
+            strides,
+            dtype,
+            byte_offset,
+            read_only,
+            writable_copy,
+        )?;
+        let data = crate::import::pickle::received(data, &p)?;
+        let shared = crate::import::pickle::from_pickle(format, &data, &p)?;
+        Bound::new(data.py(), DLPackObject::shared(data.unbind(), shared))
     })
 }
 

@@ -110,6 +110,7 @@ def test_zero_d_and_empty(shape, protocol):
     src = np.full(shape, 7.5, dtype=np.float64)
     got = roundtrip(dlpack.asdlpack(src), protocol)
     assert got.shape == shape
+    assert not got.readonly, "a writable source arrives writable, of any size"
     assert_values(np.from_dlpack(got), src)
 
 
@@ -143,6 +144,39 @@ def test_in_band_copies_once_writable():
         assert first_addr(got) != np_ptr(src)
         memoryview(got)[0] = 99  # (numpy < 2.1 imports every tensor read-only)
         assert np.from_dlpack(got)[0] == 99 and src[0] == 0
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_in_band_pickling_holds_no_more_memory_than_numpy(protocol):
+    # Below protocol 5 the bytes travel in band: one copy into the pickle and, for a writable
+    # tensor, one on load (to make it writable). Peak memory while pickling is what NumPy's
+    # own pickling of the same array holds: the copy and the pickle, not a third copy.
+    import tracemalloc
+
+    n = 8 << 20
+    src = np.arange(n // 4, dtype=np.float32)
+    obj = dlpack.asdlpack(src)
+
+    def peak(f):
+        tracemalloc.start()
+        try:
+            out = f()
+            return tracemalloc.get_traced_memory()[1], out
+        finally:
+            tracemalloc.stop()
+
+    ours, data = peak(lambda: pickle.dumps(obj, protocol=protocol))
+    theirs, np_data = peak(lambda: pickle.dumps(src, protocol=protocol))
+    assert ours <= theirs + n // 8, f"pickling peaked at {ours} bytes, NumPy's at {theirs}"
+    assert len(data) <= len(np_data) + 400
+    # Loading makes the one writable copy NumPy does not (NumPy writes into the `bytes`
+    # object it unpickled, which Python's bytes are not meant for).
+    ours, _ = peak(lambda: pickle.loads(data))
+    theirs, _ = peak(lambda: pickle.loads(np_data))
+    assert ours <= theirs + n + n // 8, f"unpickling peaked at {ours} bytes, NumPy's at {theirs}"
+    out = pickle.loads(data)
+    assert not out.readonly
+    assert_values(np.from_dlpack(out), src)
 
 
 def _read_only_sources():
@@ -246,6 +280,8 @@ def test_forged_good_pickle_loads():
         (dict(shape=(1 << 70,)), ValueError, r"shape \(1180591620717411303424,\)"),
         (dict(format=2), ValueError, r"format 2"),
         (dict(data=12), TypeError, r"int"),
+        (dict(writable_copy="yes"), ValueError, r"writable_copy 'yes' is not a bool"),
+        (dict(writable_copy=True, data=12), TypeError, r"int"),
     ],
 )
 def test_bad_metadata_refused(kw, exc, match):
