@@ -112,7 +112,11 @@ class _Producer:
 
 @final
 class DLPackObject(_Producer):
-    """What ``asdlpack`` returns."""
+    """What ``asdlpack`` returns.
+
+    Over a device producer, the description (``shape``, ``strides``, ``dtype``, ``device``,
+    ``readonly``, ``nbytes``, ``repr``) is asked of it with ``stream=-1`` and never
+    synchronises; ``__dlpack__`` forwards each call with the consumer's own stream."""
 
 @final
 class Tensor(_Producer):

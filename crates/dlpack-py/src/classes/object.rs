@@ -47,6 +47,10 @@ enum Inner {
     Forward {
         device: PyOnceLock<(DLDevice, Py<PyTuple>)>,
         shared: PyOnceLock<Arc<SharedTensor>>,
+        /// The producer's tensor asked for with `stream=-1` (no
+        /// synchronisation), for its description only: see
+        /// [`DLPackObject::meta_tensor`].
+        meta: PyOnceLock<Arc<SharedTensor>>,
     },
 }
 
@@ -87,6 +91,7 @@ impl DLPackObject {
         let inner = Inner::Forward {
             device: PyOnceLock::new(),
             shared: PyOnceLock::new(),
+            meta: PyOnceLock::new(),
         };
         Self::with_inner(producer, inner)
     }
@@ -147,6 +152,41 @@ impl DLPackObject {
                 let t = via_dlpack(src, &opts)?;
                 Ok(SharedTensor::with_cai_stream(t, cai))
             }),
+        }
+    }
+
+    /// A tensor describing the data (shape, strides, dtype, device, flags)
+    /// without giving access to it: the shared tensor, except for a
+    /// forwarded producer on a device with streams whose data was not
+    /// imported yet. That one is asked for with `stream=-1` ("no
+    /// synchronisation", which the standard offers on CUDA and ROCm), so
+    /// that reading `shape` or `repr` does not order the legacy default
+    /// stream after the producer's work; the data itself is only ever
+    /// reached through [`DLPackObject::shared_tensor`]. A producer that
+    /// refuses `-1` is imported as for the data.
+    pub(crate) fn meta_tensor(&self, py: Python<'_>) -> PyResult<&Arc<SharedTensor>> {
+        let Inner::Forward {
+            device,
+            shared,
+            meta,
+        } = &self.inner
+        else {
+            return self.shared_tensor(py);
+        };
+        if let Some(s) = shared.get(py).or_else(|| meta.get(py)) {
+            return Ok(s);
+        }
+        let (d, _) = self.forward_device(py, device)?;
+        if d.device_type.stream_kind() == dlpack_core::device::StreamKind::None {
+            return self.shared_tensor(py);
+        }
+        let opts = ExtractOptions {
+            stream: Some(-1),
+            ..ExtractOptions::default()
+        };
+        match via_dlpack(self.source.bind(py), &opts) {
+            Ok(t) => meta.get_or_try_init(py, || Ok(SharedTensor::new(t))),
+            Err(_) => self.shared_tensor(py),
         }
     }
 
@@ -371,6 +411,10 @@ impl Surface for DLPackObject {
 
     fn shared_tensor(&self, py: Python<'_>) -> PyResult<&Arc<SharedTensor>> {
         DLPackObject::shared_tensor(self, py)
+    }
+
+    fn meta_tensor(&self, py: Python<'_>) -> PyResult<&Arc<SharedTensor>> {
+        DLPackObject::meta_tensor(self, py)
     }
 
     fn buf_cell(&self) -> &PyOnceLock<BufInfo> {

@@ -40,6 +40,13 @@ pub(crate) trait Surface:
     /// The shared tensor (imported once for a forwarded producer).
     fn shared_tensor(&self, py: Python<'_>) -> PyResult<&Arc<SharedTensor>>;
 
+    /// A tensor with the same description as the shared one, for the
+    /// getters that do not reach the data (`shape`, `dtype`, `repr`, ...):
+    /// getting it never synchronises with the producer's stream.
+    fn meta_tensor(&self, py: Python<'_>) -> PyResult<&Arc<SharedTensor>> {
+        self.shared_tensor(py)
+    }
+
     /// The cached buffer-protocol description.
     fn buf_cell(&self) -> &PyOnceLock<BufInfo>;
 
@@ -398,7 +405,7 @@ pub(crate) unsafe fn getbuffer_any(
 }
 
 pub(crate) fn repr<T: Surface>(this: &T, py: Python<'_>) -> PyResult<String> {
-    let s = this.shared_tensor(py)?;
+    let s = this.meta_tensor(py)?;
     let v = s.view();
     Ok(format!(
         "<dlpack.{} shape={:?} dtype={:?} device={:?} readonly={}>",
@@ -473,7 +480,7 @@ macro_rules! protocol_surface {
             #[getter]
             fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
                 crate::error::guard(|| {
-                    PyTuple::new(py, Surface::shared_tensor(self, py)?.view().shape())
+                    PyTuple::new(py, Surface::meta_tensor(self, py)?.view().shape())
                 })
             }
 
@@ -481,7 +488,7 @@ macro_rules! protocol_surface {
             #[getter]
             fn strides<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
                 crate::error::guard(|| {
-                    PyTuple::new(py, Surface::shared_tensor(self, py)?.view().strides())
+                    PyTuple::new(py, Surface::meta_tensor(self, py)?.view().strides())
                 })
             }
 
@@ -489,7 +496,7 @@ macro_rules! protocol_surface {
             #[getter]
             fn dtype(&self, py: Python<'_>) -> PyResult<(u8, u8, u16)> {
                 crate::error::guard(|| {
-                    let d = Surface::shared_tensor(self, py)?.view().dtype();
+                    let d = Surface::meta_tensor(self, py)?.view().dtype();
                     Ok((d.code, d.bits, d.lanes))
                 })
             }
@@ -500,7 +507,7 @@ macro_rules! protocol_surface {
                 crate::error::guard(|| {
                     crate::values::device::device_tuple(
                         py,
-                        Surface::shared_tensor(self, py)?.device(),
+                        Surface::meta_tensor(self, py)?.device(),
                     )
                 })
             }
@@ -508,7 +515,7 @@ macro_rules! protocol_surface {
             /// Whether the data is read-only.
             #[getter]
             fn readonly(&self, py: Python<'_>) -> PyResult<bool> {
-                crate::error::guard(|| Ok(Surface::shared_tensor(self, py)?.read_only()))
+                crate::error::guard(|| Ok(Surface::meta_tensor(self, py)?.read_only()))
             }
 
             /// Bytes of the elements.
@@ -516,7 +523,7 @@ macro_rules! protocol_surface {
             fn nbytes(&self, py: Python<'_>) -> PyResult<u128> {
                 crate::error::guard(|| {
                     Ok(crate::classes::surface::nbytes(
-                        &Surface::shared_tensor(self, py)?.view(),
+                        &Surface::meta_tensor(self, py)?.view(),
                     ))
                 })
             }
@@ -530,15 +537,18 @@ macro_rules! protocol_surface {
                 protocol: i64,
             ) -> PyResult<Bound<'py, PyTuple>> {
                 crate::error::guard(|| {
-                    crate::export::pickle::reduce(
-                        py,
-                        Surface::shared_tensor(self, py)?,
-                        protocol,
-                        |s| {
-                            let t = crate::classes::tensor::Tensor::from_shared(s);
-                            Ok(Bound::new(py, t)?.into_any())
-                        },
-                    )
+                    // Device memory is refused from its description, before
+                    // anything imports (and synchronises) it.
+                    let meta = Surface::meta_tensor(self, py)?;
+                    let shared = if meta.device().device_type.is_host_accessible() {
+                        Surface::shared_tensor(self, py)?
+                    } else {
+                        meta
+                    };
+                    crate::export::pickle::reduce(py, shared, protocol, |s| {
+                        let t = crate::classes::tensor::Tensor::from_shared(s);
+                        Ok(Bound::new(py, t)?.into_any())
+                    })
                 })
             }
 

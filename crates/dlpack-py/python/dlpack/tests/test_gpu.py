@@ -279,6 +279,38 @@ def test_rocm_distinct_streams(sim, rocm):
 
 
 @pytest.mark.parametrize("backend", ["cuda", "rocm"])
+def test_describing_a_forwarded_producer_does_not_synchronise(sim, backend):
+    """What ``asdlpack`` over a device producer describes (shape, strides, dtype, device,
+    flags, size, repr, the refusal to pickle) is asked of the producer with ``stream=-1``: no
+    event, no wait. The data's own exchange with a consumer stays ordered."""
+    import pickle
+
+    streams = Streams(backend)
+    try:
+        buf = _t.DeviceBuffer(N, backend=backend)
+        buf.fill_on(streams.a, 1)
+        buf.__dlpack__(stream=streams.b, max_version=(1, 3))  # warm-up: the producer's event
+        obj = dlpack.asdlpack(buf)
+        buf.fill_on(streams.a, 2)
+        sim.reset_counters()
+        assert obj.shape == (N,) and obj.strides == (1,)
+        assert obj.dtype == (1, 8, 1) and obj.nbytes == N
+        assert obj.device == buf.__dlpack_device__()
+        assert obj.readonly is False
+        assert f"shape=[{N}]" in repr(obj)
+        with pytest.raises(TypeError, match="cannot pickle a tensor on"):
+            pickle.dumps(obj, protocol=5)
+        assert sync_calls(sim) == NO_SYNC
+        obj.__dlpack__(stream=streams.b, max_version=(1, 3))
+        assert sync_calls(sim) == ONE_EXCHANGE
+        consumer_read(sim, streams.b, buf, backend)
+        assert sim.races() == []
+        del obj, buf
+    finally:
+        streams.close()
+
+
+@pytest.mark.parametrize("backend", ["cuda", "rocm"])
 @pytest.mark.parametrize("how", ["buffer", "tensor", "asdlpack_forward"])
 def test_copy_to_host(sim, backend, how):
     streams = Streams(backend)
