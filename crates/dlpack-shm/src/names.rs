@@ -1,6 +1,6 @@
-//! Segment names: the generated ones (`dlpack-<creator pid>-<hex>`), the
-//! rule for names given by users, and the removal of generated names
-//! whose creator has died.
+//! Segment names: the generated ones (`dlpack-<pid>-<start>-<hex>`, the
+//! creator's pid and start time), the rule for names given by users, and
+//! the removal of generated names whose creator has died.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,9 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::Error;
 use crate::sys;
 
-/// The prefix of every name this crate generates: `dlpack-<pid>-<hex>`,
-/// where `<pid>` is the creator's, so that [`cleanup_stale`] can tell
-/// whose segment it is without opening it.
+/// The prefix of every name this crate generates:
+/// `dlpack-<pid>-<start>-<hex>`, where `<pid>` is the creator's and
+/// `<start>` its start time (clock ticks since boot, in hex), so that
+/// [`cleanup_stale`] can tell whose segment it is without opening it, even
+/// after the pid went to another process.
 pub const NAME_PREFIX: &str = "dlpack-";
 
 /// Where Linux shows POSIX shared-memory names.
@@ -47,27 +49,70 @@ pub(crate) fn random_u64() -> u64 {
     h.finish()
 }
 
-/// The pid in a generated name, if `name` is one.
-fn creator_of(name: &str) -> Option<u32> {
-    let rest = name.strip_prefix(NAME_PREFIX)?;
-    let (pid, suffix) = rest.split_once('-')?;
-    if pid.is_empty()
-        || !pid.bytes().all(|b| b.is_ascii_digit())
-        || suffix.is_empty()
-        || !suffix.bytes().all(|b| b.is_ascii_hexdigit())
-    {
-        return None;
-    }
-    pid.parse().ok()
+/// A generated name: `dlpack-<pid>-<start>-<hex>` (`<start>` is 0 where
+/// the creator's start time cannot be read).
+pub(crate) fn generated_name(pid: u32, start: Option<u64>, random: u64) -> String {
+    format!(
+        "{NAME_PREFIX}{pid}-{:x}-{:012x}",
+        start.unwrap_or(0),
+        random >> 16
+    )
 }
 
-/// Removes every generated segment name (`dlpack-<pid>-<hex>`) whose
-/// creator process no longer runs, and returns the names removed. Mappings
-/// of those segments stay valid; segments with user-given names are left
-/// alone. Linux (names are listed from `/dev/shm`).
+/// The creator of a generated segment: its pid and, when the name records
+/// it (not 0), its start time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Creator {
+    pid: u32,
+    start: Option<u64>,
+}
+
+impl Creator {
+    /// Whether the creator still runs: its pid is alive and, when the name
+    /// records a start time, the process holding the pid started then (a
+    /// later process that reused the pid is not the creator). When the
+    /// live process's start cannot be read, it counts as the creator.
+    fn runs(self) -> bool {
+        sys::process_alive(self.pid)
+            && match (self.start, sys::process_start(self.pid)) {
+                (Some(start), Some(now)) => start == now,
+                _ => true,
+            }
+    }
+}
+
+/// The creator named by a generated name, if `name` is one:
+/// `dlpack-<pid>-<start>-<hex>`, or `dlpack-<pid>-<hex>` (names made before
+/// the start time was recorded).
+fn creator_of(name: &str) -> Option<Creator> {
+    let rest = name.strip_prefix(NAME_PREFIX)?;
+    let decimal = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let mut parts = rest.split('-');
+    let (pid, a, b) = (parts.next()?, parts.next()?, parts.next());
+    if parts.next().is_some() || !decimal(pid) || !hex(a) || !b.is_none_or(hex) {
+        return None;
+    }
+    let start = match b {
+        Some(_) => Some(u64::from_str_radix(a, 16).ok()?).filter(|&s| s != 0),
+        None => None,
+    };
+    Some(Creator {
+        pid: pid.parse().ok()?,
+        start,
+    })
+}
+
+/// Removes every generated segment name (`dlpack-<pid>-<start>-<hex>`)
+/// whose creator process no longer runs, and returns the names removed.
+/// Mappings of those segments stay valid; segments with user-given names
+/// are left alone. Linux (names are listed from `/dev/shm`).
 ///
-/// A pid reused by a new process keeps the segment until that process
-/// exits too (never removing a live creator's segment is the rule).
+/// A pid reused by a later process does not keep a dead creator's segment:
+/// the name records the creator's start time, which the later process does
+/// not have. Never removing a live creator's segment is the rule, so a
+/// name without a start time (or a process whose start cannot be read)
+/// counts as its creator while the pid is alive.
 ///
 /// # Errors
 ///
@@ -83,10 +128,10 @@ pub fn cleanup_stale() -> Result<Vec<String>, Error> {
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
-        let Some(pid) = creator_of(&name) else {
+        let Some(creator) = creator_of(&name) else {
             continue;
         };
-        if sys::process_alive(pid) {
+        if creator.runs() {
             continue;
         }
         match sys::unlink(&name) {
@@ -115,7 +160,7 @@ pub fn names_of(pid: u32) -> Result<Vec<String>, Error> {
     let mut names: Vec<String> = dir
         .flatten()
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| creator_of(n) == Some(pid))
+        .filter(|n| creator_of(n).map(|c| c.pid) == Some(pid))
         .collect();
     names.sort();
     Ok(names)
@@ -126,18 +171,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn generated_names_carry_the_pid() {
-        assert_eq!(creator_of("dlpack-123-00ff"), Some(123));
+    fn generated_names_carry_the_pid_and_start() {
+        let name = generated_name(123, Some(0x4d2), u64::MAX);
+        assert_eq!(name, "dlpack-123-4d2-ffffffffffff");
+        let start = Some(0x4d2);
+        assert_eq!(creator_of(&name), Some(Creator { pid: 123, start }));
+        // Without a start time (0), and names made before it was recorded.
+        for (name, pid) in [("dlpack-7-0-00ff", 7), ("dlpack-123-00ff", 123)] {
+            let start = None;
+            assert_eq!(creator_of(name), Some(Creator { pid, start }), "{name}");
+        }
         for bad in [
             "dlpack-123-",
             "dlpack--ab",
             "dlpack-12x-ab",
             "dlpack-1-xyz",
+            "dlpack-1-ab-",
+            "dlpack-1-ab-xy",
+            "dlpack-1-ab-cd-ef",
+            "dlpack-1-fffffffffffffffff-ab",
             "psm_1234",
             "dlpack-123",
         ] {
             assert_eq!(creator_of(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_pid_reused_by_a_later_process_is_not_the_creator() {
+        let pid = std::process::id();
+        let start = sys::own_start();
+        assert!(
+            start.is_some(),
+            "/proc/self/stat gives this process's start"
+        );
+        assert!(Creator { pid, start }.runs());
+        let later = start.map(|s| s + 1);
+        assert!(!Creator { pid, start: later }.runs());
+        assert!(Creator { pid, start: None }.runs());
     }
 
     #[test]

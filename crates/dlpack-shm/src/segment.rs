@@ -12,13 +12,13 @@ use dlpack_core::tensor::TensorView;
 
 use crate::error::Error;
 use crate::format::{Handle, Header, MAX_NDIM, align_payload, header_size};
-use crate::names::{NAME_PREFIX, check_name, random_u64};
+use crate::names::{NAME_PREFIX, check_name, generated_name, random_u64};
 use crate::sys::{self, Mapping};
 
 /// How a segment is made.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// The segment's name; `None` generates `dlpack-<pid>-<hex>`. A given
+    /// The segment's name; `None` generates `dlpack-<pid>-<start>-<hex>`. A given
     /// name must be 1 to 200 characters of `[A-Za-z0-9._-]` and must not
     /// start with [`NAME_PREFIX`] (those are the generated ones, which
     /// [`cleanup_stale`](crate::cleanup_stale) manages); such a segment is removed only by
@@ -81,11 +81,7 @@ impl Segment {
                 (name.clone(), sys::create(name, len)?)
             }
             None => loop {
-                let name = format!(
-                    "{NAME_PREFIX}{}-{:012x}",
-                    header.creator_pid,
-                    random_u64() >> 16
-                );
+                let name = generated_name(header.creator_pid, sys::own_start(), random_u64());
                 match sys::create(&name, len) {
                     Ok(map) => break (name, map),
                     Err(e) if e.errno() == Some(libc::EEXIST) => continue,

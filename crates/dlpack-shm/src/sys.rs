@@ -281,6 +281,24 @@ pub(crate) fn unlink(name: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// When the process `pid` started, in clock ticks since boot (field 22 of
+/// `/proc/<pid>/stat`); `None` where that cannot be read (no such process,
+/// or no `/proc`). With the pid it names one process for the life of the
+/// system: a pid reused by a later process comes with a later start.
+pub(crate) fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold anything,
+    // spaces and ')' included: fields 3.. follow its last ')'.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_ascii_whitespace().nth(22 - 3)?.parse().ok()
+}
+
+/// This process's [`process_start`] (read once).
+pub(crate) fn own_start() -> Option<u64> {
+    static START: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *START.get_or_init(|| process_start(std::process::id()))
+}
+
 /// Whether the process `pid` still runs: `kill(pid, 0)` succeeds or is
 /// refused with `EPERM`, and (on Linux) it is not a zombie.
 pub(crate) fn process_alive(pid: u32) -> bool {

@@ -515,3 +515,36 @@ fn a_creator_killed_by_sigkill_leaves_nothing_cleanup_cannot_remove() {
     assert_eq!(names_of(pid).unwrap(), Vec::<String>::new());
     assert_eq!(t.view().as_slice::<i32>().unwrap(), &[10, 20, 30, 40]);
 }
+
+/// This process's start time (clock ticks since boot), read here from
+/// `/proc/self/stat` independently of the crate.
+fn own_start() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 1..];
+    after.split_whitespace().nth(19).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_dead_creator_whose_pid_is_reused_is_cleaned() {
+    // A segment of an earlier process that had this pid: it started
+    // earlier, died, and the pid came to this test. The pid is alive, but
+    // the start time in the name is not this process's.
+    let pid = std::process::id();
+    let start = own_start();
+    let stale = format!("dlpack-{pid}-{:x}-00000000abcd", start - 1);
+    std::fs::write(std::path::Path::new("/dev/shm").join(&stale), b"x").unwrap();
+    let _c = Cleanup(vec![stale.clone()]);
+    // This process's own segment names its start and stays.
+    let seg = Segment::allocate(DLDataType::I64, &[1], &Options::default()).unwrap();
+    let _d = Cleanup(vec![seg.name().into()]);
+    assert!(
+        seg.name().starts_with(&format!("dlpack-{pid}-{start:x}-")),
+        "{}",
+        seg.name()
+    );
+    let removed = cleanup_stale().unwrap();
+    assert!(!exists(&stale), "the reused pid kept {stale}");
+    assert!(removed.contains(&stale) || !exists(&stale));
+    assert!(!removed.contains(&seg.name().to_string()));
+    assert!(exists(seg.name()));
+}

@@ -16,9 +16,10 @@ without a copy::
 Lifetimes, as with :mod:`multiprocessing.shared_memory`: a segment lives under its name
 until :meth:`SharedTensor.unlink` (or the end of a ``with`` block of the creator); every
 mapping (each opened object, each array imported from one) stays valid after the name is
-unlinked and after the creator exits. Generated names carry the creator's pid
-(``dlpack-<pid>-<hex>``), so :func:`cleanup_stale` removes the names of creators that
-died, even by ``SIGKILL``. No resource tracker is involved.
+unlinked and after the creator exits. Generated names carry the creator's pid and start
+time (``dlpack-<pid>-<start>-<hex>``), so :func:`cleanup_stale` removes the names of
+creators that died, even by ``SIGKILL``, and even once their pid went to another process.
+No resource tracker is involved.
 
 A segment that is truncated, foreign or inconsistent is refused with ``ValueError``
 naming the value and the rule; a missing name is ``FileNotFoundError``; device memory is
@@ -207,7 +208,7 @@ def share(obj: Any, name: str | None = None, *, read_only: bool = False) -> Shar
     """Copies a host tensor (anything :func:`dlpack.asdlpack` takes) into a new segment.
 
     ``name``: the segment's name (``[A-Za-z0-9._-]``, not starting with ``dlpack-``);
-    by default a generated ``dlpack-<pid>-<hex>``, which :func:`cleanup_stale` removes
+    by default a generated ``dlpack-<pid>-<start>-<hex>``, which :func:`cleanup_stale` removes
     once this process has exited. ``read_only``: readers get a read-only tensor and a
     read-only mapping. Device memory: ``TypeError`` (copy it to the host first)."""
     n, c, t = _native._shm_share(obj, name, read_only)

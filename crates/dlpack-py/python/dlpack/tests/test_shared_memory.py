@@ -322,6 +322,27 @@ def test_sigkill_leaves_nothing_cleanup_cannot_remove():
     assert_values(b, np.arange(5) * 3)
 
 
+def test_a_dead_creators_pid_reused_by_a_live_process_is_cleaned():
+    # A segment left by an earlier process that had this test's pid (it started earlier and
+    # died; the pid came to this process): the pid is alive, the recorded start time is not
+    # this process's, so the segment is stale.
+    with open("/proc/self/stat") as f:
+        start = int(f.read().rsplit(")", 1)[1].split()[19])
+    stale = f"dlpack-{os.getpid()}-{start - 1:x}-00000000abcd"
+    with open(f"{SHM}/{stale}", "wb") as f:
+        f.write(b"x")
+    try:
+        with shm.share(np.arange(3)) as st:
+            assert st.name.startswith(f"dlpack-{os.getpid()}-{start:x}-")
+            removed = shm.cleanup_stale()
+            assert not os.path.exists(f"{SHM}/{stale}")
+            assert stale in removed or not os.path.exists(f"{SHM}/{stale}")
+            assert st.name not in removed and os.path.exists(f"{SHM}/{st.name}")
+    finally:
+        if os.path.exists(f"{SHM}/{stale}"):
+            os.unlink(f"{SHM}/{stale}")
+
+
 def _worker_sum(handle):
     from dlpack import shared_memory
 
