@@ -15,6 +15,7 @@ again (`__dlpack__`, `capsule_info`, the array interfaces), never copied.
 from __future__ import annotations
 
 import ctypes
+import inspect
 import os
 
 import hypothesis.strategies as st
@@ -100,6 +101,13 @@ def check(what, fn, *args, names=(), passthrough=(), **kwargs):
         if not msg or (names and not any(n in msg for n in names)):
             raise Finding(f"{what}: {type(e).__name__} names none of {names}: {msg!r}") from e
         return None
+
+
+# `check`'s own parameters: a keyword argument of the call under test must not be one of them.
+CHECK_KEYWORDS = tuple(
+    p for p, v in inspect.signature(check).parameters.items()
+    if v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD)
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,7 +267,9 @@ def dlpack_kwargs(draw, allow_copy=True):
     if not allow_copy and kw.get("dl_device") is not None:
         kw["copy"] = False  # a device change may need a copy: never read made-up memory
     if draw(st.integers(0, 15)) == 0:
-        kw[draw(st.one_of(st.text(max_size=6), st.sampled_from(SURROGATES)))] = draw(junk)
+        # An unknown keyword; not one of `check`'s own, which would never reach the producer.
+        unknown = st.text(max_size=6).filter(lambda k: k not in CHECK_KEYWORDS)
+        kw[draw(st.one_of(unknown, st.sampled_from(SURROGATES)))] = draw(junk)
     return kw
 
 
