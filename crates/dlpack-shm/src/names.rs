@@ -198,6 +198,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "/proc is an operating-system facility")]
     fn a_pid_reused_by_a_later_process_is_not_the_creator() {
         let pid = std::process::id();
         let start = sys::own_start();
