@@ -73,11 +73,7 @@ impl Creator {
     /// later process that reused the pid is not the creator). When the
     /// live process's start cannot be read, it counts as the creator.
     fn runs(self) -> bool {
-        sys::process_alive(self.pid)
-            && match (self.start, sys::process_start(self.pid)) {
-                (Some(start), Some(now)) => start == now,
-                _ => true,
-            }
+        sys::process_runs(self.pid, self.start)
     }
 }
 

@@ -281,27 +281,44 @@ pub(crate) fn unlink(name: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// When the process `pid` started, in clock ticks since boot (field 22 of
-/// `/proc/<pid>/stat`); `None` where that cannot be read (no such process,
-/// or no `/proc`). With the pid it names one process for the life of the
-/// system: a pid reused by a later process comes with a later start.
-pub(crate) fn process_start(pid: u32) -> Option<u64> {
+/// What `/proc/<pid>/stat` says of a process (Linux).
+#[derive(Clone, Copy, Debug)]
+struct ProcStat {
+    /// Field 3: `Z` for a zombie (killed, not yet reaped).
+    state: char,
+    /// Field 22: when it started, in clock ticks since boot. With the pid
+    /// it names one process for the life of the system: a pid reused by a
+    /// later process comes with a later start.
+    start: u64,
+}
+
+/// `/proc/<pid>/stat`, read once; `None` where it cannot be read (no such
+/// process, or no `/proc`).
+fn proc_stat(pid: u32) -> Option<ProcStat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may hold anything,
     // spaces and ')' included: fields 3.. follow its last ')'.
     let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_ascii_whitespace().nth(22 - 3)?.parse().ok()
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let start = fields.nth(22 - 4)?.parse().ok()?;
+    Some(ProcStat { state, start })
 }
 
-/// This process's [`process_start`] (read once).
+/// This process's start time (clock ticks since boot, read once); `None`
+/// without `/proc`.
 pub(crate) fn own_start() -> Option<u64> {
     static START: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    *START.get_or_init(|| process_start(std::process::id()))
+    *START.get_or_init(|| proc_stat(std::process::id()).map(|s| s.start))
 }
 
-/// Whether the process `pid` still runs: `kill(pid, 0)` succeeds or is
-/// refused with `EPERM`, and (on Linux) it is not a zombie.
-pub(crate) fn process_alive(pid: u32) -> bool {
+/// Whether the process `pid` that started at `start` (clock ticks since
+/// boot; `None`: any start) still runs: `kill(pid, 0)` succeeds or is
+/// refused with `EPERM`, and (on Linux) it is not a zombie and, when
+/// `start` is given, started then (a later process that reused the pid is
+/// another one). A live process whose `/proc` entry cannot be read counts
+/// as running.
+pub(crate) fn process_runs(pid: u32, start: Option<u64>) -> bool {
     let Ok(p) = libc::pid_t::try_from(pid) else {
         return false;
     };
@@ -310,16 +327,11 @@ pub(crate) fn process_alive(pid: u32) -> bool {
     }
     // SAFETY: signal 0 only checks that the process exists.
     let alive = unsafe { libc::kill(p, 0) } == 0 || errno() == libc::EPERM;
-    if alive && cfg!(target_os = "linux") {
-        // A zombie (killed, not yet reaped) holds its pid but runs no more.
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            if let Some(state) = stat
-                .rsplit_once(')')
-                .and_then(|(_, r)| r.trim().chars().next())
-            {
-                return state != 'Z';
-            }
-        }
+    if !alive || !cfg!(target_os = "linux") {
+        return alive;
     }
-    alive
+    match proc_stat(pid) {
+        Some(stat) => stat.state != 'Z' && start.is_none_or(|s| s == stat.start),
+        None => true,
+    }
 }
